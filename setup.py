@@ -1,0 +1,129 @@
+"""Build of the compiled part of fastsoftmax.
+
+Probes the compiler before building and reports what it decided:
+  * OpenMP (-fopenmp, or /openmp for MSVC).  Without it the build still
+    succeeds and every call runs on one thread.
+  * Function multiversioning (target_clones, needs GNU ifunc): kernels are
+    compiled for AVX-512, AVX2+FMA and a portable baseline, picked at load
+    time.  Without it only the baseline is built.
+No -march=native and no -ffast-math: the kernels rely on IEEE NaN/inf.
+
+Environment switches (all optional):
+  FASTSOFTMAX_DISABLE_OPENMP=1   build serial even if OpenMP is available
+  FASTSOFTMAX_DISABLE_CLONES=1   baseline kernels only
+  FASTSOFTMAX_SANITIZE=1         AddressSanitizer + UndefinedBehaviorSanitizer build
+"""
+import os
+import shutil
+import sys
+import tempfile
+import textwrap
+
+import numpy
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+OPENMP_PROBE = textwrap.dedent("""
+    #include <omp.h>
+    int main(void) {
+        int n = 0;
+        #pragma omp parallel reduction(+:n)
+        n += 1;
+        return n > 0 ? 0 : 1;
+    }
+""")
+
+CLONES_PROBE = textwrap.dedent("""
+    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+    int fs_probe(int x) { return x + 1; }
+    int main(void) { return fs_probe(-1); }
+""")
+
+
+def _env_flag(name):
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _report(message):
+    sys.stderr.write(f"fastsoftmax build: {message}\n")
+
+
+class BuildExt(build_ext):
+    def _compiles(self, source, compile_args, link_args):
+        tmp = tempfile.mkdtemp(prefix="fastsoftmax-probe-")
+        try:
+            path = os.path.join(tmp, "probe.c")
+            with open(path, "w") as f:
+                f.write(source)
+            objects = self.compiler.compile([path], output_dir=tmp, extra_postargs=compile_args)
+            self.compiler.link_executable(objects, "probe", output_dir=tmp, extra_postargs=link_args)
+            return True
+        except Exception:
+            return False
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _openmp_flags(self):
+        if _env_flag("FASTSOFTMAX_DISABLE_OPENMP"):
+            _report("OpenMP disabled by FASTSOFTMAX_DISABLE_OPENMP; kernels run on one thread")
+            return [], []
+        if self.compiler.compiler_type == "msvc":
+            candidates = [(["/openmp"], [])]
+        elif sys.platform == "darwin":
+            candidates = [(["-Xpreprocessor", "-fopenmp"], ["-lomp"]), (["-fopenmp"], ["-fopenmp"])]
+        else:
+            candidates = [(["-fopenmp"], ["-fopenmp"])]
+        for compile_args, link_args in candidates:
+            if self._compiles(OPENMP_PROBE, compile_args, link_args):
+                _report(f"OpenMP enabled ({' '.join(compile_args)})")
+                return compile_args, link_args
+        _report("WARNING: the compiler has no usable OpenMP; building serial kernels "
+                "(num_threads has no effect). Install an OpenMP runtime (e.g. libgomp, libomp) for threads.")
+        return [], []
+
+    def _clone_macros(self):
+        if _env_flag("FASTSOFTMAX_DISABLE_CLONES") or self.compiler.compiler_type == "msvc":
+            _report("function multiversioning off; baseline kernels only")
+            return []
+        if self._compiles(CLONES_PROBE, [], []):
+            _report("function multiversioning on (AVX-512 / AVX2+FMA / baseline, chosen at load time)")
+            return [("FASTSOFTMAX_TARGET_CLONES", "1")]
+        _report("target_clones not supported here; baseline kernels only")
+        return []
+
+    def build_extensions(self):
+        omp_compile, omp_link = self._openmp_flags()
+        macros = self._clone_macros()
+        if self.compiler.compiler_type == "msvc":
+            opt = ["/O2", "/fp:precise"]
+        else:
+            # -ffp-contract=fast: allow FMA; the kernels are written to be exact
+            # either way.  -fno-math-errno: log/exp need not set errno.
+            opt = ["-O3", "-ffp-contract=fast", "-fno-math-errno", "-Wno-psabi"]
+        link = []
+        if _env_flag("FASTSOFTMAX_SANITIZE"):
+            san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined"]
+            opt = ["-O1", "-g", "-ffp-contract=fast", "-Wno-psabi"] + san
+            link = san
+            _report("sanitizer build (ASan + UBSan)")
+        for ext in self.extensions:
+            ext.extra_compile_args = opt + omp_compile + list(ext.extra_compile_args)
+            ext.extra_link_args = link + omp_link + list(ext.extra_link_args)
+            ext.define_macros = list(ext.define_macros) + macros
+        super().build_extensions()
+
+
+extensions = [
+    Extension(
+        "fastsoftmax._rows",
+        sources=["src/fastsoftmax/_rows.pyx", "src/fastsoftmax/csrc/row_kernels.c"],
+        include_dirs=["src/fastsoftmax/csrc", numpy.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
+    )
+]
+
+setup(
+    ext_modules=cythonize(extensions, compiler_directives={"language_level": 3}),
+    cmdclass={"build_ext": BuildExt},
+)

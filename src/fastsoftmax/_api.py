@@ -1,0 +1,304 @@
+"""The public functions: argument checks, dtype rules, axis and ``out=`` handling.
+
+Every call goes through :func:`_apply`, which turns the input into a 2-D
+C-contiguous (rows, n) float32/float64 array whose rows are the reduced axes,
+picks (or makes) a matching output buffer, and hands both to the compiled row
+loops in :mod:`fastsoftmax._rows`.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import operator
+
+import numpy as np
+from numpy.exceptions import AxisError
+
+from . import _rows
+
+__all__ = ["softmax", "log_softmax", "logsumexp"]
+
+SOFTMAX = _rows.SOFTMAX
+LOG_SOFTMAX = _rows.LOG_SOFTMAX
+LOGSUMEXP = _rows.LOGSUMEXP
+_NAMES = {SOFTMAX: "softmax", LOG_SOFTMAX: "log_softmax", LOGSUMEXP: "logsumexp"}
+
+_F16 = np.dtype(np.float16)
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
+_SUPPORTED_DTYPES = "float16, float32, float64, bool and integer dtypes"
+# A thread cap far above any machine; keeps huge Python ints out of C ints.
+_MAX_THREADS = 1 << 16
+
+
+# ---- argument checks --------------------------------------------------------
+
+def _dtypes(dtype: np.dtype, name: str) -> tuple[np.dtype, np.dtype]:
+    """(dtype the kernels compute in, dtype of the result) for an input dtype."""
+    if dtype == _F32 or dtype == _F64:
+        return dtype, dtype
+    kind = dtype.kind
+    if kind == "f":
+        if dtype.itemsize == 4:
+            return _F32, _F32          # non-native byte order
+        if dtype.itemsize == 8:
+            return _F64, _F64
+        if dtype.itemsize == 2:
+            return _F32, _F16
+    elif kind in "biu":
+        return _F64, _F64
+    raise TypeError(
+        f"{name}(): unsupported input dtype {dtype} ({dtype.str}); "
+        f"supported are {_SUPPORTED_DTYPES}"
+    )
+
+
+def _check_temperature(temperature, name: str) -> float:
+    if isinstance(temperature, np.ndarray) and temperature.ndim == 0:
+        temperature = temperature[()]
+    if isinstance(temperature, (bool, np.bool_)) or not isinstance(temperature, numbers.Real):
+        raise TypeError(
+            f"{name}(): temperature must be a real scalar, got {type(temperature).__name__} "
+            f"{temperature!r:.60}"
+        )
+    try:
+        t = float(temperature)
+    except OverflowError:           # a Python int beyond the float range
+        t = math.inf if temperature > 0 else -math.inf
+    if not t >= 0.0:
+        raise ValueError(
+            f"{name}(): temperature must be >= 0 (0 and inf allowed), got {temperature!r}"
+        )
+    return t
+
+
+def _check_threads(num_threads, name: str) -> int:
+    """0 for the OpenMP default, else the requested thread count."""
+    if num_threads is None:
+        return 0
+    if isinstance(num_threads, (bool, np.bool_)) or not isinstance(num_threads, numbers.Integral):
+        raise ValueError(
+            f"{name}(): num_threads must be None or an int >= 1, "
+            f"got {type(num_threads).__name__} {num_threads!r:.60}"
+        )
+    n = int(num_threads)
+    if n < 1:
+        raise ValueError(f"{name}(): num_threads must be None or an int >= 1, got {n}")
+    return min(n, _MAX_THREADS)
+
+
+def _normalize_axes(axis, ndim: int, name: str) -> tuple[int, ...]:
+    """Sorted tuple of the reduced axes (non-negative)."""
+    if axis is None:
+        return tuple(range(ndim))
+    items = axis if isinstance(axis, (tuple, list)) else (axis,)
+    axes = []
+    for item in items:
+        if isinstance(item, (bool, np.bool_)):
+            raise TypeError(f"{name}(): axis must be an int, a tuple of ints or None, got {axis!r}")
+        try:
+            a = operator.index(item)
+        except TypeError:
+            raise TypeError(
+                f"{name}(): axis must be an int, a tuple of ints or None, got {axis!r:.60}"
+            ) from None
+        if ndim == 0:
+            # A 0-d array behaves as one row of one element: axis 0 / -1 name it.
+            if a not in (0, -1):
+                raise AxisError(f"{name}(): axis {a} is out of bounds for a 0-d input "
+                                "(which accepts axis 0, -1, () or None)")
+            continue
+        if not -ndim <= a < ndim:
+            raise AxisError(
+                f"{name}(): axis {a} is out of bounds for an array of dimension {ndim}"
+            )
+        axes.append(a % ndim)
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"{name}(): repeated axis in {axis!r}")
+    return tuple(sorted(axes))
+
+
+def _check_out(out, shape: tuple, dtype: np.dtype, name: str) -> None:
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name}(): out must be a numpy.ndarray, got {type(out).__name__}")
+    if out.shape != shape:
+        raise ValueError(f"{name}(): out has shape {out.shape}, the result has shape {shape}")
+    if out.dtype != dtype:
+        raise TypeError(
+            f"{name}(): out has dtype {out.dtype} ({out.dtype.str}), the result has dtype "
+            f"{dtype} ({dtype.str})"
+        )
+    if not out.flags.writeable:
+        raise ValueError(f"{name}(): out is read-only")
+
+
+# ---- the one path every call takes ------------------------------------------
+
+def _apply(op: int, x, axis, temperature, out, num_threads, keepdims: bool = False):
+    name = _NAMES[op]
+    if type(x) is not np.ndarray:
+        x = np.asarray(x)
+    compute_dt, result_dt = _dtypes(x.dtype, name)
+    if type(temperature) is not float or temperature != 1.0:
+        temperature = _check_temperature(temperature, name)
+    threads = 0 if num_threads is None else _check_threads(num_threads, name)
+
+    ndim = x.ndim
+    if type(axis) is int and axis == -1 and ndim >= 1:
+        axes = (ndim - 1,)
+    else:
+        axes = _normalize_axes(axis, ndim, name)
+
+    # Rows are the reduced axes, moved to the end (kept axes keep their order).
+    kept = tuple(a for a in range(ndim) if a not in axes)
+    perm = None if kept + axes == tuple(range(ndim)) else kept + axes
+    xt = x if perm is None else x.transpose(perm)
+    outer = xt.shape[: len(kept)]
+    rows = math.prod(outer)
+    n = math.prod(xt.shape[len(kept):])
+    if not (xt.flags.c_contiguous and xt.flags.aligned and xt.dtype == compute_dt):
+        xt = np.array(xt, dtype=compute_dt, order="C")
+    x2 = xt.reshape(rows, n)
+
+    if op == LOGSUMEXP:
+        shape = tuple(1 if a in axes else s for a, s in enumerate(x.shape)) if keepdims else outer
+        if ndim == 0:
+            shape = ()
+        o2, direct = _output(out, shape, (rows,), result_dt, compute_dt, x2, name, None)
+        _rows.compute(op, x2, o2, temperature, threads)
+        if out is not None:
+            if not direct:
+                np.copyto(out, o2.reshape(shape), casting="unsafe")
+            return out
+        res = o2.reshape(shape)
+    else:
+        shape = x.shape
+        o2, direct = _output(out, shape, (rows, n), result_dt, compute_dt, x2, name, perm)
+        _rows.compute(op, x2, o2, temperature, threads)
+        if out is not None:
+            if not direct:
+                target = out if perm is None else out.transpose(perm)
+                np.copyto(target, o2.reshape(target.shape), casting="unsafe")
+            return out
+        res = o2.reshape(xt.shape)
+        if perm is not None:
+            res = np.ascontiguousarray(res.transpose(np.argsort(perm)))
+    if res.dtype != result_dt:
+        res = res.astype(result_dt)
+    return res[()] if res.ndim == 0 else res
+
+
+def _output(out, shape, shape2, result_dt, compute_dt, x2, name, perm):
+    """The C-contiguous (rows, n) or (rows,) buffer the kernels write, and
+    whether it is a view of ``out``.  When it is not, the caller copies it
+    into ``out`` afterwards."""
+    if out is None:
+        return np.empty(shape2, dtype=compute_dt), False
+    _check_out(out, shape, result_dt, name)
+    target = out if perm is None else out.transpose(perm)
+    if (result_dt == compute_dt and target.flags.c_contiguous and target.flags.aligned):
+        view = target.reshape(shape2)
+        relation = _rows.overlap(view, x2)
+        # In-place (same start, same layout) is exact: each element of a row is
+        # read before it is written.  Any other overlap goes through a copy.
+        if relation == 0 or (relation == 1 and view.shape == x2.shape):
+            return view, True
+    return np.empty(shape2, dtype=compute_dt), False
+
+
+# ---- public functions -------------------------------------------------------
+
+def softmax(x, axis=-1, *, temperature=1.0, out=None, num_threads=None):
+    """Softmax along ``axis``: ``exp(x / T) / sum(exp(x / T))``, row by row.
+
+    Computed as ``exp((x - max) / T) / sum(exp((x - max) / T))`` so huge logits
+    never overflow.
+
+    Parameters
+    ----------
+    x : array_like
+        Logits.  float32 gives float32, float64 gives float64, float16 gives
+        float16 (computed in float32), bool and integers give float64.  Any
+        memory layout is accepted; C-contiguous rows along the last axis are
+        the fast path.
+    axis : int, tuple of ints or None, default -1
+        Axis (or axes, reduced jointly) the probabilities sum over.  ``None``
+        means all axes.  Note: ``scipy.special.softmax`` defaults to
+        ``axis=None``; this package defaults to rows, like JAX.
+    temperature : float, default 1.0
+        ``T`` with ``0 <= T <= inf``.  ``T = 0`` is the limit ``T -> 0+``:
+        ``1/k`` on the ``k`` entries equal to the maximum, 0 elsewhere (greedy
+        decoding).  ``T = inf`` is uniform over the entries that are not -inf.
+    out : ndarray, optional
+        Where to write the result: exactly ``x``'s shape and the result dtype.
+        May be ``x`` itself (in-place) or overlap it.
+    num_threads : int, optional
+        Cap on OpenMP threads for this call (at most the number of
+        processors).  ``None`` uses the OpenMP default, so ``OMP_NUM_THREADS``
+        and ``threadpoolctl`` apply.  Results do not depend on it.
+
+    Returns
+    -------
+    ndarray
+        Same shape as ``x`` (a NumPy scalar for a 0-d input); ``out`` if given.
+
+    Notes
+    -----
+    Per row: a NaN, a ``+inf`` or only ``-inf`` entries give a NaN row;
+    ``-inf`` entries get probability 0.  At ``T = 0`` only a NaN gives a NaN
+    row.  No warnings are emitted.
+
+    Examples
+    --------
+    >>> import fastsoftmax as fs
+    >>> fs.softmax([2.0, 1.0, 0.1]).round(2)
+    array([0.66, 0.24, 0.1 ])
+    >>> fs.softmax([2.0, 1.0, 0.5], temperature=0.0)
+    array([1., 0., 0.])
+    """
+    return _apply(SOFTMAX, x, axis, temperature, out, num_threads)
+
+
+def log_softmax(x, axis=-1, *, temperature=1.0, out=None, num_threads=None):
+    """Log-softmax along ``axis``: ``(x - max) / T - log(sum(exp((x - max) / T)))``.
+
+    Computed directly, never as ``log(softmax(x))``, so tiny probabilities keep
+    their full precision instead of underflowing to ``-inf``; the row
+    maximum's own term is taken out of the sum and ``log1p`` used, so values
+    near 0 are exact too.  Arguments, special values and results as in
+    :func:`softmax`: NaN rows where softmax gives NaN, ``-inf`` where it gives
+    0.  At ``T = 0``: ``-log(k)`` at the ``k`` maxima, ``-inf`` elsewhere; at
+    ``T = inf``: ``-log(k)`` at the ``k`` entries that are not ``-inf``.
+
+    Examples
+    --------
+    >>> import fastsoftmax as fs
+    >>> fs.log_softmax([100.0, 101.0, 102.0]).round(4)
+    array([-2.4076, -1.4076, -0.4076])
+    """
+    return _apply(LOG_SOFTMAX, x, axis, temperature, out, num_threads)
+
+
+def logsumexp(x, axis=-1, *, temperature=1.0, keepdims=False, out=None, num_threads=None):
+    """``T * log(sum(exp(x / T)))`` along ``axis``: the smooth maximum, in ``x``'s units.
+
+    At ``T = 1`` the ordinary log-sum-exp; ``log_softmax(x, T) ==
+    (x - logsumexp(x, T, keepdims=True)) / T``.  ``T = 0`` gives the maximum;
+    ``T = inf`` gives ``+inf`` (or the single entry when only one is not
+    ``-inf``).
+
+    Per row: a NaN gives NaN, a ``+inf`` gives ``+inf``, only ``-inf`` entries
+    or an empty row give ``-inf``.
+
+    Parameters are those of :func:`softmax`, plus ``keepdims`` (keep the
+    reduced axes with length 1).  The result has the reduced shape; a 0-d
+    result is returned as a NumPy scalar of the result dtype, like
+    :func:`numpy.sum`, unless ``out`` is given.
+
+    Examples
+    --------
+    >>> import fastsoftmax as fs
+    >>> float(fs.logsumexp([0.0, -40.0]))
+    4.248354255291589e-18
+    """
+    return _apply(LOGSUMEXP, x, axis, temperature, out, num_threads, keepdims=bool(keepdims))

@@ -1,0 +1,103 @@
+/* Kernels for one contiguous row (or one chunk of a row), float32 and float64.
+ *
+ * A row is processed in three steps, each of which can run on a whole row or on
+ * independent chunks of it (so one huge row can be split across threads):
+ *   1. scan:    row maximum and whether a NaN is present            (fs_scan_*)
+ *   2. reduce:  sum of exp((x - max) / T) without the maximum's own terms,
+ *               plus the count of entries equal to the maximum      (fs_reduce_*)
+ *   3. write:   softmax / log_softmax values                        (fs_write_*)
+ * fs_row_* chains the three for a whole row.  Sums are always formed per
+ * FS_CHUNK elements and combined in chunk order, so a row gives bit-identical
+ * results whether it is processed whole or chunk by chunk on many threads.
+ */
+#ifndef FASTSOFTMAX_ROW_KERNELS_H
+#define FASTSOFTMAX_ROW_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Elements per chunk; sums of longer rows are combined chunk by chunk. */
+#define FS_CHUNK ((ptrdiff_t)1 << 15)
+
+enum fs_op { FS_SOFTMAX = 0, FS_LOG_SOFTMAX = 1, FS_LOGSUMEXP = 2 };
+
+/* How the temperature is applied.  FS_MODE_ZERO / FS_MODE_INF are the exact
+ * limits T -> 0+ and T -> inf; they are also used for finite temperatures so
+ * extreme that the dtype cannot tell them apart from those limits. */
+enum fs_mode { FS_MODE_GENERAL = 0, FS_MODE_ZERO = 1, FS_MODE_INF = 2 };
+
+/* What a row turned out to be once its maximum is known. */
+enum fs_row_kind {
+    FS_ROW_EMPTY = 0,   /* no elements */
+    FS_ROW_NAN = 1,     /* every output NaN (NaN, +inf or only -inf present) */
+    FS_ROW_NORMAL = 2   /* computed through reduce + write */
+};
+
+/* Per-call constants derived from the temperature T = tm * 2**e.
+ * Values are stored as double but chosen so they are exact in the row dtype. */
+typedef struct {
+    int mode;
+    double temperature;  /* T itself, used for logsumexp = max + T * log(S) */
+    double scale;        /* 2**-e, exact: (x - max) * scale / tm == (x - max) / T */
+    double k_scale;      /* log2(e) / tm, picks the power of two in exp */
+    double c_hi, c_lo;   /* ln(2) * tm split so that k * c_hi is exact */
+    double inv_tm;       /* 1 / tm */
+} fs_params;
+
+/* Statistics of a row (or of one chunk of it). */
+typedef struct {
+    double max;          /* row maximum (exact in the row dtype) */
+    int has_nan;
+    int64_t count;       /* entries at the maximum (FS_MODE_ZERO / GENERAL) or finite entries (FS_MODE_INF) */
+    double rest;         /* sum of exp((x - max) / T) over entries below the maximum */
+    double rest_comp;    /* running compensation of rest (Neumaier) */
+} fs_stats;
+
+/* Per-row results needed by the write step. */
+typedef struct {
+    int kind;
+    double log_sum;      /* log(S), S = count + rest */
+    double inv_sum;      /* 1 / S */
+    double logsumexp;    /* max + T * log(S), with every special case resolved */
+} fs_row_result;
+
+void fs_params_init_f32(double temperature, fs_params *p);
+void fs_params_init_f64(double temperature, fs_params *p);
+
+void fs_stats_init(fs_stats *s);
+/* Fold a chunk's scan statistics into a row's (order-independent). */
+void fs_stats_merge_scan(fs_stats *row, const fs_stats *chunk);
+/* Fold a chunk's reduce statistics into a row's; call in chunk order. */
+void fs_stats_merge_reduce(fs_stats *row, const fs_stats *chunk);
+/* Turn a row's statistics into what the write step needs. */
+void fs_row_finish(const fs_stats *row, ptrdiff_t n, const fs_params *p, fs_row_result *r);
+/* Kind of row known after the scan, before the reduce step. */
+int fs_row_kind_after_scan(const fs_stats *row, ptrdiff_t n, const fs_params *p);
+
+void fs_scan_f32(const float *x, ptrdiff_t n, fs_stats *chunk);
+void fs_scan_f64(const double *x, ptrdiff_t n, fs_stats *chunk);
+
+/* exps: where to store exp((x - max) / T) for softmax, or NULL. It may be x. */
+void fs_reduce_f32(const float *x, float *exps, ptrdiff_t n, double max, const fs_params *p, fs_stats *chunk);
+void fs_reduce_f64(const double *x, double *exps, ptrdiff_t n, double max, const fs_params *p, fs_stats *chunk);
+
+/* softmax: out holds the exps from fs_reduce (FS_MODE_GENERAL) and is scaled in place.
+ * log_softmax, and softmax in the limit modes: computed from x.  out may be x. */
+void fs_write_f32(int op, const float *x, float *out, ptrdiff_t n, double max, const fs_params *p, const fs_row_result *r);
+void fs_write_f64(int op, const double *x, double *out, ptrdiff_t n, double max, const fs_params *p, const fs_row_result *r);
+
+/* A whole row: out has n elements (softmax, log_softmax) or one (logsumexp). */
+void fs_row_f32(int op, const float *x, float *out, ptrdiff_t n, const fs_params *p);
+void fs_row_f64(int op, const double *x, double *out, ptrdiff_t n, const fs_params *p);
+
+/* Which SIMD variant the dispatcher picked on this CPU, for diagnostics. */
+const char *fs_simd_target(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

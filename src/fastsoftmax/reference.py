@@ -1,0 +1,144 @@
+"""Pure-Python reference implementation: the oracle for the tests.
+
+The same functions and the same special-value rules as the compiled ones,
+written as plainly as possible with the ``math`` module: each row's exponentials
+come from ``math.exp`` in double precision and are summed exactly with
+``math.fsum``.  NumPy is used only to walk rows and to build the result array.
+Slow on purpose; never use it on large data.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["softmax", "log_softmax", "logsumexp"]
+
+_INF = math.inf
+
+
+def _dtypes(x: np.ndarray) -> tuple[np.ndarray, np.dtype]:
+    kind = x.dtype.kind
+    if kind == "f" and x.dtype.itemsize in (2, 4, 8):
+        result = np.dtype(f"f{x.dtype.itemsize}")
+    elif kind in "biu":
+        result = np.dtype(np.float64)
+    else:
+        raise TypeError(f"unsupported input dtype {x.dtype}")
+    return x.astype(np.float64), result
+
+
+def _order(ndim: int, axis) -> tuple[list[int], int]:
+    """(axis order with the reduced axes last, number of reduced axes)."""
+    if axis is None:
+        axes = list(range(ndim))
+    else:
+        axes = sorted({a % ndim for a in (axis if isinstance(axis, tuple) else (axis,))})
+    return [a for a in range(ndim) if a not in axes] + axes, len(axes)
+
+
+def _rows_of(x: np.ndarray, axis):
+    """(the rows as a list of lists of floats, shape of the kept axes, axis order)."""
+    if x.ndim == 0:
+        return [[float(x)]], (), []
+    order, k = _order(x.ndim, axis)
+    moved = np.transpose(x, order)
+    outer = moved.shape[: x.ndim - k]
+    rows = moved.reshape(math.prod(outer), math.prod(moved.shape[x.ndim - k:]))
+    return rows.tolist(), outer, order
+
+
+def _row_summary(row: list[float], t: float):
+    """(kind, max, count, rest) of a row; kind is 'empty', 'nan' or 'ok'.
+
+    For 0 < T < inf, count is the number of entries at the maximum and rest is
+    the exact sum of exp((x - max) / T) over the others.  At T = 0 count is the
+    number of maxima; at T = inf the number of entries that are not -inf."""
+    if not row:
+        return "empty", -_INF, 0, 0.0
+    if any(math.isnan(v) for v in row):
+        return "nan", math.nan, 0, 0.0
+    m = max(row)
+    if t == 0.0:
+        return "ok", m, sum(1 for v in row if v == m), 0.0
+    if math.isinf(m):
+        return "nan", m, 0, 0.0
+    if math.isinf(t):
+        return "ok", m, sum(1 for v in row if v != -_INF), 0.0
+    count = sum(1 for v in row if v == m)
+    rest = math.fsum(math.exp((v - m) / t) for v in row if v != m)
+    return "ok", m, count, rest
+
+
+def _log_sum(count: int, rest: float) -> float:
+    return math.log1p(rest) if count == 1 else math.log(count + rest)
+
+
+def _softmax_row(row, t):
+    kind, m, count, rest = _row_summary(row, t)
+    if kind == "nan":
+        return [math.nan] * len(row)
+    if t == 0.0:
+        return [1.0 / count if v == m else 0.0 for v in row]
+    if math.isinf(t):
+        return [1.0 / count if v != -_INF else 0.0 for v in row]
+    total = count + rest
+    return [math.exp((v - m) / t) / total for v in row]
+
+
+def _log_softmax_row(row, t):
+    kind, m, count, rest = _row_summary(row, t)
+    if kind == "nan":
+        return [math.nan] * len(row)
+    if t == 0.0:
+        return [-math.log(count) if v == m else -_INF for v in row]
+    if math.isinf(t):
+        return [-math.log(count) if v != -_INF else -_INF for v in row]
+    log_sum = _log_sum(count, rest)
+    return [(v - m) / t - log_sum for v in row]
+
+
+def _logsumexp_row(row, t):
+    kind, m, count, rest = _row_summary(row, t)
+    if kind != "ok":
+        return m                      # -inf (empty), NaN, +inf or -inf
+    if t == 0.0 or (math.isinf(t) and count == 1):
+        return m
+    if math.isinf(t):
+        return _INF
+    return m + t * _log_sum(count, rest)
+
+
+def _elementwise(row_fn, x, axis, temperature):
+    x, result_dtype = _dtypes(np.asarray(x))
+    t = float(temperature)
+    rows, _, order = _rows_of(x, axis)
+    values = np.array([row_fn(r, t) for r in rows], dtype=np.float64)
+    if x.ndim == 0:
+        return values.reshape(()).astype(result_dtype)[()]
+    moved_shape = [x.shape[a] for a in order]
+    out = values.reshape(moved_shape).transpose(np.argsort(order))
+    return np.ascontiguousarray(out, dtype=result_dtype)
+
+
+def softmax(x, axis=-1, *, temperature=1.0):
+    """Reference softmax; see :func:`fastsoftmax.softmax`."""
+    return _elementwise(_softmax_row, x, axis, temperature)
+
+
+def log_softmax(x, axis=-1, *, temperature=1.0):
+    """Reference log-softmax; see :func:`fastsoftmax.log_softmax`."""
+    return _elementwise(_log_softmax_row, x, axis, temperature)
+
+
+def logsumexp(x, axis=-1, *, temperature=1.0, keepdims=False):
+    """Reference log-sum-exp; see :func:`fastsoftmax.logsumexp`."""
+    x, result_dtype = _dtypes(np.asarray(x))
+    t = float(temperature)
+    rows, outer, order = _rows_of(x, axis)
+    out = np.array([_logsumexp_row(r, t) for r in rows], dtype=np.float64).reshape(outer)
+    if keepdims and x.ndim:
+        reduced = order[len(outer):]
+        out = out.reshape([1 if a in reduced else s for a, s in enumerate(x.shape)])
+    out = out.astype(result_dtype)
+    return out[()] if out.ndim == 0 else out
