@@ -3,14 +3,14 @@
 Probes the compiler before building and reports what it decided:
   * OpenMP (-fopenmp, or /openmp for MSVC).  Without it the build still
     succeeds and every call runs on one thread.
-  * Function multiversioning (target_clones, needs GNU ifunc): kernels are
-    compiled for AVX-512, AVX2+FMA and a portable baseline, picked at load
-    time.  Without it only the baseline is built.
+  * Runtime SIMD dispatch (x86-64, GCC/Clang): kernels are compiled for
+    AVX-512, AVX2+FMA and a portable baseline, and the CPU picks one at run
+    time.  Elsewhere only the portable baseline is built.
 No -march=native and no -ffast-math: the kernels rely on IEEE NaN/inf.
 
 Environment switches (all optional):
   FASTSOFTMAX_DISABLE_OPENMP=1   build serial even if OpenMP is available
-  FASTSOFTMAX_DISABLE_CLONES=1   baseline kernels only
+  FASTSOFTMAX_DISABLE_DISPATCH=1 portable baseline kernels only
   FASTSOFTMAX_SANITIZE=1         AddressSanitizer + UndefinedBehaviorSanitizer build
 """
 import os
@@ -34,10 +34,20 @@ OPENMP_PROBE = textwrap.dedent("""
     }
 """)
 
-CLONES_PROBE = textwrap.dedent("""
-    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-    int fs_probe(int x) { return x + 1; }
-    int main(void) { return fs_probe(-1); }
+DISPATCH_PROBE = textwrap.dedent("""
+    #if !defined(__x86_64__) && !defined(_M_X64)
+    #error "runtime dispatch is only built for x86-64"
+    #endif
+    typedef float v16 __attribute__((vector_size(64)));
+    #pragma GCC push_options
+    #pragma GCC target("arch=x86-64-v4")
+    static v16 twice(v16 a) { return a + a; }
+    #pragma GCC pop_options
+    int main(void) {
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512f")) { v16 a = {1}; return (int)twice(a)[0] - 2; }
+        return 0;
+    }
 """)
 
 
@@ -82,19 +92,19 @@ class BuildExt(build_ext):
                 "(num_threads has no effect). Install an OpenMP runtime (e.g. libgomp, libomp) for threads.")
         return [], []
 
-    def _clone_macros(self):
-        if _env_flag("FASTSOFTMAX_DISABLE_CLONES") or self.compiler.compiler_type == "msvc":
-            _report("function multiversioning off; baseline kernels only")
+    def _dispatch_macros(self):
+        if _env_flag("FASTSOFTMAX_DISABLE_DISPATCH") or self.compiler.compiler_type == "msvc":
+            _report("SIMD dispatch off; portable baseline kernels only")
             return []
-        if self._compiles(CLONES_PROBE, [], []):
-            _report("function multiversioning on (AVX-512 / AVX2+FMA / baseline, chosen at load time)")
-            return [("FASTSOFTMAX_TARGET_CLONES", "1")]
-        _report("target_clones not supported here; baseline kernels only")
+        if self._compiles(DISPATCH_PROBE, [], []):
+            _report("SIMD dispatch on (AVX-512 / AVX2+FMA / baseline, chosen at run time)")
+            return [("FASTSOFTMAX_X86_DISPATCH", "1")]
+        _report("no x86-64 SIMD dispatch for this compiler/platform; portable baseline kernels only")
         return []
 
     def build_extensions(self):
         omp_compile, omp_link = self._openmp_flags()
-        macros = self._clone_macros()
+        macros = self._dispatch_macros()
         if self.compiler.compiler_type == "msvc":
             opt = ["/O2", "/fp:precise"]
         else:

@@ -168,7 +168,7 @@ def _apply(op: int, x, axis, temperature, out, num_threads, keepdims: bool = Fal
         _rows.compute(op, x2, o2, temperature, threads)
         if out is not None:
             if not direct:
-                np.copyto(out, o2.reshape(shape), casting="unsafe")
+                _copy_into(out, o2.reshape(shape))
             return out
         res = o2.reshape(shape)
     else:
@@ -178,14 +178,20 @@ def _apply(op: int, x, axis, temperature, out, num_threads, keepdims: bool = Fal
         if out is not None:
             if not direct:
                 target = out if perm is None else out.transpose(perm)
-                np.copyto(target, o2.reshape(target.shape), casting="unsafe")
+                _copy_into(target, o2.reshape(target.shape))
             return out
         res = o2.reshape(xt.shape)
         if perm is not None:
             res = np.ascontiguousarray(res.transpose(np.argsort(perm)))
     if res.dtype != result_dt:
-        res = res.astype(result_dt)
+        with np.errstate(over="ignore"):    # float16 results beyond its range are inf
+            res = res.astype(result_dt)
     return res[()] if res.ndim == 0 else res
+
+
+def _copy_into(target: np.ndarray, values: np.ndarray) -> None:
+    with np.errstate(over="ignore"):
+        np.copyto(target, values, casting="unsafe")
 
 
 def _output(out, shape, shape2, result_dt, compute_dt, x2, name, perm):

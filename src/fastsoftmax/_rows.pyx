@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False, autotestdict=False
 """Loops over rows, and the threads that run them.
 
 Everything here works on a 2-D C-contiguous float32 or float64 array of shape
@@ -11,6 +11,7 @@ from libc.stdlib cimport malloc, free
 cimport numpy as cnp
 
 cnp.import_array()
+fs_dispatch_init()   # pick the SIMD variant once, under the GIL
 
 cdef extern from "openmp_compat.h" nogil:
     int omp_get_max_threads()
@@ -44,6 +45,7 @@ cdef extern from "row_kernels.h" nogil:
     void fs_row_f32(int op, const float *x, float *out, Py_ssize_t n, const fs_params *p)
     void fs_row_f64(int op, const double *x, double *out, Py_ssize_t n, const fs_params *p)
     const char *fs_simd_target()
+    void fs_dispatch_init()
 
 SOFTMAX = FS_SOFTMAX
 LOG_SOFTMAX = FS_LOG_SOFTMAX

@@ -76,7 +76,7 @@ def _log_sum(count: int, rest: float) -> float:
 
 def _softmax_row(row, t):
     kind, m, count, rest = _row_summary(row, t)
-    if kind == "nan":
+    if kind != "ok":
         return [math.nan] * len(row)
     if t == 0.0:
         return [1.0 / count if v == m else 0.0 for v in row]
@@ -88,7 +88,7 @@ def _softmax_row(row, t):
 
 def _log_softmax_row(row, t):
     kind, m, count, rest = _row_summary(row, t)
-    if kind == "nan":
+    if kind != "ok":
         return [math.nan] * len(row)
     if t == 0.0:
         return [-math.log(count) if v == m else -_INF for v in row]
@@ -115,10 +115,12 @@ def _elementwise(row_fn, x, axis, temperature):
     rows, _, order = _rows_of(x, axis)
     values = np.array([row_fn(r, t) for r in rows], dtype=np.float64)
     if x.ndim == 0:
-        return values.reshape(()).astype(result_dtype)[()]
+        with np.errstate(over="ignore"):
+            return values.reshape(()).astype(result_dtype)[()]
     moved_shape = [x.shape[a] for a in order]
     out = values.reshape(moved_shape).transpose(np.argsort(order))
-    return np.ascontiguousarray(out, dtype=result_dtype)
+    with np.errstate(over="ignore"):   # results beyond the dtype's range round to inf
+        return np.ascontiguousarray(out, dtype=result_dtype)
 
 
 def softmax(x, axis=-1, *, temperature=1.0):
@@ -140,5 +142,6 @@ def logsumexp(x, axis=-1, *, temperature=1.0, keepdims=False):
     if keepdims and x.ndim:
         reduced = order[len(outer):]
         out = out.reshape([1 if a in reduced else s for a, s in enumerate(x.shape)])
-    out = out.astype(result_dtype)
+    with np.errstate(over="ignore"):
+        out = out.astype(result_dtype)
     return out[()] if out.ndim == 0 else out

@@ -8,13 +8,24 @@
 #include "row_kernels.h"
 #include "simd.h"
 
-/* Function multiversioning: each exported kernel is compiled for AVX-512,
- * AVX2+FMA and the baseline, and the loader picks one per CPU (ifunc).
- * setup.py defines FASTSOFTMAX_TARGET_CLONES only where it saw this work. */
-#if defined(FASTSOFTMAX_TARGET_CLONES)
-#define FS_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+/* Runtime dispatch (x86-64 with GCC or Clang).  Every kernel is compiled
+ * three times from the same source: AVX-512 with 64-byte vectors, AVX2+FMA
+ * with 32-byte vectors, and the portable baseline; the CPU is asked once which
+ * one to run.  Each variant is compiled under a target pragma rather than a
+ * per-function attribute so that the inline helpers are compiled for that
+ * instruction set too (otherwise their vector code is lowered for the
+ * baseline before it is inlined).  setup.py defines FASTSOFTMAX_X86_DISPATCH
+ * only where it saw this work; elsewhere only the baseline is built. */
+#if defined(FASTSOFTMAX_X86_DISPATCH)
+#if defined(__clang__)
+#define FS_TARGET_PUSH(isa) _Pragma(FS_STR(clang attribute push(__attribute__((target(isa))), apply_to = function)))
+#define FS_TARGET_POP _Pragma("clang attribute pop")
 #else
-#define FS_CLONES
+#define FS_TARGET_PUSH(isa) _Pragma("GCC push_options") _Pragma(FS_STR(GCC target(isa)))
+#define FS_TARGET_POP _Pragma("GCC pop_options")
+#endif
+#define FS_STR_(x) #x
+#define FS_STR(x) FS_STR_(x)
 #endif
 
 FS_INLINE void fs_neumaier_add(double *sum, double *comp, double v)
@@ -51,8 +62,9 @@ int fs_row_kind_after_scan(const fs_stats *row, ptrdiff_t n, const fs_params *p)
     if (n == 0) return FS_ROW_EMPTY;
     if (row->has_nan) return FS_ROW_NAN;
     /* At T = 0 only NaN spoils a row: the limit picks the entries at the
-     * maximum even when that maximum is infinite. */
-    if (p->mode != FS_MODE_ZERO && isinf(row->max)) return FS_ROW_NAN;
+     * maximum even when that maximum is infinite.  Any T > 0, however small
+     * (FS_MODE_ZERO is also used for those), follows the ordinary table. */
+    if (p->temperature != 0.0 && isinf(row->max)) return FS_ROW_NAN;
     return FS_ROW_NORMAL;
 }
 
@@ -80,86 +92,163 @@ void fs_row_finish(const fs_stats *row, ptrdiff_t n, const fs_params *p, fs_row_
     } else {
         r->log_sum = log(count);
         r->inv_sum = 1.0 / count;
-        /* T -> 0: the maximum.  T -> inf: T * log(count) grows without bound
+        /* T = 0: the maximum.  T -> inf: T * log(count) grows without bound
          * unless a single finite entry is left. */
-        if (p->mode == FS_MODE_ZERO || row->count == 1) r->logsumexp = row->max;
+        if (p->temperature == 0.0 || row->count == 1) r->logsumexp = row->max;
         else r->logsumexp = row->max + p->temperature * r->log_sum;
     }
 }
 
-const char *fs_simd_target(void)
+/* ---- temperature ------------------------------------------------------ */
+
+typedef struct {
+    int c_hi_bits;           /* |k| stays below 2**(mantissa bits - c_hi_bits) */
+    int e_min, e_max;        /* powers of two that scale exactly in the dtype */
+    double tm_zero, tm_inf;  /* beyond these every exp rounds to 0 or 1 in the dtype */
+    int is_float;
+} fs_dtype_limits;
+
+static const fs_dtype_limits fs_limits_f32 = {15, -126, 126, 0x1p-100, 0x1p100, 1};
+static const fs_dtype_limits fs_limits_f64 = {40, -1022, 1022, 0.0, INFINITY, 0};
+
+static void fs_params_init(double temperature, fs_params *p, const fs_dtype_limits *lim)
 {
-#if defined(FASTSOFTMAX_TARGET_CLONES)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("x86-64-v4")) return "x86-64-v4 (AVX-512)";
-    if (__builtin_cpu_supports("x86-64-v3")) return "x86-64-v3 (AVX2+FMA)";
-    return "baseline (x86-64)";
-#else
-    return "baseline (no function multiversioning)";
-#endif
+    memset(p, 0, sizeof *p);
+    p->temperature = temperature;
+    if (temperature == 0.0) { p->mode = FS_MODE_ZERO; return; }
+    if (isinf(temperature)) { p->mode = FS_MODE_INF; return; }
+
+    int e = ilogb(temperature);
+    if (e < lim->e_min) e = lim->e_min;
+    if (e > lim->e_max) e = lim->e_max;
+    double tm = ldexp(temperature, -e);
+    if (tm < lim->tm_zero) { p->mode = FS_MODE_ZERO; return; }
+    if (tm > lim->tm_inf) { p->mode = FS_MODE_INF; return; }
+
+    p->mode = FS_MODE_GENERAL;
+    p->scale = ldexp(1.0, -e);
+    p->k_scale = 1.4426950408889634 / tm;
+    p->inv_tm = 1.0 / tm;
+    /* ln2 * tm in double-double, then split so c_hi keeps c_hi_bits bits. */
+    const double ln2_hi = 0.6931471805599453, ln2_lo = 2.3190468138462996e-17;
+    double c = ln2_hi * tm;
+    double c_err = fma(ln2_hi, tm, -c) + ln2_lo * tm;
+    int ce = ilogb(c);
+    double c_hi = ldexp(nearbyint(ldexp(c, lim->c_hi_bits - 1 - ce)), ce - (lim->c_hi_bits - 1));
+    p->c_hi = c_hi;
+    p->c_lo = (c - c_hi) + c_err;
+    if (lim->is_float) {
+        p->k_scale = (float)p->k_scale;
+        p->inv_tm = (float)p->inv_tm;
+        p->c_lo = (float)p->c_lo;
+    }
 }
 
-/* ---- float32: float lanes, sums in double ---------------------------- */
-#define FS_R float
-#define FS_VR fs_vf32
-#define FS_VI fs_vi32
-#define FS_VU fs_vu32
-#define FS_NAME(name) fs_##name##_f32
-#define FS_ACCUMULATE(lo, hi, v)                                              \
-    do {                                                                      \
-        union { fs_vf32 all; fs_vf32_half half[2]; } fs_split_ = {(v)};       \
-        (lo) += __builtin_convertvector(fs_split_.half[0], fs_vf64);          \
-        (hi) += __builtin_convertvector(fs_split_.half[1], fs_vf64);          \
-    } while (0)
-#define FS_EXP_MAGIC 12582912.0f           /* 1.5 * 2**23: adding it rounds to an integer */
-#define FS_EXP_K_FLOOR -160.0f             /* 2**-160 is far below the smallest subnormal */
-#define FS_EXP_K_OFFSET 256
-#define FS_EXP_BIAS 127
-#define FS_EXP_MANT_BITS 23
-#define FS_EXP_C_HI_BITS 15                /* |k| < 2**8, so k * c_hi fits 23 bits */
-#define FS_EXP_E_MIN -126
-#define FS_EXP_E_MAX 126
-/* Beyond these, every exp((x - max) / T) of float data rounds to 0 or 1. */
-#define FS_EXP_TM_ZERO 0x1p-100
-#define FS_EXP_TM_INF 0x1p100
-#define FS_EXP_TAYLOR {1.0f / 5040, 1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f}
-#include "row_kernels_impl.h"
-#undef FS_R
-#undef FS_VR
-#undef FS_VI
-#undef FS_VU
-#undef FS_NAME
-#undef FS_ACCUMULATE
-#undef FS_EXP_MAGIC
-#undef FS_EXP_K_FLOOR
-#undef FS_EXP_K_OFFSET
-#undef FS_EXP_BIAS
-#undef FS_EXP_MANT_BITS
-#undef FS_EXP_C_HI_BITS
-#undef FS_EXP_E_MIN
-#undef FS_EXP_E_MAX
-#undef FS_EXP_TM_ZERO
-#undef FS_EXP_TM_INF
-#undef FS_EXP_TAYLOR
+void fs_params_init_f32(double temperature, fs_params *p) { fs_params_init(temperature, p, &fs_limits_f32); }
+void fs_params_init_f64(double temperature, fs_params *p) { fs_params_init(temperature, p, &fs_limits_f64); }
 
-/* ---- float64 ----------------------------------------------------------- */
-#define FS_R double
-#define FS_VR fs_vf64
-#define FS_VI fs_vi64
-#define FS_VU fs_vu64
-#define FS_NAME(name) fs_##name##_f64
-#define FS_ACCUMULATE(lo, hi, v) ((void)(hi), (lo) += (v))
-#define FS_EXP_MAGIC 6755399441055744.0    /* 1.5 * 2**52 */
-#define FS_EXP_K_FLOOR -1100.0
-#define FS_EXP_K_OFFSET 2048
-#define FS_EXP_BIAS 1023
-#define FS_EXP_MANT_BITS 52
-#define FS_EXP_C_HI_BITS 40                /* |k| < 2**11 */
-#define FS_EXP_E_MIN -1022
-#define FS_EXP_E_MAX 1022
-#define FS_EXP_TM_ZERO 0.0                 /* never: double temperatures all fit */
-#define FS_EXP_TM_INF INFINITY
-#define FS_EXP_TAYLOR {1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0, \
-                       1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0,   \
-                       1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0}
-#include "row_kernels_impl.h"
+/* ---- instruction-set variants ------------------------------------------ */
+
+#if defined(FASTSOFTMAX_X86_DISPATCH)
+FS_TARGET_PUSH("arch=x86-64-v4")
+#define FS_ISA avx512
+#define FS_VBYTES 64
+#include "row_kernels_isa.h"
+#undef FS_ISA
+#undef FS_VBYTES
+FS_TARGET_POP
+
+FS_TARGET_PUSH("arch=x86-64-v3")
+#define FS_ISA avx2
+#define FS_VBYTES 32
+#include "row_kernels_isa.h"
+#undef FS_ISA
+#undef FS_VBYTES
+FS_TARGET_POP
+#endif
+
+#define FS_ISA baseline
+#define FS_VBYTES 32
+#include "row_kernels_isa.h"
+#undef FS_ISA
+#undef FS_VBYTES
+
+/* ---- dispatch ------------------------------------------------------------ */
+
+enum { FS_ISA_BASELINE = 0, FS_ISA_AVX2 = 1, FS_ISA_AVX512 = 2 };
+
+#if defined(FASTSOFTMAX_X86_DISPATCH)
+static int fs_isa_level = -1;   /* -1: not checked yet; set once, then only read */
+
+static int fs_isa(void)
+{
+    if (fs_isa_level < 0) {
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw"))
+            fs_isa_level = FS_ISA_AVX512;
+        else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+            fs_isa_level = FS_ISA_AVX2;
+        else
+            fs_isa_level = FS_ISA_BASELINE;
+    }
+    return fs_isa_level;
+}
+#define FS_DISPATCH(name, args)                                        \
+    switch (fs_isa()) {                                                \
+    case FS_ISA_AVX512: FS_GLUE(name, _avx512) args; break;            \
+    case FS_ISA_AVX2: FS_GLUE(name, _avx2) args; break;                \
+    default: FS_GLUE(name, _baseline) args; break;                     \
+    }
+#else
+static int fs_isa(void) { return FS_ISA_BASELINE; }
+#define FS_DISPATCH(name, args) FS_GLUE(name, _baseline) args
+#endif
+
+void fs_dispatch_init(void) { (void)fs_isa(); }
+
+void fs_scan_f32(const float *x, ptrdiff_t n, fs_stats *s) { FS_DISPATCH(fs_scan_f32, (x, n, s)); }
+void fs_scan_f64(const double *x, ptrdiff_t n, fs_stats *s) { FS_DISPATCH(fs_scan_f64, (x, n, s)); }
+
+void fs_reduce_f32(const float *x, float *exps, ptrdiff_t n, double max, const fs_params *p, fs_stats *s)
+{
+    FS_DISPATCH(fs_reduce_f32, (x, exps, n, max, p, s));
+}
+void fs_reduce_f64(const double *x, double *exps, ptrdiff_t n, double max, const fs_params *p, fs_stats *s)
+{
+    FS_DISPATCH(fs_reduce_f64, (x, exps, n, max, p, s));
+}
+
+void fs_write_f32(int op, const float *x, float *out, ptrdiff_t n, double max, const fs_params *p,
+                  const fs_row_result *r)
+{
+    FS_DISPATCH(fs_write_f32, (op, x, out, n, max, p, r));
+}
+void fs_write_f64(int op, const double *x, double *out, ptrdiff_t n, double max, const fs_params *p,
+                  const fs_row_result *r)
+{
+    FS_DISPATCH(fs_write_f64, (op, x, out, n, max, p, r));
+}
+
+void fs_row_f32(int op, const float *x, float *out, ptrdiff_t n, const fs_params *p)
+{
+    FS_DISPATCH(fs_row_f32, (op, x, out, n, p));
+}
+void fs_row_f64(int op, const double *x, double *out, ptrdiff_t n, const fs_params *p)
+{
+    FS_DISPATCH(fs_row_f64, (op, x, out, n, p));
+}
+
+const char *fs_simd_target(void)
+{
+    switch (fs_isa()) {
+    case FS_ISA_AVX512: return "AVX-512 (x86-64-v4, 64-byte vectors)";
+    case FS_ISA_AVX2: return "AVX2+FMA (x86-64-v3, 32-byte vectors)";
+    default:
+#if defined(FASTSOFTMAX_X86_DISPATCH)
+        return "x86-64 baseline (SSE2)";
+#else
+        return "portable baseline (no runtime dispatch in this build)";
+#endif
+    }
+}

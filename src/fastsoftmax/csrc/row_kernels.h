@@ -94,6 +94,8 @@ void fs_write_f64(int op, const double *x, double *out, ptrdiff_t n, double max,
 void fs_row_f32(int op, const float *x, float *out, ptrdiff_t n, const fs_params *p);
 void fs_row_f64(int op, const double *x, double *out, ptrdiff_t n, const fs_params *p);
 
+/* Pick the instruction-set variant for this CPU (also done lazily on first use). */
+void fs_dispatch_init(void);
 /* Which SIMD variant the dispatcher picked on this CPU, for diagnostics. */
 const char *fs_simd_target(void);
 

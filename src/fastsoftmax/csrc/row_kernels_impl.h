@@ -1,6 +1,6 @@
-/* The row kernels, written once and instantiated per dtype by row_kernels.c
- * (which defines FS_R, FS_VR, FS_VI, FS_VU, FS_NAME, FS_ACCUMULATE and the
- * FS_EXP_* constants).  No include guard on purpose. */
+/* The row kernels, written once and instantiated per dtype and instruction
+ * set by row_kernels_isa.h (which defines FS_R, FS_VR, FS_VI, FS_VU, FS_VACC,
+ * FS_NAME and the FS_EXP_* constants).  No include guard on purpose. */
 
 #include "vexp.h"
 
@@ -27,61 +27,28 @@ FS_INLINE void FS_NAME(vstore_tail)(FS_R *p, ptrdiff_t n, FS_VR v)
 
 FS_INLINE FS_VR FS_NAME(vmax)(FS_VR a, FS_VR b) { return FS_NAME(vselect)(b > a, b, a); }
 
-/* ---- parameters -------------------------------------------------------- */
-
-void FS_NAME(params_init)(double temperature, fs_params *p)
-{
-    memset(p, 0, sizeof *p);
-    p->temperature = temperature;
-    if (temperature == 0.0) { p->mode = FS_MODE_ZERO; return; }
-    if (isinf(temperature)) { p->mode = FS_MODE_INF; return; }
-
-    int e = ilogb(temperature);
-    if (e < FS_EXP_E_MIN) e = FS_EXP_E_MIN;
-    if (e > FS_EXP_E_MAX) e = FS_EXP_E_MAX;
-    double tm = ldexp(temperature, -e);
-    if (tm < FS_EXP_TM_ZERO) { p->mode = FS_MODE_ZERO; return; }
-    if (tm > FS_EXP_TM_INF) { p->mode = FS_MODE_INF; return; }
-
-    p->mode = FS_MODE_GENERAL;
-    p->scale = ldexp(1.0, -e);
-    p->k_scale = (FS_R)(1.4426950408889634 / tm);
-    p->inv_tm = (FS_R)(1.0 / tm);
-    /* ln2 * tm in double-double, then split so c_hi keeps FS_EXP_C_HI_BITS bits. */
-    const double ln2_hi = 0.6931471805599453, ln2_lo = 2.3190468138462996e-17;
-    double c = ln2_hi * tm;
-    double c_err = fma(ln2_hi, tm, -c) + ln2_lo * tm;
-    int ce = ilogb(c);
-    double c_hi = ldexp(nearbyint(ldexp(c, FS_EXP_C_HI_BITS - 1 - ce)), ce - (FS_EXP_C_HI_BITS - 1));
-    p->c_hi = c_hi;
-    p->c_lo = (FS_R)((c - c_hi) + c_err);
-}
-
 /* ---- step 1: scan ------------------------------------------------------ */
 
 FS_INLINE void FS_NAME(scan_impl)(const FS_R *x, ptrdiff_t n, fs_stats *s)
 {
     const FS_VR neg_inf = FS_NAME(vbroadcast)(-INFINITY);
     FS_VR m0 = neg_inf, m1 = neg_inf, m2 = neg_inf, m3 = neg_inf;
-    FS_VI nan_seen = {0};
+    /* all lanes stay -1 while no NaN was seen (v == v is false only for NaN;
+     * `v != v` is scalarised by some compilers) */
+    FS_VI ordered = (neg_inf == neg_inf);
     ptrdiff_t i = 0;
     for (; i + 4 * FS_W <= n; i += 4 * FS_W) {
         FS_VR v0 = FS_NAME(vload)(x + i), v1 = FS_NAME(vload)(x + i + FS_W);
         FS_VR v2 = FS_NAME(vload)(x + i + 2 * FS_W), v3 = FS_NAME(vload)(x + i + 3 * FS_W);
-        nan_seen |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);
+        ordered &= (v0 == v0) & (v1 == v1) & (v2 == v2) & (v3 == v3);
         m0 = FS_NAME(vmax)(m0, v0);
         m1 = FS_NAME(vmax)(m1, v1);
         m2 = FS_NAME(vmax)(m2, v2);
         m3 = FS_NAME(vmax)(m3, v3);
     }
-    for (; i + FS_W <= n; i += FS_W) {
-        FS_VR v = FS_NAME(vload)(x + i);
-        nan_seen |= (v != v);
-        m0 = FS_NAME(vmax)(m0, v);
-    }
-    if (i < n) {
-        FS_VR v = FS_NAME(vload_tail)(x + i, n - i, (FS_R)-INFINITY);
-        nan_seen |= (v != v);
+    for (; i < n; i += FS_W) {
+        FS_VR v = n - i >= FS_W ? FS_NAME(vload)(x + i) : FS_NAME(vload_tail)(x + i, n - i, (FS_R)-INFINITY);
+        ordered &= (v == v);
         m0 = FS_NAME(vmax)(m0, v);
     }
     m0 = FS_NAME(vmax)(FS_NAME(vmax)(m0, m1), FS_NAME(vmax)(m2, m3));
@@ -89,7 +56,7 @@ FS_INLINE void FS_NAME(scan_impl)(const FS_R *x, ptrdiff_t n, fs_stats *s)
     int any_nan = 0;
     for (ptrdiff_t l = 0; l < FS_W; l++) {
         if (m0[l] > m) m = m0[l];
-        any_nan |= nan_seen[l] != 0;
+        any_nan |= ordered[l] == 0;
     }
     s->max = m;
     s->has_nan = any_nan;
@@ -102,50 +69,69 @@ FS_INLINE void FS_NAME(scan_impl)(const FS_R *x, ptrdiff_t n, fs_stats *s)
  * a row sum stays near one ulp of double for any row length. */
 #define FS_BLOCK ((ptrdiff_t)256)
 
-/* One vector of the reduce step: store the exps if asked, count the entries at
- * the maximum, and add the others' exps to the accumulators. */
-FS_INLINE void FS_NAME(reduce_vector)(FS_VR v, FS_VR mv, const FS_NAME(exp_consts) *c,
-                                      FS_R *exps, ptrdiff_t len, FS_VI *at_max,
-                                      fs_vacc *acc_lo, fs_vacc *acc_hi)
+/* Vectors summed per lane in the row dtype before the partial sums move into
+ * double accumulators: few enough terms that even in float32 a partial sum is
+ * good to a few ulp. */
+#define FS_SUB 4
+
+/* One vector of the reduce step: its exps, stored if asked; with exclude_max
+ * the entries at the maximum are counted and left out of the sum (their terms
+ * are exactly 1), so that log(S) can be formed with log1p. */
+FS_INLINE FS_VR FS_NAME(reduce_vector)(FS_VR v, FS_VR mv, const FS_NAME(exp_consts) *c,
+                                       const int unit_t, const int exclude_max, FS_R *exps,
+                                       ptrdiff_t len, FS_VI *at_max)
 {
-    FS_VR e = FS_NAME(vexp_shifted)(v, mv, c);
+    FS_VR e = FS_NAME(vexp_shifted)(v, mv, c, unit_t);
     if (exps) {
         if (len == FS_W) FS_NAME(vstore)(exps, e);
         else FS_NAME(vstore_tail)(exps, len, e);
     }
-    /* The maximum's own terms are exactly 1: they are counted, not summed, so
-     * that log(S) can be formed with log1p. */
-    FS_VI eq = v == mv;
-    *at_max -= eq;
-    e = (FS_VR)((FS_VI)e & ~eq);
-    FS_ACCUMULATE(*acc_lo, *acc_hi, e);
+    if (exclude_max) {
+        FS_VI eq = v == mv;
+        *at_max -= eq;
+        e = (FS_VR)((FS_VI)e & ~eq);
+    }
+    return e;
 }
 
+/* exps != NULL (softmax) stores every exp and needs only S, so the maximum's
+ * terms stay in the sum; otherwise they are counted apart (exclude_max). */
 FS_INLINE void FS_NAME(reduce_general)(const FS_R *x, FS_R *exps, ptrdiff_t n, FS_R max,
-                                       const fs_params *p, fs_stats *s)
+                                       const fs_params *p, fs_stats *s, const int unit_t)
 {
     FS_NAME(exp_consts) c;
     FS_NAME(exp_consts_init)(p, &c);
     const FS_VR mv = FS_NAME(vbroadcast)(max);
     const FS_R pad = (FS_R)-INFINITY;   /* exp gives 0, never equal to the maximum */
+    const int exclude_max = exps == NULL;
     FS_VI at_max = {0};
     ptrdiff_t i = 0;
     while (i < n) {
         ptrdiff_t block_end = (n - i > FS_BLOCK) ? i + FS_BLOCK : n;
-        fs_vacc a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-        for (; i + 2 * FS_W <= block_end; i += 2 * FS_W) {
-            FS_NAME(reduce_vector)(FS_NAME(vload)(x + i), mv, &c, exps ? exps + i : NULL, FS_W,
-                                   &at_max, &a0, &a1);
-            FS_NAME(reduce_vector)(FS_NAME(vload)(x + i + FS_W), mv, &c,
-                                   exps ? exps + i + FS_W : NULL, FS_W, &at_max, &a2, &a3);
+        FS_VACC a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+        while (i + 2 * FS_W * FS_SUB <= block_end) {
+            FS_VR f0 = {0}, f1 = {0};
+            for (int j = 0; j < FS_SUB; j++, i += 2 * FS_W) {
+                f0 += FS_NAME(reduce_vector)(FS_NAME(vload)(x + i), mv, &c, unit_t, exclude_max,
+                                             exps ? exps + i : NULL, FS_W, &at_max);
+                f1 += FS_NAME(reduce_vector)(FS_NAME(vload)(x + i + FS_W), mv, &c, unit_t, exclude_max,
+                                             exps ? exps + i + FS_W : NULL, FS_W, &at_max);
+            }
+            FS_ACCUMULATE(a0, a1, f0);
+            FS_ACCUMULATE(a2, a3, f1);
         }
         for (; i < block_end; i += FS_W) {
             ptrdiff_t len = block_end - i < FS_W ? block_end - i : FS_W;
             FS_VR v = len == FS_W ? FS_NAME(vload)(x + i) : FS_NAME(vload_tail)(x + i, len, pad);
-            FS_NAME(reduce_vector)(v, mv, &c, exps ? exps + i : NULL, len, &at_max, &a0, &a1);
+            FS_VR e = FS_NAME(reduce_vector)(v, mv, &c, unit_t, exclude_max,
+                                             exps ? exps + i : NULL, len, &at_max);
+            FS_ACCUMULATE(a0, a1, e);
         }
         i = block_end;
-        fs_neumaier_add(&s->rest, &s->rest_comp, fs_vacc_hsum((a0 + a1) + (a2 + a3)));
+        a0 = (a0 + a1) + (a2 + a3);
+        double block_sum = 0.0;
+        for (size_t l = 0; l < sizeof a0 / sizeof a0[0]; l++) block_sum += a0[l];
+        fs_neumaier_add(&s->rest, &s->rest_comp, block_sum);
     }
     int64_t count = 0;
     for (ptrdiff_t l = 0; l < FS_W; l++) count += at_max[l];
@@ -158,7 +144,14 @@ FS_INLINE void FS_NAME(reduce_impl)(const FS_R *x, FS_R *exps, ptrdiff_t n, FS_R
     ptrdiff_t count = 0;
     switch (p->mode) {
     case FS_MODE_GENERAL:
-        FS_NAME(reduce_general)(x, exps, n, m, p, s);
+        /* four specialisations: T == 1 or not, storing exps (softmax) or not */
+        if (p->scale == 1.0 && p->inv_tm == 1.0) {
+            if (exps) FS_NAME(reduce_general)(x, exps, n, m, p, s, 1);
+            else FS_NAME(reduce_general)(x, NULL, n, m, p, s, 1);
+        } else {
+            if (exps) FS_NAME(reduce_general)(x, exps, n, m, p, s, 0);
+            else FS_NAME(reduce_general)(x, NULL, n, m, p, s, 0);
+        }
         return;
     case FS_MODE_ZERO:
         for (ptrdiff_t i = 0; i < n; i++) count += x[i] == m;
@@ -203,24 +196,24 @@ FS_INLINE void FS_NAME(write_impl)(int op, const FS_R *x, FS_R *out, ptrdiff_t n
 
 /* ---- exported entry points --------------------------------------------- */
 
-void FS_CLONES FS_NAME(scan)(const FS_R *x, ptrdiff_t n, fs_stats *s)
+static void FS_NAME(scan)(const FS_R *x, ptrdiff_t n, fs_stats *s)
 {
     FS_NAME(scan_impl)(x, n, s);
 }
 
-void FS_CLONES FS_NAME(reduce)(const FS_R *x, FS_R *exps, ptrdiff_t n, double max,
+static void FS_NAME(reduce)(const FS_R *x, FS_R *exps, ptrdiff_t n, double max,
                                const fs_params *p, fs_stats *s)
 {
     FS_NAME(reduce_impl)(x, exps, n, (FS_R)max, p, s);
 }
 
-void FS_CLONES FS_NAME(write)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, double max,
+static void FS_NAME(write)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, double max,
                               const fs_params *p, const fs_row_result *r)
 {
     FS_NAME(write_impl)(op, x, out, n, (FS_R)max, p, r);
 }
 
-void FS_CLONES FS_NAME(row)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, const fs_params *p)
+static void FS_NAME(row)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, const fs_params *p)
 {
     fs_stats row;
     fs_stats_init(&row);
@@ -243,3 +236,4 @@ void FS_CLONES FS_NAME(row)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, const
 
 #undef FS_W
 #undef FS_BLOCK
+#undef FS_SUB

@@ -1,0 +1,89 @@
+"""``python -m fastsoftmax``: a short demo on built-in data.
+
+``python -m fastsoftmax bench``: the side-by-side timing table (see --help).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from . import _api, bench, build_info
+
+
+def _fmt(values) -> str:
+    return "[" + ", ".join(f"{v:.4f}" for v in np.asarray(values, dtype=np.float64)) + "]"
+
+
+def demo(out=sys.stdout) -> None:
+    info = build_info()
+    w = out.write
+    w(f"fastsoftmax {info['version']}  (OpenMP: {'on' if info['openmp'] else 'off'}, "
+      f"{info['default_threads']} default threads, kernels: {info['simd']})\n\n")
+
+    logits = [2.0, 1.0, 0.1]
+    w("1. Logits to probabilities\n")
+    w(f"   softmax({logits}) = {_fmt(_api.softmax(logits))}   (about [0.66, 0.24, 0.10])\n\n")
+
+    w("2. Temperature on logits [2.0, 1.0, 0.5]: low T sharpens, high T flattens\n")
+    for t, note in ((0.0, "greedy: one-hot on the maximum"), (0.5, ""), (1.0, ""), (2.0, ""),
+                    (float("inf"), "uniform")):
+        probs = _api.softmax([2.0, 1.0, 0.5], temperature=t)
+        w(f"   T = {t:<4}  {_fmt(probs)}  {note}\n")
+    w("\n")
+
+    big = np.array([100.0, 101.0, 102.0], dtype=np.float32)
+    with np.errstate(all="ignore"):
+        naive = np.exp(big) / np.exp(big).sum()
+    w("3. Large logits [100, 101, 102] in float32\n")
+    w(f"   naive exp(x) / sum(exp(x)):  {naive}   (exp(100) overflows float32)\n")
+    w(f"   fastsoftmax.softmax:          {_fmt(_api.softmax(big))}\n")
+    w(f"   fastsoftmax.log_softmax:      {_fmt(_api.log_softmax(big))}\n")
+    w(f"   fastsoftmax.logsumexp:        {float(_api.logsumexp(big)):.4f}\n\n")
+
+    w("4. Quick timing on this machine, one thread (median of interleaved runs)\n")
+    results = bench.run(bench.QUICK_CASES, peers=["numpy"], threads=1, budget_s=0.5)
+    for r in results:
+        t = r["times"]
+        w(f"   {r['case'].label:<28} fastsoftmax {bench._fmt_time(t['fastsoftmax']):>10}   "
+          f"NumPy {bench._fmt_time(t['numpy']):>10}   -> {t['numpy'] / t['fastsoftmax']:.1f}x faster\n")
+    w("\n   Full comparison with SciPy and PyTorch: python -m fastsoftmax bench\n")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fastsoftmax", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command")
+    b = sub.add_parser("bench", help="time fastsoftmax against NumPy, SciPy and PyTorch side by side")
+    b.add_argument("--threads", type=int, default=1, help="threads for fastsoftmax and PyTorch (default 1)")
+    b.add_argument("--budget", type=float, default=2.0, help="seconds of sampling per case (default 2)")
+    b.add_argument("--quick", action="store_true", help="only the three small cases")
+    b.add_argument("--plot", metavar="FILE.png", help="also draw throughput per case (needs matplotlib)")
+    args = parser.parse_args(argv)
+
+    if args.command != "bench":
+        demo()
+        return 0
+    if args.threads < 1:
+        parser.error("--threads must be >= 1")
+    if args.plot and bench.importlib.util.find_spec("matplotlib") is None:
+        parser.error("--plot needs matplotlib: pip install 'fastsoftmax[plot]'")
+    cases = bench.QUICK_CASES if args.quick else bench.CASES
+    info = build_info()
+    print(f"fastsoftmax {info['version']} ({info['simd']}, OpenMP {'on' if info['openmp'] else 'off'}); "
+          f"peers: {', '.join(bench.available_peers())}; threads: {args.threads}")
+
+    def progress(i, n, case):
+        print(f"  [{i + 1}/{n}] {case.label} ...", file=sys.stderr, flush=True)
+
+    results = bench.run(cases, threads=args.threads, budget_s=args.budget, progress=progress)
+    print(bench.format_table(results))
+    if args.plot:
+        bench.plot(results, args.plot)
+        print(f"plot written to {args.plot}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+/* One instruction-set variant of all kernels: vector types of FS_VBYTES bytes,
+ * functions suffixed with FS_ISA, for float and double.
+ * Included by row_kernels.c once per variant; no include guard on purpose. */
+
+#define FS_T(name) FS_GLUE(FS_GLUE(fs_, name), FS_GLUE(_, FS_ISA))
+
+typedef float FS_T(vf32) __attribute__((vector_size(FS_VBYTES)));
+typedef int32_t FS_T(vi32) __attribute__((vector_size(FS_VBYTES)));
+typedef uint32_t FS_T(vu32) __attribute__((vector_size(FS_VBYTES)));
+typedef double FS_T(vf64) __attribute__((vector_size(FS_VBYTES)));
+typedef int64_t FS_T(vi64) __attribute__((vector_size(FS_VBYTES)));
+typedef uint64_t FS_T(vu64) __attribute__((vector_size(FS_VBYTES)));
+typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
+
+/* Sums of float32 exps are accumulated in double lanes: each half of a float
+ * vector widens to one double vector. */
+#if FS_VBYTES == 64
+#define FS_HALF_LO(v) __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7)
+#define FS_HALF_HI(v) __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15)
+#else
+#define FS_HALF_LO(v) __builtin_shufflevector(v, v, 0, 1, 2, 3)
+#define FS_HALF_HI(v) __builtin_shufflevector(v, v, 4, 5, 6, 7)
+#endif
+
+/* ---- float32 ---- */
+#define FS_R float
+#define FS_VR FS_T(vf32)
+#define FS_VI FS_T(vi32)
+#define FS_VU FS_T(vu32)
+#define FS_VACC FS_T(vf64)
+#define FS_ACCUMULATE(lo, hi, v)                                            \
+    ((lo) += __builtin_convertvector(FS_HALF_LO(v), FS_VACC),                \
+     (hi) += __builtin_convertvector(FS_HALF_HI(v), FS_VACC))
+#define FS_NAME(name) FS_GLUE(FS_GLUE(fs_, name), FS_GLUE(_f32_, FS_ISA))
+/* shifted = t + MAGIC rounds t to an integer k, and its low bits, moved into
+ * the exponent field, read 2**(k + EXP_SHIFT). */
+#define FS_EXP_MAGIC (12582912.0f + 127.0f + 64.0f)   /* 1.5 * 2**23 + bias + shift */
+#define FS_EXP_K_FLOOR -160.0f             /* 2**-160 is far below the smallest subnormal */
+#define FS_EXP_MANT_BITS 23
+#define FS_EXP_LOG2E 1.44269504088896341f
+/* minimax fit of exp on [-ln2/2, ln2/2] with exp(0) == 1 exactly, times 2**-64 */
+#define FS_EXP_POLY {0x1.6ada78p-10f * 0x1p-64f, 0x1.127528p-7f * 0x1p-64f, 0x1.55585ep-5f * 0x1p-64f, \
+                     0x1.5554p-3f * 0x1p-64f, 0x1.fffffcp-2f * 0x1p-64f, 0x1p-64f, 0x1p-64f}
+#include "row_kernels_impl.h"
+#undef FS_R
+#undef FS_VR
+#undef FS_VI
+#undef FS_VU
+#undef FS_VACC
+#undef FS_ACCUMULATE
+#undef FS_NAME
+#undef FS_EXP_MAGIC
+#undef FS_EXP_K_FLOOR
+#undef FS_EXP_MANT_BITS
+#undef FS_EXP_LOG2E
+#undef FS_EXP_POLY
+
+/* ---- float64 ---- */
+#define FS_R double
+#define FS_VR FS_T(vf64)
+#define FS_VI FS_T(vi64)
+#define FS_VU FS_T(vu64)
+#define FS_VACC FS_T(vf64)
+#define FS_ACCUMULATE(lo, hi, v) ((void)(hi), (lo) += (v))
+#define FS_NAME(name) FS_GLUE(FS_GLUE(fs_, name), FS_GLUE(_f64_, FS_ISA))
+#define FS_EXP_MAGIC (6755399441055744.0 + 1023.0 + 600.0)  /* 1.5 * 2**52 + bias + shift */
+#define FS_EXP_K_FLOOR -1100.0
+#define FS_EXP_MANT_BITS 52
+#define FS_EXP_LOG2E 1.4426950408889634
+/* Taylor series 1/n!, n = 13..0, times 2**-600 */
+#define FS_EXP_POLY {0x1p-600 / 6227020800.0, 0x1p-600 / 479001600.0, 0x1p-600 / 39916800.0,    \
+                     0x1p-600 / 3628800.0, 0x1p-600 / 362880.0, 0x1p-600 / 40320.0,             \
+                     0x1p-600 / 5040.0, 0x1p-600 / 720.0, 0x1p-600 / 120.0, 0x1p-600 / 24.0,    \
+                     0x1p-600 / 6.0, 0x1p-601, 0x1p-600, 0x1p-600}
+#include "row_kernels_impl.h"
+#undef FS_R
+#undef FS_VR
+#undef FS_VI
+#undef FS_VU
+#undef FS_VACC
+#undef FS_ACCUMULATE
+#undef FS_NAME
+#undef FS_EXP_MAGIC
+#undef FS_EXP_K_FLOOR
+#undef FS_EXP_MANT_BITS
+#undef FS_EXP_LOG2E
+#undef FS_EXP_POLY
+
+#undef FS_T
+#undef FS_HALF_LO
+#undef FS_HALF_HI

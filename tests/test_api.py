@@ -1,0 +1,194 @@
+"""Argument handling: dtype rules, errors, out=, keepdims, threads."""
+import concurrent.futures
+import math
+
+import numpy as np
+import pytest
+from numpy.exceptions import AxisError
+
+import fastsoftmax as fs
+from util import FUNCTIONS, logits
+
+ALL = list(FUNCTIONS)
+
+
+def call(name, *args, **kwargs):
+    return FUNCTIONS[name][0](*args, **kwargs)
+
+
+def result_shape(name, shape):
+    return shape[:-1] if name == "logsumexp" else shape
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("bad", [np.array([1 + 2j]), np.array(["a", "b"]), np.array([object(), 1]),
+                                 np.array(["2020-01-01"], dtype="datetime64[D]"),
+                                 np.array([1.0], dtype=np.longdouble),
+                                 np.zeros(2, dtype=[("a", "f4"), ("b", "f4")]), None, "text", {"a": 1}],
+                         ids=lambda b: type(b).__name__ if not isinstance(b, np.ndarray) else str(b.dtype))
+def test_unsupported_dtypes_raise_type_error(name, bad):
+    if isinstance(bad, np.ndarray) and bad.dtype == np.longdouble and np.longdouble == np.float64:
+        pytest.skip("long double is double on this platform")
+    with pytest.raises(TypeError, match=r"dtype .*supported are float16, float32, float64"):
+        call(name, bad)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_axis_errors(name):
+    x = np.zeros((2, 3))
+    for axis in (2, -3, 10**30, (0, 5)):
+        with pytest.raises(AxisError, match="axis"):
+            call(name, x, axis=axis)
+    for axis in ((0, 0), (1, -1)):
+        with pytest.raises(ValueError, match="repeated axis"):
+            call(name, x, axis=axis)
+    for axis in (1.0, "0", True, (0, 1.5)):
+        with pytest.raises(TypeError, match="axis must be an int"):
+            call(name, x, axis=axis)
+    with pytest.raises(AxisError):
+        call(name, np.float64(1.0), axis=1)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_temperature_errors(name):
+    x = np.zeros(3)
+    for t in (-1.0, -1e-300, math.nan, np.float32("nan"), -math.inf):
+        with pytest.raises(ValueError, match="temperature must be >= 0"):
+            call(name, x, temperature=t)
+    for t in (np.array([1.0, 2.0]), [1.0], "1.0", None, True, np.bool_(False), 1 + 0j):
+        with pytest.raises(TypeError, match="temperature must be a real scalar"):
+            call(name, x, temperature=t)
+    # accepted scalar forms
+    want = call(name, x, temperature=2.0)
+    for t in (2, np.float32(2.0), np.int64(2), np.array(2.0)):
+        np.testing.assert_array_equal(call(name, x, temperature=t), want)
+    assert np.all(np.isfinite(call(name, np.arange(3.0), temperature=10**400))) or name == "logsumexp"
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_num_threads_errors(name):
+    x = np.zeros(3)
+    for bad in (0, -1, 2.0, "2", True, [2]):
+        with pytest.raises(ValueError, match="num_threads"):
+            call(name, x, num_threads=bad)
+    np.testing.assert_array_equal(call(name, x, num_threads=10**12), call(name, x))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_out_errors_leave_everything_untouched(name):
+    x = logits((3, 4), np.float32)
+    x0 = x.copy()
+    good_shape = result_shape(name, x.shape)
+    cases = [
+        (np.full((5, 4), 7, np.float32), ValueError, "shape"),
+        (np.full(good_shape, 7, np.float64), TypeError, "dtype"),
+        ([0.0] * 4, TypeError, "numpy.ndarray"),
+    ]
+    ro = np.full(good_shape, 7, np.float32)
+    ro.flags.writeable = False
+    cases.append((ro, ValueError, "read-only"))
+    buf = np.full(good_shape, 7, np.float32)
+    ro_view = np.frombuffer(buf.tobytes(), dtype=np.float32).reshape(good_shape)
+    cases.append((ro_view, ValueError, "read-only"))
+    for out, exc, msg in cases:
+        before = np.array(out, copy=True)
+        with pytest.raises(exc, match=msg):
+            call(name, x, out=out)
+        np.testing.assert_array_equal(np.asarray(out), before)
+        np.testing.assert_array_equal(x, x0)
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_out_is_filled_and_returned(name, dtype):
+    x = logits((5, 6), dtype)
+    want = call(name, x)
+    out = np.empty(result_shape(name, x.shape), dtype=dtype)
+    assert call(name, x, out=out) is out
+    np.testing.assert_array_equal(out, want)
+    # non-contiguous out
+    big = np.empty(result_shape(name, x.shape) + (2,), dtype=dtype)
+    view = big[..., 1]
+    assert call(name, x, out=view) is view
+    np.testing.assert_array_equal(view, want)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("axis", [-1, 0, None])
+def test_in_place_and_partial_overlap(name, axis):
+    x = logits((6, 40), np.float64, seed=3)
+    want = call(name, x.copy(), axis=axis)
+    y = x.copy()
+    assert call(name, y, axis=axis, out=y) is y
+    np.testing.assert_allclose(y, want, rtol=1e-15, atol=0)
+    # out is x shifted by one row / by one element inside a shared buffer
+    for shift in (40, 1, -40, -1):
+        buf = np.zeros(6 * 40 + abs(shift))
+        src = buf[max(0, -shift):][: 6 * 40].reshape(6, 40)
+        dst = buf[max(0, shift):][: 6 * 40].reshape(6, 40)
+        src[...] = x
+        assert call(name, src, axis=axis, out=dst) is dst
+        np.testing.assert_allclose(dst, want, rtol=1e-15, atol=0, err_msg=f"shift {shift}")
+    # out is x transposed (same memory, different layout)
+    sq = logits((8, 8), np.float64, seed=4)
+    want_sq = call(name, sq.copy(), axis=axis)
+    call(name, sq, axis=axis, out=sq.T)
+    np.testing.assert_allclose(sq.T, want_sq, rtol=1e-15)
+
+
+def test_logsumexp_out_overlapping_input():
+    x = logits((8, 8), np.float64, seed=6)
+    want = fs.logsumexp(x.copy())
+    fs.logsumexp(x, out=x[0])
+    np.testing.assert_allclose(x[0], want, rtol=1e-15)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_input_never_modified_and_results_c_contiguous(name):
+    x = np.asfortranarray(logits((7, 9, 3), np.float32))
+    x0 = x.copy()
+    for axis in (0, 1, (0, 2), None, -1):
+        r = call(name, x, axis=axis)
+        if isinstance(r, np.ndarray):
+            assert r.flags.c_contiguous
+    np.testing.assert_array_equal(x, x0)
+
+
+def test_keepdims_and_log_softmax_identity():
+    x = logits((3, 4, 5), np.float64)
+    for axis in (-1, 0, (0, 2), None):
+        for t in (1.0, 0.5, 3.0):
+            lse = fs.logsumexp(x, axis=axis, temperature=t, keepdims=True)
+            assert lse.ndim == 3
+            np.testing.assert_allclose(fs.log_softmax(x, axis=axis, temperature=t), (x - lse) / t,
+                                       rtol=1e-13, atol=1e-13)
+            assert fs.logsumexp(x, axis=axis, temperature=t).shape == np.sum(x, axis=axis).shape
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("shape", [(4096, 64), (3, 200_000), (1, 300_001), (50, 5000)])
+def test_results_do_not_depend_on_thread_count(name, shape):
+    x = logits(shape, np.float32, seed=7)
+    x[0, ::7] = -np.inf
+    one = call(name, x, num_threads=1)
+    for n in (2, 3, 8):
+        np.testing.assert_array_equal(call(name, x, num_threads=n), one, err_msg=f"{n} threads")
+    np.testing.assert_array_equal(call(name, x), one)
+
+
+def test_concurrent_python_threads():
+    xs = [logits((64, 3000), dt, seed=s) for s, dt in enumerate([np.float32, np.float64] * 4)]
+    jobs = [(name, x) for name in ALL for x in xs]
+    serial = [call(name, x) for name, x in jobs]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        for _ in range(3):
+            results = list(pool.map(lambda job: call(job[0], job[1], num_threads=2), jobs))
+            for got, want in zip(results, serial):
+                np.testing.assert_array_equal(got, want)
+
+
+def test_build_info():
+    info = fs.build_info()
+    assert info["version"] == fs.__version__
+    assert isinstance(info["openmp"], bool) and info["default_threads"] >= 1
+    assert isinstance(info["simd"], str)

@@ -1,0 +1,143 @@
+"""The contract's special-value table, the temperature limits, empty and 0-d
+inputs, and overflow: exact expected values, no RuntimeWarning."""
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import fastsoftmax as fs
+from util import DTYPES, FUNCTIONS, assert_close
+
+pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
+
+inf, nan = math.inf, math.nan
+
+# row -> (softmax, log_softmax, logsumexp) at T = 1
+TABLE = [
+    ([0.0, -inf, 0.0], [0.5, 0.0, 0.5], [-math.log(2), -inf, -math.log(2)], math.log(2)),
+    ([-inf, -inf], [nan, nan], [nan, nan], -inf),
+    ([1.0, inf, 2.0], [nan, nan, nan], [nan, nan, nan], inf),
+    ([inf, -inf], [nan, nan], [nan, nan], inf),
+    ([1.0, nan, inf], [nan, nan, nan], [nan, nan, nan], nan),
+    ([nan, -inf], [nan, nan], [nan, nan], nan),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("row,sm,lsm,lse", TABLE)
+def test_special_value_table(dtype, row, sm, lsm, lse):
+    x = np.array([row, [1.0, 2.0, 3.0][: len(row)]], dtype=dtype)
+    for fn, want in ((fs.softmax, sm), (fs.log_softmax, lsm)):
+        got = fn(x)
+        np.testing.assert_allclose(got[0], np.array(want, dtype=dtype), rtol=1e-6, err_msg=f"{fn.__name__} {row}")
+        # the other row is unaffected
+        np.testing.assert_allclose(got[1], fn(x[1]), rtol=0, atol=0)
+    got = fs.logsumexp(x)
+    np.testing.assert_allclose(got[0], lse, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_empty_rows(dtype):
+    x = np.empty((3, 0), dtype=dtype)
+    assert fs.softmax(x).shape == (3, 0)
+    assert fs.log_softmax(x).shape == (3, 0)
+    np.testing.assert_array_equal(fs.logsumexp(x), np.full(3, -inf, dtype=dtype))
+    assert fs.logsumexp(np.empty((0, 5), dtype=dtype)).shape == (0,)
+    assert fs.softmax(np.empty((0, 5), dtype=dtype)).shape == (0, 5)
+    assert fs.logsumexp(np.empty(0, dtype=dtype)) == -inf
+    assert fs.logsumexp(np.empty((2, 0, 3), dtype=dtype), axis=(1, 2)).tolist() == [-inf, -inf]
+
+
+@pytest.mark.parametrize("dtype", DTYPES + [np.float16])
+def test_zero_d_inputs_give_scalars(dtype):
+    x = np.array(3.5, dtype=dtype)
+    for fn, want in ((fs.softmax, 1.0), (fs.log_softmax, 0.0), (fs.logsumexp, 3.5)):
+        r = fn(x)
+        assert type(r) is np.dtype(dtype).type, fn.__name__
+        assert r == want
+    r = fs.logsumexp(np.ones((2, 3), dtype=dtype), axis=None)
+    assert type(r) is np.dtype(dtype).type
+    assert r == pytest.approx(1 + math.log(6), rel=1e-3)
+    assert fs.logsumexp(np.ones((2, 3), dtype=dtype), axis=None, keepdims=True).shape == (1, 1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_temperature_zero_is_the_limit(dtype):
+    x = np.array([[2.0, 1.0, 0.5], [3.0, -1.0, 3.0], [inf, 1.0, inf], [-inf, -inf, -inf], [1.0, nan, 2.0]],
+                 dtype=dtype)
+    sm = fs.softmax(x, temperature=0)
+    np.testing.assert_array_equal(sm[:4], np.array([[1, 0, 0], [0.5, 0, 0.5], [0.5, 0, 0.5], [1 / 3] * 3], dtype=dtype))
+    assert np.isnan(sm[4]).all()
+    lsm = fs.log_softmax(x, temperature=0)
+    np.testing.assert_allclose(lsm[:4], [[0, -inf, -inf], [-math.log(2), -inf, -math.log(2)],
+                                         [-math.log(2), -inf, -math.log(2)], [-math.log(3)] * 3], rtol=1e-7)
+    lse = fs.logsumexp(x, temperature=0)
+    np.testing.assert_array_equal(lse, np.array([2.0, 3.0, inf, -inf, nan], dtype=dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_temperature_inf_is_uniform(dtype):
+    x = np.array([[2.0, 1.0, 0.5, -3.0], [5.0, -inf, 1.0, -inf], [7.0, -inf, -inf, -inf]], dtype=dtype)
+    np.testing.assert_allclose(fs.softmax(x, temperature=inf), [[0.25] * 4, [0.5, 0, 0.5, 0], [1, 0, 0, 0]])
+    np.testing.assert_allclose(fs.log_softmax(x, temperature=inf),
+                               [[-math.log(4)] * 4, [-math.log(2), -inf, -math.log(2), -inf], [0, -inf, -inf, -inf]],
+                               rtol=1e-7)
+    np.testing.assert_array_equal(fs.logsumexp(x, temperature=inf), np.array([inf, inf, 7.0], dtype=dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_extreme_finite_temperatures_approach_the_limits(dtype):
+    x = np.array([3.0, 1.0, 3.0, -2.0], dtype=dtype)
+    np.testing.assert_allclose(fs.softmax(x, temperature=1e-300), [0.5, 0, 0.5, 0])
+    np.testing.assert_allclose(fs.softmax(x, temperature=1e300), [0.25] * 4)
+    np.testing.assert_allclose(fs.softmax(x, temperature=5e-324), [0.5, 0, 0.5, 0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_seed_examples(dtype):
+    np.testing.assert_allclose(fs.softmax(np.array([2.0, 1.0, 0.1], dtype=dtype)),
+                               [0.6590011388859679, 0.2424329707047139, 0.09856589040931818], rtol=1e-6)
+    # log-softmax of [100, 101, 102]: the naive formula overflows in float32
+    np.testing.assert_allclose(fs.log_softmax(np.array([100, 101, 102], dtype=dtype)),
+                               [-2.40760596444438, -1.40760596444438, -0.40760596444438], rtol=1e-6)
+    np.testing.assert_allclose(fs.softmax(np.array([3.0, 3.0, 3.0], dtype=dtype)), [1 / 3] * 3, rtol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_huge_logits_never_overflow(dtype):
+    big = np.finfo(dtype).max
+    x = np.array([[big, big, -big], [big, big * 0.5, 0.0], [-big, -big, -big * 0.5]], dtype=dtype)
+    for name, (fast, ref) in FUNCTIONS.items():
+        assert_close(name, fast(x), ref(x), dtype, "near dtype max")
+    np.testing.assert_allclose(fs.softmax(x)[0], [0.5, 0.5, 0.0])
+    np.testing.assert_allclose(fs.logsumexp(x)[0], big, rtol=1e-6)   # big + log(2) rounds to big
+    np.testing.assert_allclose(fs.softmax(x)[2], [0.0, 0.0, 1.0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_huge_negative_logits(dtype):
+    x = np.array([-1e30, -1e30 - 1e24, -1e30 + 5e23], dtype=dtype)
+    for name, (fast, ref) in FUNCTIONS.items():
+        assert_close(name, fast(x), ref(x), dtype, "huge negative")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shift", [1e3, -1e4, 3e4])
+def test_shift_invariance(dtype, shift):
+    x = np.array([[0.5, -1.0, 2.0, 0.25, -3.0]] * 2, dtype=dtype)
+    y = x + dtype(shift)         # exactly representable shifts of these values
+    assert np.array_equal(y - dtype(shift), x)
+    np.testing.assert_allclose(fs.softmax(y), fs.softmax(x), rtol=2e-6 if dtype == np.float32 else 1e-14)
+    np.testing.assert_allclose(fs.log_softmax(y), fs.log_softmax(x), rtol=8e-6 if dtype == np.float32 else 4e-14)
+    np.testing.assert_allclose(fs.logsumexp(y) - dtype(shift), fs.logsumexp(x), rtol=1e-3 if dtype == np.float32 else 1e-10)
+
+
+def test_no_warnings_from_special_rows():
+    x = np.array([[nan, 1.0], [inf, 1.0], [-inf, -inf], [-inf, 0.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for t in (0.0, 1.0, inf):
+            fs.softmax(x, temperature=t)
+            fs.log_softmax(x, temperature=t)
+            fs.logsumexp(x, temperature=t)

@@ -1,0 +1,98 @@
+"""Shared test helpers: an array zoo and comparison against the reference."""
+from __future__ import annotations
+
+import numpy as np
+
+import fastsoftmax as fs
+from fastsoftmax import reference
+
+FUNCTIONS = {
+    "softmax": (fs.softmax, reference.softmax),
+    "log_softmax": (fs.log_softmax, reference.log_softmax),
+    "logsumexp": (fs.logsumexp, reference.logsumexp),
+}
+
+DTYPES = [np.float32, np.float64]
+
+# Contract bounds (softmax relative error for entries >= 1e-8, then the deep tail).
+SOFTMAX_REL = {np.dtype(np.float32): 2e-6, np.dtype(np.float64): 1e-14, np.dtype(np.float16): 1e-3}
+TAIL_REL = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-12, np.dtype(np.float16): 1e-3}
+# The reference computes float64 inputs in float64 too, so its own rounding
+# (a few ulp of (x - max) / T) adds to ours; compare with a little slack.
+REFERENCE_SLACK = {np.dtype(np.float32): 1.0, np.dtype(np.float64): 4.0, np.dtype(np.float16): 1.0}
+
+
+def rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+def logits(shape, dtype, seed=0, scale=4.0):
+    return np.asarray(rng(seed).standard_normal(shape) * scale).astype(dtype)
+
+
+def layouts(a: np.ndarray):
+    """The same values in different memory layouts: (name, array) pairs.
+    Each array equals ``a`` elementwise."""
+    yield "C", np.array(a, order="C")
+    if a.ndim >= 2:
+        yield "F", np.asfortranarray(a)
+        yield "transposed-view", np.ascontiguousarray(a.T).T
+    if a.ndim >= 1 and a.shape[-1] > 0:
+        rev = np.ascontiguousarray(a[..., ::-1])
+        yield "negative-stride", rev[..., ::-1]
+        wide = np.zeros(a.shape[:-1] + (2 * a.shape[-1],), dtype=a.dtype)
+        wide[..., ::2] = a
+        yield "strided", wide[..., ::2]
+        flat = np.zeros(a.size + 1, dtype=a.dtype)
+        flat[1:] = a.ravel()
+        yield "offset-by-one", flat[1:].reshape(a.shape)
+        yield "byteswapped", a.astype(a.dtype.newbyteorder(">" if a.dtype.byteorder in "=<" else "<"))
+
+
+def axes_for(ndim: int):
+    if ndim == 0:
+        return [-1, None]
+    out = [-1, None] + list(range(ndim))
+    if ndim >= 2:
+        out.append((0, ndim - 1))
+    return out
+
+
+def assert_close(name: str, actual, expected, dtype, context: str = "") -> None:
+    """Compare a result with the reference under the contract's bounds.
+
+    NaN and infinities must sit in the same places; finite values obey the
+    relative bounds (softmax) or the max(1, |value|)-relative bounds (log)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        dtype = np.dtype(np.float64)
+    actual = np.asarray(actual)
+    expected = np.asarray(expected)
+    where = f"{name} dtype={dtype} {context}"
+    assert actual.shape == expected.shape, f"{where}: shape {actual.shape} != {expected.shape}"
+    assert actual.dtype == expected.dtype, f"{where}: dtype {actual.dtype} != {expected.dtype}"
+    a = actual.astype(np.float64)
+    e = expected.astype(np.float64)
+    nan_a, nan_e = np.isnan(a), np.isnan(e)
+    assert np.array_equal(nan_a, nan_e), f"{where}: NaN at {np.argwhere(nan_a != nan_e)[:5].tolist()}"
+    inf_e = np.isinf(e)
+    assert np.array_equal(np.isinf(a), inf_e), f"{where}: inf mismatch {a[np.isinf(a) != inf_e][:5]} vs {e[np.isinf(a) != inf_e][:5]}"
+    assert np.array_equal(a[inf_e], e[inf_e]), f"{where}: infinities of other sign"
+    fin = ~(nan_e | inf_e)
+    a, e = a[fin], e[fin]
+    slack = REFERENCE_SLACK[dtype]
+    tiny = float(np.finfo(dtype).tiny)
+    if name == "softmax":
+        big = e >= 1e-8
+        rel = np.abs(a - e) / np.where(e == 0, 1, np.abs(e))
+        bound = SOFTMAX_REL[dtype] * slack
+        assert np.all(rel[big] <= bound), f"{where}: max rel err {rel[big].max():.3g} > {bound:.3g}"
+        normal = (e < 1e-8) & (e >= tiny)
+        tail = TAIL_REL[dtype] * slack
+        assert np.all(rel[normal] <= tail), f"{where}: tail rel err {rel[normal].max():.3g} > {tail:.3g}"
+        sub = e < tiny
+        assert np.all(np.abs(a[sub] - e[sub]) <= tiny), f"{where}: subnormal results off"
+    else:
+        err = np.abs(a - e) / np.maximum(1.0, np.abs(e))
+        bound = 4 * SOFTMAX_REL[dtype] * slack
+        assert np.all(err <= bound), f"{where}: max err {err.max():.3g} > {bound:.3g}"
