@@ -262,7 +262,8 @@ def softmax(x, axis=-1, *, temperature=1.0, out=None, num_threads=None):
     >>> fs.softmax([2.0, 1.0, 0.5], temperature=0.0)
     array([1., 0., 0.])
     """
-    return _apply(SOFTMAX, x, axis, temperature, out, num_threads)
+    fast = _rows.try_fast(SOFTMAX, x, axis, temperature, out, num_threads)
+    return _apply(SOFTMAX, x, axis, temperature, out, num_threads) if fast is None else fast
 
 
 def log_softmax(x, axis=-1, *, temperature=1.0, out=None, num_threads=None):
@@ -282,7 +283,8 @@ def log_softmax(x, axis=-1, *, temperature=1.0, out=None, num_threads=None):
     >>> fs.log_softmax([100.0, 101.0, 102.0]).round(4)
     array([-2.4076, -1.4076, -0.4076])
     """
-    return _apply(LOG_SOFTMAX, x, axis, temperature, out, num_threads)
+    fast = _rows.try_fast(LOG_SOFTMAX, x, axis, temperature, out, num_threads)
+    return _apply(LOG_SOFTMAX, x, axis, temperature, out, num_threads) if fast is None else fast
 
 
 def logsumexp(x, axis=-1, *, temperature=1.0, keepdims=False, out=None, num_threads=None):
@@ -307,4 +309,8 @@ def logsumexp(x, axis=-1, *, temperature=1.0, keepdims=False, out=None, num_thre
     >>> float(fs.logsumexp([0.0, -40.0]))
     4.248354255291589e-18
     """
+    if not keepdims:
+        fast = _rows.try_fast(LOGSUMEXP, x, axis, temperature, out, num_threads)
+        if fast is not None:
+            return fast
     return _apply(LOGSUMEXP, x, axis, temperature, out, num_threads, keepdims=bool(keepdims))

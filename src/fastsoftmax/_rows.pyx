@@ -34,7 +34,7 @@ cdef extern from "row_kernels.h" nogil:
     void fs_stats_init(fs_stats *s)
     void fs_stats_merge_scan(fs_stats *row, const fs_stats *chunk)
     void fs_stats_merge_reduce(fs_stats *row, const fs_stats *chunk)
-    void fs_row_finish(const fs_stats *row, Py_ssize_t n, const fs_params *p, fs_row_result *r)
+    void fs_row_finish(int op, const fs_stats *row, Py_ssize_t n, const fs_params *p, fs_row_result *r)
     int fs_row_kind_after_scan(const fs_stats *row, Py_ssize_t n, const fs_params *p)
     void fs_scan_f32(const float *x, Py_ssize_t n, fs_stats *s)
     void fs_scan_f64(const double *x, Py_ssize_t n, fs_stats *s)
@@ -147,7 +147,7 @@ cdef int run_by_chunks(int op, const real *x, real *out, Py_ssize_t rows, Py_ssi
         if fs_row_kind_after_scan(&whole[r], n, p) == FS_ROW_NORMAL:
             for c in range(chunks):
                 fs_stats_merge_reduce(&whole[r], &part[r * chunks + c])
-        fs_row_finish(&whole[r], n, p, &result[r])
+        fs_row_finish(op, &whole[r], n, p, &result[r])
 
     if op == FS_LOGSUMEXP:
         for r in range(rows):
@@ -174,7 +174,29 @@ cdef int run(int op, const real *x, real *out, Py_ssize_t rows, Py_ssize_t n,
     run_by_rows(op, x, out, rows, n, &p, min(<Py_ssize_t> threads, rows))
     return 0
 
-# ---- entry point ------------------------------------------------------------
+# ---- entry points -----------------------------------------------------------
+
+# omp_get_num_procs() asks the kernel each time; the answer does not change.
+cdef int NUM_PROCS = omp_get_num_procs() if FS_HAVE_OPENMP else 1
+cdef Py_ssize_t MAX_THREADS_ARG = 1 << 16
+
+
+cdef int launch(int op, cnp.ndarray x, cnp.ndarray out, Py_ssize_t rows, Py_ssize_t n,
+                double temperature, int num_threads) except -1:
+    cdef int threads = num_threads if num_threads > 0 else omp_get_max_threads()
+    cdef int status
+    cdef void *xp = cnp.PyArray_DATA(x)
+    cdef void *op_ = cnp.PyArray_DATA(out)
+    threads = max(1, min(threads, NUM_PROCS)) if FS_HAVE_OPENMP else 1
+    with nogil:
+        if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32:
+            status = run(op, <const float *> xp, <float *> op_, rows, n, temperature, threads)
+        else:
+            status = run(op, <const double *> xp, <double *> op_, rows, n, temperature, threads)
+    if status != 0:
+        raise MemoryError("fastsoftmax: could not allocate per-chunk statistics")
+    return 0
+
 
 def compute(int op, cnp.ndarray x, cnp.ndarray out, double temperature, int num_threads):
     """Apply ``op`` to each row of ``x`` (rows, n) into ``out`` ((rows, n) or (rows,)).
@@ -194,18 +216,43 @@ def compute(int op, cnp.ndarray x, cnp.ndarray out, double temperature, int num_
         raise ValueError("compute(): out has the wrong size")
     if op != FS_SOFTMAX and op != FS_LOG_SOFTMAX and op != FS_LOGSUMEXP:
         raise ValueError(f"compute(): unknown op {op}")
-    cdef int threads = num_threads if num_threads > 0 else omp_get_max_threads()
-    cdef int status
-    cdef void *xp = cnp.PyArray_DATA(x)
-    cdef void *op_ = cnp.PyArray_DATA(out)
-    threads = max(1, min(threads, omp_get_num_procs())) if FS_HAVE_OPENMP else 1
-    with nogil:
-        if typenum == cnp.NPY_FLOAT32:
-            status = run(op, <const float *> xp, <float *> op_, rows, n, temperature, threads)
-        else:
-            status = run(op, <const double *> xp, <double *> op_, rows, n, temperature, threads)
-    if status != 0:
-        raise MemoryError("fastsoftmax: could not allocate per-chunk statistics")
+    launch(op, x, out, rows, n, temperature, num_threads)
+
+
+def try_fast(int op, x, axis, temperature, out, num_threads):
+    """The result of the most common call, or None to take the general path.
+
+    Handles only arguments that need no conversion and cannot be invalid: a
+    C-contiguous, aligned, native float32/float64 array of >= 1 dimension,
+    rows along the last axis, a float temperature >= 0, no ``out``, threads
+    None or an int >= 1.  Everything else (including every error) goes to
+    ``fastsoftmax._api._apply``, the single validation path."""
+    if type(x) is not cnp.ndarray or out is not None:
+        return None
+    cdef cnp.ndarray a = <cnp.ndarray> x
+    cdef int typenum = cnp.PyArray_TYPE(a)
+    cdef int ndim = cnp.PyArray_NDIM(a)
+    if ((typenum != cnp.NPY_FLOAT32 and typenum != cnp.NPY_FLOAT64) or ndim < 1
+            or not cnp.PyArray_ISCARRAY_RO(a) or not cnp.PyArray_ISNOTSWAPPED(a)):
+        return None
+    if type(axis) is not int or (axis != -1 and axis != ndim - 1):
+        return None
+    if type(temperature) is not float or not (<double> temperature >= 0.0):
+        return None
+    cdef int threads = 0
+    if num_threads is not None:
+        if type(num_threads) is not int or num_threads < 1:
+            return None
+        threads = <int> min(num_threads, MAX_THREADS_ARG)
+    cdef cnp.npy_intp *dims = cnp.PyArray_DIMS(a)
+    cdef Py_ssize_t n = dims[ndim - 1]
+    cdef Py_ssize_t rows = 1
+    cdef int k
+    for k in range(ndim - 1):
+        rows *= dims[k]
+    cdef cnp.ndarray result = cnp.PyArray_EMPTY(ndim - 1 if op == FS_LOGSUMEXP else ndim, dims, typenum, 0)
+    launch(op, a, result, rows, n, <double> temperature, threads)
+    return result[()] if cnp.PyArray_NDIM(result) == 0 else result
 
 
 def openmp_enabled():

@@ -17,6 +17,7 @@
  * baseline before it is inlined).  setup.py defines FASTSOFTMAX_X86_DISPATCH
  * only where it saw this work; elsewhere only the baseline is built. */
 #if defined(FASTSOFTMAX_X86_DISPATCH)
+#include <immintrin.h>
 #if defined(__clang__)
 #define FS_TARGET_PUSH(isa) _Pragma(FS_STR(clang attribute push(__attribute__((target(isa))), apply_to = function)))
 #define FS_TARGET_POP _Pragma("clang attribute pop")
@@ -68,10 +69,10 @@ int fs_row_kind_after_scan(const fs_stats *row, ptrdiff_t n, const fs_params *p)
     return FS_ROW_NORMAL;
 }
 
-void fs_row_finish(const fs_stats *row, ptrdiff_t n, const fs_params *p, fs_row_result *r)
+void fs_row_finish(int op, const fs_stats *row, ptrdiff_t n, const fs_params *p, fs_row_result *r)
 {
     r->kind = fs_row_kind_after_scan(row, n, p);
-    r->log_sum = r->inv_sum = NAN;
+    r->log_sum = r->inv_sum = r->logsumexp = NAN;
     switch (r->kind) {
     case FS_ROW_EMPTY:
         r->logsumexp = -INFINITY;
@@ -83,20 +84,23 @@ void fs_row_finish(const fs_stats *row, ptrdiff_t n, const fs_params *p, fs_row_
         break;
     }
     double count = (double)row->count;
-    if (p->mode == FS_MODE_GENERAL) {
-        double rest = row->rest + row->rest_comp;
-        /* log1p keeps log(1 + tiny) exact when the maximum is unique */
-        r->log_sum = row->count == 1 ? log1p(rest) : log(count + rest);
-        r->inv_sum = 1.0 / (count + rest);
-        r->logsumexp = row->max + p->temperature * r->log_sum;
-    } else {
-        r->log_sum = log(count);
-        r->inv_sum = 1.0 / count;
+    if (p->mode != FS_MODE_GENERAL) {
         /* T = 0: the maximum.  T -> inf: T * log(count) grows without bound
          * unless a single finite entry is left. */
+        r->inv_sum = 1.0 / count;
+        r->log_sum = log(count);
         if (p->temperature == 0.0 || row->count == 1) r->logsumexp = row->max;
         else r->logsumexp = row->max + p->temperature * r->log_sum;
+        return;
     }
+    double rest = row->rest + row->rest_comp;
+    if (op == FS_SOFTMAX) {
+        r->inv_sum = 1.0 / (count + rest);
+        return;
+    }
+    /* log1p keeps log(1 + tiny) exact when the maximum is unique */
+    r->log_sum = row->count == 1 ? log1p(rest) : log(count + rest);
+    r->logsumexp = row->max + p->temperature * r->log_sum;
 }
 
 /* ---- temperature ------------------------------------------------------ */
@@ -152,17 +156,21 @@ void fs_params_init_f64(double temperature, fs_params *p) { fs_params_init(tempe
 #if defined(FASTSOFTMAX_X86_DISPATCH)
 FS_TARGET_PUSH("arch=x86-64-v4")
 #define FS_ISA avx512
+#define FS_ISA_IS_AVX512
 #define FS_VBYTES 64
 #include "row_kernels_isa.h"
 #undef FS_ISA
+#undef FS_ISA_IS_AVX512
 #undef FS_VBYTES
 FS_TARGET_POP
 
 FS_TARGET_PUSH("arch=x86-64-v3")
 #define FS_ISA avx2
+#define FS_ISA_IS_AVX2
 #define FS_VBYTES 32
 #include "row_kernels_isa.h"
 #undef FS_ISA
+#undef FS_ISA_IS_AVX2
 #undef FS_VBYTES
 FS_TARGET_POP
 #endif

@@ -73,8 +73,8 @@ void fs_stats_init(fs_stats *s);
 void fs_stats_merge_scan(fs_stats *row, const fs_stats *chunk);
 /* Fold a chunk's reduce statistics into a row's; call in chunk order. */
 void fs_stats_merge_reduce(fs_stats *row, const fs_stats *chunk);
-/* Turn a row's statistics into what the write step needs. */
-void fs_row_finish(const fs_stats *row, ptrdiff_t n, const fs_params *p, fs_row_result *r);
+/* Turn a row's statistics into what the write step of `op` needs. */
+void fs_row_finish(int op, const fs_stats *row, ptrdiff_t n, const fs_params *p, fs_row_result *r);
 /* Kind of row known after the scan, before the reduce step. */
 int fs_row_kind_after_scan(const fs_stats *row, ptrdiff_t n, const fs_params *p);
 

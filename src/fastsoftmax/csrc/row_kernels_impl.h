@@ -12,6 +12,9 @@ FS_INLINE void FS_NAME(vstore)(FS_R *p, FS_VR v) { memcpy(p, &v, sizeof v); }
 /* The last n < FS_W elements as a full vector; the missing lanes read `pad`. */
 FS_INLINE FS_VR FS_NAME(vload_tail)(const FS_R *p, ptrdiff_t n, FS_R pad)
 {
+#ifdef FS_MASKED_LOAD
+    return FS_MASKED_LOAD(p, n, pad);
+#endif
     FS_R buf[sizeof(FS_VR) / sizeof(FS_R)];
     for (ptrdiff_t i = 0; i < FS_W; i++) buf[i] = pad;
     memcpy(buf, p, (size_t)n * sizeof(FS_R));
@@ -20,6 +23,10 @@ FS_INLINE FS_VR FS_NAME(vload_tail)(const FS_R *p, ptrdiff_t n, FS_R pad)
 
 FS_INLINE void FS_NAME(vstore_tail)(FS_R *p, ptrdiff_t n, FS_VR v)
 {
+#ifdef FS_MASKED_STORE
+    FS_MASKED_STORE(p, n, v);
+    return;
+#endif
     FS_R buf[sizeof(FS_VR) / sizeof(FS_R)];
     FS_NAME(vstore)(buf, v);
     memcpy(p, buf, (size_t)n * sizeof(FS_R));
@@ -229,7 +236,7 @@ static void FS_NAME(row)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, const fs
         }
     }
     fs_row_result r;
-    fs_row_finish(&row, n, p, &r);
+    fs_row_finish(op, &row, n, p, &r);
     if (op == FS_LOGSUMEXP) *out = (FS_R)r.logsumexp;
     else FS_NAME(write_impl)(op, x, out, n, (FS_R)row.max, p, &r);
 }

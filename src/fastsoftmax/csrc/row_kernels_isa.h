@@ -22,6 +22,26 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #define FS_HALF_HI(v) __builtin_shufflevector(v, v, 4, 5, 6, 7)
 #endif
 
+/* Loads and stores of a row's last partial vector: masked instructions where
+ * the instruction set has them, a padded buffer otherwise. */
+#if defined(FS_ISA_IS_AVX512)
+#define FS_MASKED_LOAD_F32(p, n, pad) \
+    ((FS_VR)_mm512_mask_loadu_ps(_mm512_set1_ps(pad), (__mmask16)((1u << (n)) - 1), (p)))
+#define FS_MASKED_STORE_F32(p, n, v) _mm512_mask_storeu_ps((p), (__mmask16)((1u << (n)) - 1), (__m512)(v))
+#define FS_MASKED_LOAD_F64(p, n, pad) \
+    ((FS_VR)_mm512_mask_loadu_pd(_mm512_set1_pd(pad), (__mmask8)((1u << (n)) - 1), (p)))
+#define FS_MASKED_STORE_F64(p, n, v) _mm512_mask_storeu_pd((p), (__mmask8)((1u << (n)) - 1), (__m512d)(v))
+#elif defined(FS_ISA_IS_AVX2)
+#define FS_TAIL_MASK_F32(n) ((FS_VI){0, 1, 2, 3, 4, 5, 6, 7} < (FS_VI){0} + (int32_t)(n))
+#define FS_TAIL_MASK_F64(n) ((FS_VI){0, 1, 2, 3} < (FS_VI){0} + (int64_t)(n))
+#define FS_MASKED_LOAD_F32(p, n, pad) FS_NAME(vselect)(FS_TAIL_MASK_F32(n), \
+    (FS_VR)_mm256_maskload_ps((p), (__m256i)FS_TAIL_MASK_F32(n)), FS_NAME(vbroadcast)(pad))
+#define FS_MASKED_STORE_F32(p, n, v) _mm256_maskstore_ps((p), (__m256i)FS_TAIL_MASK_F32(n), (__m256)(v))
+#define FS_MASKED_LOAD_F64(p, n, pad) FS_NAME(vselect)(FS_TAIL_MASK_F64(n), \
+    (FS_VR)_mm256_maskload_pd((p), (__m256i)FS_TAIL_MASK_F64(n)), FS_NAME(vbroadcast)(pad))
+#define FS_MASKED_STORE_F64(p, n, v) _mm256_maskstore_pd((p), (__m256i)FS_TAIL_MASK_F64(n), (__m256d)(v))
+#endif
+
 /* ---- float32 ---- */
 #define FS_R float
 #define FS_VR FS_T(vf32)
@@ -32,6 +52,10 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
     ((lo) += __builtin_convertvector(FS_HALF_LO(v), FS_VACC),                \
      (hi) += __builtin_convertvector(FS_HALF_HI(v), FS_VACC))
 #define FS_NAME(name) FS_GLUE(FS_GLUE(fs_, name), FS_GLUE(_f32_, FS_ISA))
+#ifdef FS_MASKED_LOAD_F32
+#define FS_MASKED_LOAD FS_MASKED_LOAD_F32
+#define FS_MASKED_STORE FS_MASKED_STORE_F32
+#endif
 /* shifted = t + MAGIC rounds t to an integer k, and its low bits, moved into
  * the exponent field, read 2**(k + EXP_SHIFT). */
 #define FS_EXP_MAGIC (12582912.0f + 127.0f + 64.0f)   /* 1.5 * 2**23 + bias + shift */
@@ -49,6 +73,8 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #undef FS_VACC
 #undef FS_ACCUMULATE
 #undef FS_NAME
+#undef FS_MASKED_LOAD
+#undef FS_MASKED_STORE
 #undef FS_EXP_MAGIC
 #undef FS_EXP_K_FLOOR
 #undef FS_EXP_MANT_BITS
@@ -63,6 +89,10 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #define FS_VACC FS_T(vf64)
 #define FS_ACCUMULATE(lo, hi, v) ((void)(hi), (lo) += (v))
 #define FS_NAME(name) FS_GLUE(FS_GLUE(fs_, name), FS_GLUE(_f64_, FS_ISA))
+#ifdef FS_MASKED_LOAD_F64
+#define FS_MASKED_LOAD FS_MASKED_LOAD_F64
+#define FS_MASKED_STORE FS_MASKED_STORE_F64
+#endif
 #define FS_EXP_MAGIC (6755399441055744.0 + 1023.0 + 600.0)  /* 1.5 * 2**52 + bias + shift */
 #define FS_EXP_K_FLOOR -1100.0
 #define FS_EXP_MANT_BITS 52
@@ -80,6 +110,8 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #undef FS_VACC
 #undef FS_ACCUMULATE
 #undef FS_NAME
+#undef FS_MASKED_LOAD
+#undef FS_MASKED_STORE
 #undef FS_EXP_MAGIC
 #undef FS_EXP_K_FLOOR
 #undef FS_EXP_MANT_BITS
@@ -89,3 +121,9 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #undef FS_T
 #undef FS_HALF_LO
 #undef FS_HALF_HI
+#undef FS_MASKED_LOAD_F32
+#undef FS_MASKED_STORE_F32
+#undef FS_MASKED_LOAD_F64
+#undef FS_MASKED_STORE_F64
+#undef FS_TAIL_MASK_F32
+#undef FS_TAIL_MASK_F64
