@@ -44,6 +44,8 @@ cdef extern from "row_kernels.h" nogil:
     void fs_write_f64(int op, const double *x, double *out, Py_ssize_t n, double mx, const fs_params *p, const fs_row_result *r)
     void fs_row_f32(int op, const float *x, float *out, Py_ssize_t n, const fs_params *p)
     void fs_row_f64(int op, const double *x, double *out, Py_ssize_t n, const fs_params *p)
+    void fs_rows_f32(int op, const float *x, float *out, Py_ssize_t rows, Py_ssize_t n, const fs_params *p)
+    void fs_rows_f64(int op, const double *x, double *out, Py_ssize_t rows, Py_ssize_t n, const fs_params *p)
     const char *fs_simd_target()
     void fs_dispatch_init()
 
@@ -67,11 +69,12 @@ cdef inline void params_init(const real *tag, double temperature, fs_params *p) 
     else:
         fs_params_init_f64(temperature, p)
 
-cdef inline void kernel_row(int op, const real *x, real *out, Py_ssize_t n, const fs_params *p) noexcept nogil:
+cdef inline void kernel_rows(int op, const real *x, real *out, Py_ssize_t rows, Py_ssize_t n,
+                             const fs_params *p) noexcept nogil:
     if real is float:
-        fs_row_f32(op, x, out, n, p)
+        fs_rows_f32(op, x, out, rows, n, p)
     else:
-        fs_row_f64(op, x, out, n, p)
+        fs_rows_f64(op, x, out, rows, n, p)
 
 cdef inline void kernel_scan(const real *x, Py_ssize_t n, fs_stats *s) noexcept nogil:
     if real is float:
@@ -97,14 +100,17 @@ cdef inline void kernel_write(int op, const real *x, real *out, Py_ssize_t n, do
 
 cdef void run_by_rows(int op, const real *x, real *out, Py_ssize_t rows, Py_ssize_t n,
                       const fs_params *p, int threads) noexcept nogil:
-    cdef Py_ssize_t r
+    """Rows in contiguous blocks, a few blocks per thread."""
     cdef Py_ssize_t out_step = 1 if op == FS_LOGSUMEXP else n
+    cdef Py_ssize_t block, b, start, count
     if threads <= 1:
-        for r in range(rows):
-            kernel_row(op, x + r * n, out + r * out_step, n, p)
-    else:
-        for r in prange(rows, num_threads=threads, schedule="static"):
-            kernel_row(op, x + r * n, out + r * out_step, n, p)
+        kernel_rows(op, x, out, rows, n, p)
+        return
+    block = max(1, rows // (4 * threads))
+    for b in prange((rows + block - 1) // block, num_threads=threads, schedule="dynamic"):
+        start = b * block
+        count = min(block, rows - start)
+        kernel_rows(op, x + start * n, out + start * out_step, count, n, p)
 
 cdef int run_by_chunks(int op, const real *x, real *out, Py_ssize_t rows, Py_ssize_t n,
                        const fs_params *p, int threads) noexcept nogil:

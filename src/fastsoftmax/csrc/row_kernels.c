@@ -106,14 +106,15 @@ void fs_row_finish(int op, const fs_stats *row, ptrdiff_t n, const fs_params *p,
 /* ---- temperature ------------------------------------------------------ */
 
 typedef struct {
+    double k_floor;          /* 2**k_floor rounds to 0 in the dtype */
     int c_hi_bits;           /* |k| stays below 2**(mantissa bits - c_hi_bits) */
     int e_min, e_max;        /* powers of two that scale exactly in the dtype */
     double tm_zero, tm_inf;  /* beyond these every exp rounds to 0 or 1 in the dtype */
     int is_float;
 } fs_dtype_limits;
 
-static const fs_dtype_limits fs_limits_f32 = {15, -126, 126, 0x1p-100, 0x1p100, 1};
-static const fs_dtype_limits fs_limits_f64 = {40, -1022, 1022, 0.0, INFINITY, 0};
+static const fs_dtype_limits fs_limits_f32 = {-155.0, 15, -126, 126, 0x1p-100, 0x1p100, 1};
+static const fs_dtype_limits fs_limits_f64 = {-1090.0, 40, -1022, 1022, 0.0, INFINITY, 0};
 
 static void fs_params_init(double temperature, fs_params *p, const fs_dtype_limits *lim)
 {
@@ -146,6 +147,8 @@ static void fs_params_init(double temperature, fs_params *p, const fs_dtype_limi
         p->inv_tm = (float)p->inv_tm;
         p->c_lo = (float)p->c_lo;
     }
+    p->d_floor = lim->k_floor / p->k_scale;
+    if (lim->is_float) p->d_floor = (float)p->d_floor;
 }
 
 void fs_params_init_f32(double temperature, fs_params *p) { fs_params_init(temperature, p, &fs_limits_f32); }
@@ -245,6 +248,15 @@ void fs_row_f32(int op, const float *x, float *out, ptrdiff_t n, const fs_params
 void fs_row_f64(int op, const double *x, double *out, ptrdiff_t n, const fs_params *p)
 {
     FS_DISPATCH(fs_row_f64, (op, x, out, n, p));
+}
+
+void fs_rows_f32(int op, const float *x, float *out, ptrdiff_t rows, ptrdiff_t n, const fs_params *p)
+{
+    FS_DISPATCH(fs_rows_f32, (op, x, out, rows, n, p));
+}
+void fs_rows_f64(int op, const double *x, double *out, ptrdiff_t rows, ptrdiff_t n, const fs_params *p)
+{
+    FS_DISPATCH(fs_rows_f64, (op, x, out, rows, n, p));
 }
 
 const char *fs_simd_target(void)

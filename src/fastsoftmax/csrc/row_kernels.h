@@ -46,6 +46,7 @@ typedef struct {
     double k_scale;      /* log2(e) / tm, picks the power of two in exp */
     double c_hi, c_lo;   /* ln(2) * tm split so that k * c_hi is exact */
     double inv_tm;       /* 1 / tm */
+    double d_floor;      /* scaled differences below this have an exp that rounds to 0 */
 } fs_params;
 
 /* Statistics of a row (or of one chunk of it). */
@@ -93,6 +94,9 @@ void fs_write_f64(int op, const double *x, double *out, ptrdiff_t n, double max,
 /* A whole row: out has n elements (softmax, log_softmax) or one (logsumexp). */
 void fs_row_f32(int op, const float *x, float *out, ptrdiff_t n, const fs_params *p);
 void fs_row_f64(int op, const double *x, double *out, ptrdiff_t n, const fs_params *p);
+/* `rows` consecutive rows of length n: the same as fs_row_* on each. */
+void fs_rows_f32(int op, const float *x, float *out, ptrdiff_t rows, ptrdiff_t n, const fs_params *p);
+void fs_rows_f64(int op, const double *x, double *out, ptrdiff_t rows, ptrdiff_t n, const fs_params *p);
 
 /* Pick the instruction-set variant for this CPU (also done lazily on first use). */
 void fs_dispatch_init(void);

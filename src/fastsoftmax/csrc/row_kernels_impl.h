@@ -32,7 +32,26 @@ FS_INLINE void FS_NAME(vstore_tail)(FS_R *p, ptrdiff_t n, FS_VR v)
     memcpy(p, buf, (size_t)n * sizeof(FS_R));
 }
 
-FS_INLINE FS_VR FS_NAME(vmax)(FS_VR a, FS_VR b) { return FS_NAME(vselect)(b > a, b, a); }
+FS_INLINE FS_VI FS_NAME(and_op)(FS_VI a, FS_VI b) { return a & b; }
+#define FS_ADD_OP(a, b) ((a) + (b))
+
+/* NaN-blind maximum: scans track NaN separately. */
+FS_INLINE FS_VR FS_NAME(vmax)(FS_VR a, FS_VR b) { return FS_VMAX(a, b); }
+
+FS_INLINE FS_R FS_NAME(lane_max)(FS_VR v)
+{
+#define FS_OP_MAX(a, b) FS_VMAX(a, b)
+    return FS_TREE(v, FS_OP_MAX);
+#undef FS_OP_MAX
+}
+
+FS_INLINE double FS_NAME(lane_sum)(FS_VR v)
+{
+    FS_VACC lo = {0}, hi = {0};
+    FS_ACCUMULATE(lo, hi, v);
+    lo += hi;
+    return FS_TREE_F64(lo, FS_ADD_OP);
+}
 
 /* ---- step 1: scan ------------------------------------------------------ */
 
@@ -59,14 +78,8 @@ FS_INLINE void FS_NAME(scan_impl)(const FS_R *x, ptrdiff_t n, fs_stats *s)
         m0 = FS_NAME(vmax)(m0, v);
     }
     m0 = FS_NAME(vmax)(FS_NAME(vmax)(m0, m1), FS_NAME(vmax)(m2, m3));
-    FS_R m = m0[0];
-    int any_nan = 0;
-    for (ptrdiff_t l = 0; l < FS_W; l++) {
-        if (m0[l] > m) m = m0[l];
-        any_nan |= ordered[l] == 0;
-    }
-    s->max = m;
-    s->has_nan = any_nan;
+    s->max = FS_NAME(lane_max)(m0);
+    s->has_nan = FS_TREE(ordered, FS_NAME(and_op)) == 0;
 }
 
 /* ---- step 2: reduce ---------------------------------------------------- */
@@ -136,13 +149,9 @@ FS_INLINE void FS_NAME(reduce_general)(const FS_R *x, FS_R *exps, ptrdiff_t n, F
         }
         i = block_end;
         a0 = (a0 + a1) + (a2 + a3);
-        double block_sum = 0.0;
-        for (size_t l = 0; l < sizeof a0 / sizeof a0[0]; l++) block_sum += a0[l];
-        fs_neumaier_add(&s->rest, &s->rest_comp, block_sum);
+        fs_neumaier_add(&s->rest, &s->rest_comp, FS_TREE_F64(a0, FS_ADD_OP));
     }
-    int64_t count = 0;
-    for (ptrdiff_t l = 0; l < FS_W; l++) count += at_max[l];
-    s->count = count;
+    s->count = exclude_max ? FS_TREE(at_max, FS_ADD_OP) : 0;
 }
 
 FS_INLINE void FS_NAME(reduce_impl)(const FS_R *x, FS_R *exps, ptrdiff_t n, FS_R m,
@@ -220,8 +229,45 @@ static void FS_NAME(write)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, double
     FS_NAME(write_impl)(op, x, out, n, (FS_R)max, p, r);
 }
 
-static void FS_NAME(row)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, const fs_params *p)
+/* A row that fits in one vector (0 < n <= FS_W, FS_MODE_GENERAL), kept in
+ * registers from load to store.  Returns 0, having written nothing, for rows
+ * with NaN or an infinite maximum: the general path handles those. */
+FS_INLINE int FS_NAME(row_short)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, const fs_params *p)
 {
+    FS_VR v = n == FS_W ? FS_NAME(vload)(x) : FS_NAME(vload_tail)(x, n, (FS_R)-INFINITY);
+    FS_R m = FS_NAME(lane_max)(v);
+    FS_VI ordered = v == v;
+    if (!isfinite(m) || FS_TREE(ordered, FS_NAME(and_op)) == 0) return 0;
+
+    FS_NAME(exp_consts) c;
+    FS_NAME(exp_consts_init)(p, &c);
+    const FS_VR mv = FS_NAME(vbroadcast)(m);
+    const int unit_t = p->scale == 1.0 && p->inv_tm == 1.0;
+    FS_VR e = unit_t ? FS_NAME(vexp_shifted)(v, mv, &c, 1) : FS_NAME(vexp_shifted)(v, mv, &c, 0);
+    FS_VR res;
+    if (op == FS_SOFTMAX) {
+        res = e * (FS_R)(1.0 / FS_NAME(lane_sum)(e));
+    } else {
+        FS_VI eq = v == mv;
+        int count = 0;
+        for (ptrdiff_t l = 0; l < FS_W; l++) count += eq[l] != 0;
+        double rest = FS_NAME(lane_sum)((FS_VR)((FS_VI)e & ~eq));
+        double log_sum = count == 1 ? log1p(rest) : log(count + rest);
+        if (op == FS_LOGSUMEXP) {
+            *out = (FS_R)(m + p->temperature * log_sum);
+            return 1;
+        }
+        res = ((v - mv) * (FS_R)p->scale) * (FS_R)p->inv_tm - (FS_R)log_sum;
+    }
+    if (n == FS_W) FS_NAME(vstore)(out, res);
+    else FS_NAME(vstore_tail)(out, n, res);
+    return 1;
+}
+
+FS_INLINE void FS_NAME(row_impl)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, const fs_params *p)
+{
+    if (n > 0 && n <= FS_W && p->mode == FS_MODE_GENERAL && FS_NAME(row_short)(op, x, out, n, p))
+        return;
     fs_stats row;
     fs_stats_init(&row);
     FS_NAME(scan_impl)(x, n, &row);
@@ -241,6 +287,20 @@ static void FS_NAME(row)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, const fs
     else FS_NAME(write_impl)(op, x, out, n, (FS_R)row.max, p, &r);
 }
 
+static void FS_NAME(row)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, const fs_params *p)
+{
+    FS_NAME(row_impl)(op, x, out, n, p);
+}
+
+static void FS_NAME(rows)(int op, const FS_R *x, FS_R *out, ptrdiff_t rows, ptrdiff_t n,
+                          const fs_params *p)
+{
+    const ptrdiff_t out_step = op == FS_LOGSUMEXP ? 1 : n;
+    for (ptrdiff_t r = 0; r < rows; r++)
+        FS_NAME(row_impl)(op, x + r * n, out + r * out_step, n, p);
+}
+
 #undef FS_W
 #undef FS_BLOCK
 #undef FS_SUB
+#undef FS_ADD_OP

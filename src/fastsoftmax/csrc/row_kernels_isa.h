@@ -22,6 +22,32 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #define FS_HALF_HI(v) __builtin_shufflevector(v, v, 4, 5, 6, 7)
 #endif
 
+/* Tree reductions over the lanes of a vector: value of lane 0 after folding
+ * halves, quarters, ... together with OP(a, b). */
+#define FS_TREE4(v, OP) ({ __typeof__(v) t_ = (v);                                      \
+    t_ = OP(t_, __builtin_shufflevector(t_, t_, 2, 3, 0, 1));                           \
+    t_ = OP(t_, __builtin_shufflevector(t_, t_, 1, 0, 3, 2)); t_[0]; })
+#define FS_TREE8(v, OP) ({ __typeof__(v) t_ = (v);                                      \
+    t_ = OP(t_, __builtin_shufflevector(t_, t_, 4, 5, 6, 7, 0, 1, 2, 3));               \
+    t_ = OP(t_, __builtin_shufflevector(t_, t_, 2, 3, 0, 1, 6, 7, 4, 5));               \
+    t_ = OP(t_, __builtin_shufflevector(t_, t_, 1, 0, 3, 2, 5, 4, 7, 6)); t_[0]; })
+#define FS_TREE16(v, OP) ({ __typeof__(v) t_ = (v);                                     \
+    t_ = OP(t_, __builtin_shufflevector(t_, t_, 8, 9, 10, 11, 12, 13, 14, 15,           \
+                                        0, 1, 2, 3, 4, 5, 6, 7));                       \
+    t_ = OP(t_, __builtin_shufflevector(t_, t_, 4, 5, 6, 7, 0, 1, 2, 3,                 \
+                                        12, 13, 14, 15, 8, 9, 10, 11));                 \
+    t_ = OP(t_, __builtin_shufflevector(t_, t_, 2, 3, 0, 1, 6, 7, 4, 5,                 \
+                                        10, 11, 8, 9, 14, 15, 12, 13));                 \
+    t_ = OP(t_, __builtin_shufflevector(t_, t_, 1, 0, 3, 2, 5, 4, 7, 6,                 \
+                                        9, 8, 11, 10, 13, 12, 15, 14)); t_[0]; })
+#if FS_VBYTES == 64
+#define FS_TREE_F32 FS_TREE16
+#define FS_TREE_F64 FS_TREE8
+#else
+#define FS_TREE_F32 FS_TREE8
+#define FS_TREE_F64 FS_TREE4
+#endif
+
 /* Loads and stores of a row's last partial vector: masked instructions where
  * the instruction set has them, a padded buffer otherwise. */
 #if defined(FS_ISA_IS_AVX512)
@@ -31,6 +57,8 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #define FS_MASKED_LOAD_F64(p, n, pad) \
     ((FS_VR)_mm512_mask_loadu_pd(_mm512_set1_pd(pad), (__mmask8)((1u << (n)) - 1), (p)))
 #define FS_MASKED_STORE_F64(p, n, v) _mm512_mask_storeu_pd((p), (__mmask8)((1u << (n)) - 1), (__m512d)(v))
+#define FS_VMAX_F32(a, b) _mm512_max_ps((__m512)(a), (__m512)(b))
+#define FS_VMAX_F64(a, b) _mm512_max_pd((__m512d)(a), (__m512d)(b))
 #elif defined(FS_ISA_IS_AVX2)
 #define FS_TAIL_MASK_F32(n) ((FS_VI){0, 1, 2, 3, 4, 5, 6, 7} < (FS_VI){0} + (int32_t)(n))
 #define FS_TAIL_MASK_F64(n) ((FS_VI){0, 1, 2, 3} < (FS_VI){0} + (int64_t)(n))
@@ -40,6 +68,8 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #define FS_MASKED_LOAD_F64(p, n, pad) FS_NAME(vselect)(FS_TAIL_MASK_F64(n), \
     (FS_VR)_mm256_maskload_pd((p), (__m256i)FS_TAIL_MASK_F64(n)), FS_NAME(vbroadcast)(pad))
 #define FS_MASKED_STORE_F64(p, n, v) _mm256_maskstore_pd((p), (__m256i)FS_TAIL_MASK_F64(n), (__m256d)(v))
+#define FS_VMAX_F32(a, b) _mm256_max_ps((__m256)(a), (__m256)(b))
+#define FS_VMAX_F64(a, b) _mm256_max_pd((__m256d)(a), (__m256d)(b))
 #endif
 
 /* ---- float32 ---- */
@@ -55,11 +85,12 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #ifdef FS_MASKED_LOAD_F32
 #define FS_MASKED_LOAD FS_MASKED_LOAD_F32
 #define FS_MASKED_STORE FS_MASKED_STORE_F32
+#define FS_VMAX_INTRINSIC FS_VMAX_F32
 #endif
+#define FS_TREE FS_TREE_F32
 /* shifted = t + MAGIC rounds t to an integer k, and its low bits, moved into
  * the exponent field, read 2**(k + EXP_SHIFT). */
 #define FS_EXP_MAGIC (12582912.0f + 127.0f + 64.0f)   /* 1.5 * 2**23 + bias + shift */
-#define FS_EXP_K_FLOOR -160.0f             /* 2**-160 is far below the smallest subnormal */
 #define FS_EXP_MANT_BITS 23
 #define FS_EXP_LOG2E 1.44269504088896341f
 /* minimax fit of exp on [-ln2/2, ln2/2] with exp(0) == 1 exactly, times 2**-64 */
@@ -75,8 +106,10 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #undef FS_NAME
 #undef FS_MASKED_LOAD
 #undef FS_MASKED_STORE
+#undef FS_VMAX_INTRINSIC
+#undef FS_VMAX
+#undef FS_TREE
 #undef FS_EXP_MAGIC
-#undef FS_EXP_K_FLOOR
 #undef FS_EXP_MANT_BITS
 #undef FS_EXP_LOG2E
 #undef FS_EXP_POLY
@@ -92,9 +125,10 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #ifdef FS_MASKED_LOAD_F64
 #define FS_MASKED_LOAD FS_MASKED_LOAD_F64
 #define FS_MASKED_STORE FS_MASKED_STORE_F64
+#define FS_VMAX_INTRINSIC FS_VMAX_F64
 #endif
+#define FS_TREE FS_TREE_F64
 #define FS_EXP_MAGIC (6755399441055744.0 + 1023.0 + 600.0)  /* 1.5 * 2**52 + bias + shift */
-#define FS_EXP_K_FLOOR -1100.0
 #define FS_EXP_MANT_BITS 52
 #define FS_EXP_LOG2E 1.4426950408889634
 /* Taylor series 1/n!, n = 13..0, times 2**-600 */
@@ -112,8 +146,10 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #undef FS_NAME
 #undef FS_MASKED_LOAD
 #undef FS_MASKED_STORE
+#undef FS_VMAX_INTRINSIC
+#undef FS_VMAX
+#undef FS_TREE
 #undef FS_EXP_MAGIC
-#undef FS_EXP_K_FLOOR
 #undef FS_EXP_MANT_BITS
 #undef FS_EXP_LOG2E
 #undef FS_EXP_POLY
@@ -127,3 +163,10 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #undef FS_MASKED_STORE_F64
 #undef FS_TAIL_MASK_F32
 #undef FS_TAIL_MASK_F64
+#undef FS_VMAX_F32
+#undef FS_VMAX_F64
+#undef FS_TREE4
+#undef FS_TREE8
+#undef FS_TREE16
+#undef FS_TREE_F32
+#undef FS_TREE_F64
