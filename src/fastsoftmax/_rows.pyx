@@ -6,6 +6,8 @@ Everything here works on a 2-D C-contiguous float32 or float64 array of shape
 The per-row work lives in the C kernels (csrc/row_kernels.h); this module
 decides how rows (or chunks of very long rows) are spread over OpenMP threads.
 """
+import os
+
 from cython.parallel cimport prange
 from libc.stdlib cimport malloc, free
 cimport numpy as cnp
@@ -187,13 +189,31 @@ cdef int NUM_PROCS = omp_get_num_procs() if FS_HAVE_OPENMP else 1
 cdef Py_ssize_t MAX_THREADS_ARG = 1 << 16
 
 
+# GNU libgomp's thread pool does not survive fork(): a forked child that
+# enters a parallel region hangs.  A child therefore runs every call on its
+# own thread (no OpenMP region at all).
+cdef bint FORKED_CHILD = False
+
+
+def _after_fork_in_child():
+    global FORKED_CHILD
+    FORKED_CHILD = True
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 cdef int launch(int op, cnp.ndarray x, cnp.ndarray out, Py_ssize_t rows, Py_ssize_t n,
                 double temperature, int num_threads) except -1:
-    cdef int threads = num_threads if num_threads > 0 else omp_get_max_threads()
+    cdef int threads
     cdef int status
     cdef void *xp = cnp.PyArray_DATA(x)
     cdef void *op_ = cnp.PyArray_DATA(out)
-    threads = max(1, min(threads, NUM_PROCS)) if FS_HAVE_OPENMP else 1
+    if FORKED_CHILD or not FS_HAVE_OPENMP:
+        threads = 1
+    else:
+        threads = num_threads if num_threads > 0 else omp_get_max_threads()
+        threads = max(1, min(threads, NUM_PROCS))
     with nogil:
         if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32:
             status = run(op, <const float *> xp, <float *> op_, rows, n, temperature, threads)
@@ -267,8 +287,11 @@ def openmp_enabled():
 
 
 def default_threads():
-    """Threads a call uses when ``num_threads`` is None (the OpenMP default)."""
-    return omp_get_max_threads() if FS_HAVE_OPENMP else 1
+    """Threads a call uses when ``num_threads`` is None (the OpenMP default;
+    1 without OpenMP or in a process forked from one that had threads)."""
+    if FORKED_CHILD or not FS_HAVE_OPENMP:
+        return 1
+    return omp_get_max_threads()
 
 
 def simd_target():
