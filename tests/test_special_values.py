@@ -141,3 +141,15 @@ def test_no_warnings_from_special_rows():
             fs.softmax(x, temperature=t)
             fs.log_softmax(x, temperature=t)
             fs.logsumexp(x, temperature=t)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_huge_logits_with_huge_temperature(dtype):
+    """Regression (found by fuzzing): x - max overflows although (x - max) / T
+    is moderate; the kernels scale before subtracting."""
+    big = float(np.finfo(dtype).max)
+    cases = [([-big, big / 2], big / 12.3), ([big, -big], big / 43.7), ([big, -big], 2.0), ([-big, big], 1e300)]
+    for row, t in cases:
+        x = np.array(row, dtype=dtype)
+        for name, (fast, ref) in FUNCTIONS.items():
+            assert_close(name, fast(x, temperature=t), ref(x, temperature=t), dtype, f"{row} T={t}")

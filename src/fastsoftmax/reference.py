@@ -66,8 +66,16 @@ def _row_summary(row: list[float], t: float):
     if math.isinf(t):
         return "ok", m, sum(1 for v in row if v != -_INF), 0.0
     count = sum(1 for v in row if v == m)
-    rest = math.fsum(math.exp((v - m) / t) for v in row if v != m)
+    rest = math.fsum(math.exp(_scaled_diff(v, m, t)) for v in row if v != m)
     return "ok", m, count, rest
+
+
+def _scaled_diff(v: float, m: float, t: float) -> float:
+    """(v - m) / t, also where v - m alone would overflow (huge v, m and t)."""
+    d = v - m
+    if math.isinf(d) and math.isfinite(v):
+        return v / t - m / t
+    return d / t
 
 
 def _log_sum(count: int, rest: float) -> float:
@@ -83,7 +91,7 @@ def _softmax_row(row, t):
     if math.isinf(t):
         return [1.0 / count if v != -_INF else 0.0 for v in row]
     total = count + rest
-    return [math.exp((v - m) / t) / total for v in row]
+    return [math.exp(_scaled_diff(v, m, t)) / total for v in row]
 
 
 def _log_softmax_row(row, t):
@@ -95,7 +103,7 @@ def _log_softmax_row(row, t):
     if math.isinf(t):
         return [-math.log(count) if v != -_INF else -_INF for v in row]
     log_sum = _log_sum(count, rest)
-    return [(v - m) / t - log_sum for v in row]
+    return [_scaled_diff(v, m, t) - log_sum for v in row]
 
 
 def _logsumexp_row(row, t):

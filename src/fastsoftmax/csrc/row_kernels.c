@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "row_kernels.h"
@@ -131,7 +132,8 @@ static void fs_params_init(double temperature, fs_params *p, const fs_dtype_limi
     if (tm > lim->tm_inf) { p->mode = FS_MODE_INF; return; }
 
     p->mode = FS_MODE_GENERAL;
-    p->scale = ldexp(1.0, -e);
+    p->s_pre = e > 0 ? ldexp(1.0, -e) : 1.0;
+    p->s_post = e < 0 ? ldexp(1.0, -e) : 1.0;
     p->k_scale = 1.4426950408889634 / tm;
     p->inv_tm = 1.0 / tm;
     /* ln2 * tm in double-double, then split so c_hi keeps c_hi_bits bits. */
@@ -191,17 +193,22 @@ enum { FS_ISA_BASELINE = 0, FS_ISA_AVX2 = 1, FS_ISA_AVX512 = 2 };
 #if defined(FASTSOFTMAX_X86_DISPATCH)
 static int fs_isa_level = -1;   /* -1: not checked yet; set once, then only read */
 
+/* The best variant this CPU runs, lowered by FASTSOFTMAX_FORCE_ISA
+ * ("baseline", "avx2"): lets tests and benchmarks exercise every variant. */
 static int fs_isa(void)
 {
     if (fs_isa_level < 0) {
+        int level = FS_ISA_BASELINE;
         __builtin_cpu_init();
         if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw"))
-            fs_isa_level = FS_ISA_AVX512;
+            level = FS_ISA_AVX512;
         else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-            fs_isa_level = FS_ISA_AVX2;
-        else
-            fs_isa_level = FS_ISA_BASELINE;
+            level = FS_ISA_AVX2;
+        const char *force = getenv("FASTSOFTMAX_FORCE_ISA");
+        if (force && strcmp(force, "baseline") == 0) level = FS_ISA_BASELINE;
+        else if (force && strcmp(force, "avx2") == 0 && level > FS_ISA_AVX2) level = FS_ISA_AVX2;
+        fs_isa_level = level;
     }
     return fs_isa_level;
 }

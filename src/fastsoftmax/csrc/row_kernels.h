@@ -42,7 +42,9 @@ enum fs_row_kind {
 typedef struct {
     int mode;
     double temperature;  /* T itself, used for logsumexp = max + T * log(S) */
-    double scale;        /* 2**-e, exact: (x - max) * scale / tm == (x - max) / T */
+    double s_pre, s_post; /* 2**-e split as min(2**-e, 1) and max(2**-e, 1):
+                             (x * s_pre - max * s_pre) * s_post / tm == (x - max) / T
+                             and no step overflows unless the result does */
     double k_scale;      /* log2(e) / tm, picks the power of two in exp */
     double c_hi, c_lo;   /* ln(2) * tm split so that k * c_hi is exact */
     double inv_tm;       /* 1 / tm */

@@ -1,6 +1,9 @@
 /* The row kernels, written once and instantiated per dtype and instruction
- * set by row_kernels_isa.h (which defines FS_R, FS_VR, FS_VI, FS_VU, FS_VACC,
- * FS_NAME and the FS_EXP_* constants).  No include guard on purpose. */
+ * set by row_kernels_isa.h, which defines the parameters: FS_R (the dtype),
+ * FS_VR / FS_VI / FS_VU (vectors of it and of same-width ints), FS_VACC and
+ * FS_ACCUMULATE (double accumulation), FS_NAME (symbol suffixes), FS_TREE
+ * (lane reductions), the optional FS_MASKED_* / FS_VMAX_INTRINSIC, and the
+ * FS_EXP_* constants.  No include guard on purpose. */
 
 #include "vexp.h"
 
@@ -14,25 +17,31 @@ FS_INLINE FS_VR FS_NAME(vload_tail)(const FS_R *p, ptrdiff_t n, FS_R pad)
 {
 #ifdef FS_MASKED_LOAD
     return FS_MASKED_LOAD(p, n, pad);
-#endif
+#else
     FS_R buf[sizeof(FS_VR) / sizeof(FS_R)];
     for (ptrdiff_t i = 0; i < FS_W; i++) buf[i] = pad;
     memcpy(buf, p, (size_t)n * sizeof(FS_R));
     return FS_NAME(vload)(buf);
+#endif
 }
 
 FS_INLINE void FS_NAME(vstore_tail)(FS_R *p, ptrdiff_t n, FS_VR v)
 {
 #ifdef FS_MASKED_STORE
     FS_MASKED_STORE(p, n, v);
-    return;
-#endif
+#else
     FS_R buf[sizeof(FS_VR) / sizeof(FS_R)];
     FS_NAME(vstore)(buf, v);
     memcpy(p, buf, (size_t)n * sizeof(FS_R));
+#endif
 }
 
 FS_INLINE FS_VI FS_NAME(and_op)(FS_VI a, FS_VI b) { return a & b; }
+
+FS_INLINE int FS_NAME(unit_temperature)(const fs_params *p)
+{
+    return p->s_pre == 1.0 && p->s_post == 1.0 && p->inv_tm == 1.0;
+}
 #define FS_ADD_OP(a, b) ((a) + (b))
 
 /* NaN-blind maximum: scans track NaN separately. */
@@ -97,11 +106,11 @@ FS_INLINE void FS_NAME(scan_impl)(const FS_R *x, ptrdiff_t n, fs_stats *s)
 /* One vector of the reduce step: its exps, stored if asked; with exclude_max
  * the entries at the maximum are counted and left out of the sum (their terms
  * are exactly 1), so that log(S) can be formed with log1p. */
-FS_INLINE FS_VR FS_NAME(reduce_vector)(FS_VR v, FS_VR mv, const FS_NAME(exp_consts) *c,
+FS_INLINE FS_VR FS_NAME(reduce_vector)(FS_VR v, FS_VR mv, FS_VR m_pre, const FS_NAME(exp_consts) *c,
                                        const int unit_t, const int exclude_max, FS_R *exps,
                                        ptrdiff_t len, FS_VI *at_max)
 {
-    FS_VR e = FS_NAME(vexp_shifted)(v, mv, c, unit_t);
+    FS_VR e = FS_NAME(vexp_scaled)(FS_NAME(vscaled_diff)(v, m_pre, c, unit_t), c, unit_t);
     if (exps) {
         if (len == FS_W) FS_NAME(vstore)(exps, e);
         else FS_NAME(vstore_tail)(exps, len, e);
@@ -122,6 +131,7 @@ FS_INLINE void FS_NAME(reduce_general)(const FS_R *x, FS_R *exps, ptrdiff_t n, F
     FS_NAME(exp_consts) c;
     FS_NAME(exp_consts_init)(p, &c);
     const FS_VR mv = FS_NAME(vbroadcast)(max);
+    const FS_VR m_pre = FS_NAME(vbroadcast)(max * (FS_R)p->s_pre);
     const FS_R pad = (FS_R)-INFINITY;   /* exp gives 0, never equal to the maximum */
     const int exclude_max = exps == NULL;
     FS_VI at_max = {0};
@@ -132,9 +142,9 @@ FS_INLINE void FS_NAME(reduce_general)(const FS_R *x, FS_R *exps, ptrdiff_t n, F
         while (i + 2 * FS_W * FS_SUB <= block_end) {
             FS_VR f0 = {0}, f1 = {0};
             for (int j = 0; j < FS_SUB; j++, i += 2 * FS_W) {
-                f0 += FS_NAME(reduce_vector)(FS_NAME(vload)(x + i), mv, &c, unit_t, exclude_max,
+                f0 += FS_NAME(reduce_vector)(FS_NAME(vload)(x + i), mv, m_pre, &c, unit_t, exclude_max,
                                              exps ? exps + i : NULL, FS_W, &at_max);
-                f1 += FS_NAME(reduce_vector)(FS_NAME(vload)(x + i + FS_W), mv, &c, unit_t, exclude_max,
+                f1 += FS_NAME(reduce_vector)(FS_NAME(vload)(x + i + FS_W), mv, m_pre, &c, unit_t, exclude_max,
                                              exps ? exps + i + FS_W : NULL, FS_W, &at_max);
             }
             FS_ACCUMULATE(a0, a1, f0);
@@ -143,7 +153,7 @@ FS_INLINE void FS_NAME(reduce_general)(const FS_R *x, FS_R *exps, ptrdiff_t n, F
         for (; i < block_end; i += FS_W) {
             ptrdiff_t len = block_end - i < FS_W ? block_end - i : FS_W;
             FS_VR v = len == FS_W ? FS_NAME(vload)(x + i) : FS_NAME(vload_tail)(x + i, len, pad);
-            FS_VR e = FS_NAME(reduce_vector)(v, mv, &c, unit_t, exclude_max,
+            FS_VR e = FS_NAME(reduce_vector)(v, mv, m_pre, &c, unit_t, exclude_max,
                                              exps ? exps + i : NULL, len, &at_max);
             FS_ACCUMULATE(a0, a1, e);
         }
@@ -161,7 +171,7 @@ FS_INLINE void FS_NAME(reduce_impl)(const FS_R *x, FS_R *exps, ptrdiff_t n, FS_R
     switch (p->mode) {
     case FS_MODE_GENERAL:
         /* four specialisations: T == 1 or not, storing exps (softmax) or not */
-        if (p->scale == 1.0 && p->inv_tm == 1.0) {
+        if (FS_NAME(unit_temperature)(p)) {
             if (exps) FS_NAME(reduce_general)(x, exps, n, m, p, s, 1);
             else FS_NAME(reduce_general)(x, NULL, n, m, p, s, 1);
         } else {
@@ -193,10 +203,13 @@ FS_INLINE void FS_NAME(write_impl)(int op, const FS_R *x, FS_R *out, ptrdiff_t n
         if (op == FS_SOFTMAX) {
             const FS_R inv_sum = (FS_R)r->inv_sum;
             for (ptrdiff_t i = 0; i < n; i++) out[i] *= inv_sum;
-        } else {
-            const FS_R scale = (FS_R)p->scale, inv_tm = (FS_R)p->inv_tm;
+        } else if (FS_NAME(unit_temperature)(p)) {
             const FS_R log_sum = (FS_R)r->log_sum;
-            for (ptrdiff_t i = 0; i < n; i++) out[i] = ((x[i] - m) * scale) * inv_tm - log_sum;
+            for (ptrdiff_t i = 0; i < n; i++) out[i] = (x[i] - m) - log_sum;
+        } else {
+            const FS_R s_pre = (FS_R)p->s_pre, s_post = (FS_R)p->s_post, inv_tm = (FS_R)p->inv_tm;
+            const FS_R m_pre = m * s_pre, log_sum = (FS_R)r->log_sum;
+            for (ptrdiff_t i = 0; i < n; i++) out[i] = ((x[i] * s_pre - m_pre) * s_post) * inv_tm - log_sum;
         }
         return;
     }
@@ -242,8 +255,8 @@ FS_INLINE int FS_NAME(row_short)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, 
     FS_NAME(exp_consts) c;
     FS_NAME(exp_consts_init)(p, &c);
     const FS_VR mv = FS_NAME(vbroadcast)(m);
-    const int unit_t = p->scale == 1.0 && p->inv_tm == 1.0;
-    FS_VR e = unit_t ? FS_NAME(vexp_shifted)(v, mv, &c, 1) : FS_NAME(vexp_shifted)(v, mv, &c, 0);
+    const FS_VR d = FS_NAME(vscaled_diff)(v, FS_NAME(vbroadcast)(m * (FS_R)p->s_pre), &c, 0);
+    FS_VR e = FS_NAME(unit_temperature)(p) ? FS_NAME(vexp_scaled)(d, &c, 1) : FS_NAME(vexp_scaled)(d, &c, 0);
     FS_VR res;
     if (op == FS_SOFTMAX) {
         res = e * (FS_R)(1.0 / FS_NAME(lane_sum)(e));
@@ -257,7 +270,7 @@ FS_INLINE int FS_NAME(row_short)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, 
             *out = (FS_R)(m + p->temperature * log_sum);
             return 1;
         }
-        res = ((v - mv) * (FS_R)p->scale) * (FS_R)p->inv_tm - (FS_R)log_sum;
+        res = d * (FS_R)p->inv_tm - (FS_R)log_sum;
     }
     if (n == FS_W) FS_NAME(vstore)(out, res);
     else FS_NAME(vstore_tail)(out, n, res);
@@ -300,6 +313,23 @@ static void FS_NAME(rows)(int op, const FS_R *x, FS_R *out, ptrdiff_t rows, ptrd
         FS_NAME(row_impl)(op, x + r * n, out + r * out_step, n, p);
 }
 
+/* The template's parameters, so the next instantiation starts clean. */
+#undef FS_R
+#undef FS_VR
+#undef FS_VI
+#undef FS_VU
+#undef FS_VACC
+#undef FS_ACCUMULATE
+#undef FS_NAME
+#undef FS_MASKED_LOAD
+#undef FS_MASKED_STORE
+#undef FS_VMAX_INTRINSIC
+#undef FS_VMAX
+#undef FS_TREE
+#undef FS_EXP_MAGIC
+#undef FS_EXP_MANT_BITS
+#undef FS_EXP_LOG2E
+#undef FS_EXP_POLY
 #undef FS_W
 #undef FS_BLOCK
 #undef FS_SUB

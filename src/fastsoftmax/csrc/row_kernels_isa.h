@@ -96,23 +96,7 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 /* minimax fit of exp on [-ln2/2, ln2/2] with exp(0) == 1 exactly, times 2**-64 */
 #define FS_EXP_POLY {0x1.6ada78p-10f * 0x1p-64f, 0x1.127528p-7f * 0x1p-64f, 0x1.55585ep-5f * 0x1p-64f, \
                      0x1.5554p-3f * 0x1p-64f, 0x1.fffffcp-2f * 0x1p-64f, 0x1p-64f, 0x1p-64f}
-#include "row_kernels_impl.h"
-#undef FS_R
-#undef FS_VR
-#undef FS_VI
-#undef FS_VU
-#undef FS_VACC
-#undef FS_ACCUMULATE
-#undef FS_NAME
-#undef FS_MASKED_LOAD
-#undef FS_MASKED_STORE
-#undef FS_VMAX_INTRINSIC
-#undef FS_VMAX
-#undef FS_TREE
-#undef FS_EXP_MAGIC
-#undef FS_EXP_MANT_BITS
-#undef FS_EXP_LOG2E
-#undef FS_EXP_POLY
+#include "row_kernels_impl.h"   /* undefines its parameters */
 
 /* ---- float64 ---- */
 #define FS_R double
@@ -136,23 +120,7 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
                      0x1p-600 / 3628800.0, 0x1p-600 / 362880.0, 0x1p-600 / 40320.0,             \
                      0x1p-600 / 5040.0, 0x1p-600 / 720.0, 0x1p-600 / 120.0, 0x1p-600 / 24.0,    \
                      0x1p-600 / 6.0, 0x1p-601, 0x1p-600, 0x1p-600}
-#include "row_kernels_impl.h"
-#undef FS_R
-#undef FS_VR
-#undef FS_VI
-#undef FS_VU
-#undef FS_VACC
-#undef FS_ACCUMULATE
-#undef FS_NAME
-#undef FS_MASKED_LOAD
-#undef FS_MASKED_STORE
-#undef FS_VMAX_INTRINSIC
-#undef FS_VMAX
-#undef FS_TREE
-#undef FS_EXP_MAGIC
-#undef FS_EXP_MANT_BITS
-#undef FS_EXP_LOG2E
-#undef FS_EXP_POLY
+#include "row_kernels_impl.h"   /* undefines its parameters */
 
 #undef FS_T
 #undef FS_HALF_LO

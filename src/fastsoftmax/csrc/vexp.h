@@ -2,8 +2,9 @@
  * included by row_kernels_impl.h with FS_R, FS_VR, FS_VI, FS_VU, FS_NAME and
  * the FS_EXP_* constants defined.  No include guard on purpose.
  *
- * d = x - max is multiplied by the power of two `scale` (exact), so the
- * remaining division is by tm, in [1, 2) for ordinary temperatures.  Then
+ * The argument arrives as d = (x - max) * 2**-e, formed exactly (and without
+ * overflow) by vscaled_diff, so the remaining division is by tm, in [1, 2)
+ * for ordinary temperatures T = tm * 2**e.  Then
  *     exp(d / tm) = 2**k * exp(r),   r = (d - k * ln2 * tm) / tm,   |r| <= ln2 / 2,
  * with ln2 * tm split into c_hi + c_lo so that k * c_hi is exact and, by
  * Sterbenz, so is d - k * c_hi: the reduction adds no error beyond the one
@@ -20,7 +21,7 @@
  */
 
 typedef struct {
-    FS_VR scale, k_scale, c_hi, c_lo, inv_tm, d_floor;
+    FS_VR s_pre, s_post, k_scale, c_hi, c_lo, inv_tm, d_floor;
 } FS_NAME(exp_consts);
 
 FS_INLINE FS_VR FS_NAME(vbroadcast)(FS_R v) { return (FS_VR){0} + v; }
@@ -32,7 +33,8 @@ FS_INLINE FS_VR FS_NAME(vselect)(FS_VI mask, FS_VR a, FS_VR b)
 
 FS_INLINE void FS_NAME(exp_consts_init)(const fs_params *p, FS_NAME(exp_consts) *c)
 {
-    c->scale = FS_NAME(vbroadcast)((FS_R)p->scale);
+    c->s_pre = FS_NAME(vbroadcast)((FS_R)p->s_pre);
+    c->s_post = FS_NAME(vbroadcast)((FS_R)p->s_post);
     c->k_scale = FS_NAME(vbroadcast)((FS_R)p->k_scale);
     c->c_hi = FS_NAME(vbroadcast)((FS_R)p->c_hi);
     c->c_lo = FS_NAME(vbroadcast)((FS_R)p->c_lo);
@@ -46,12 +48,19 @@ FS_INLINE void FS_NAME(exp_consts_init)(const fs_params *p, FS_NAME(exp_consts) 
 #define FS_VMAX(a, b) FS_NAME(vselect)((a) > (b), (a), (b))
 #endif
 
-/* exp((x - m) / T) for x <= m (m finite, x finite or -inf); 0 where it
- * underflows.  unit_t: T == 1, a compile-time constant that drops the scaling. */
-FS_INLINE FS_VR FS_NAME(vexp_shifted)(FS_VR x, FS_VR m, const FS_NAME(exp_consts) *c, const int unit_t)
+/* (x - m) * 2**-e, given m_pre = m * s_pre.  Scaling down before the
+ * subtraction and up after it keeps every step finite unless the result
+ * itself overflows (x = -max, m = +max, T = 1e37 is fine).  unit_t: T == 1, a
+ * compile-time constant that drops the scaling. */
+FS_INLINE FS_VR FS_NAME(vscaled_diff)(FS_VR x, FS_VR m_pre, const FS_NAME(exp_consts) *c, const int unit_t)
 {
-    FS_VR d = x - m;
-    if (!unit_t) d *= c->scale;
+    return unit_t ? x - m_pre : (x * c->s_pre - m_pre) * c->s_post;
+}
+
+/* exp(d / tm) for a scaled difference d <= 0 (finite or -inf); 0 where it
+ * underflows. */
+FS_INLINE FS_VR FS_NAME(vexp_scaled)(FS_VR d, const FS_NAME(exp_consts) *c, const int unit_t)
+{
     /* Lanes whose exp rounds to 0 (-inf among them) are computed as exp(0)
      * and zeroed at the end with bit operations: feeding them through the
      * arithmetic would make it produce subnormals, which cost a microcode
