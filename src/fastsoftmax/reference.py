@@ -114,7 +114,11 @@ def _logsumexp_row(row, t):
         return m
     if math.isinf(t):
         return _INF
-    return m + t * _log_sum(count, rest)
+    log_sum = _log_sum(count, rest)
+    lse = m + t * log_sum
+    if math.isinf(lse):             # t * log_sum alone may overflow where the sum does not
+        lse = t * (m / t + log_sum)
+    return lse
 
 
 def _elementwise(row_fn, x, axis, temperature):

@@ -70,6 +70,14 @@ int fs_row_kind_after_scan(const fs_stats *row, ptrdiff_t n, const fs_params *p)
     return FS_ROW_NORMAL;
 }
 
+/* max + T * log_sum; T * log_sum alone may overflow where the sum does not. */
+static double fs_max_plus_t_log(double max, double t, double log_sum)
+{
+    double lse = max + t * log_sum;
+    if (isinf(lse) && isfinite(max) && isfinite(t)) lse = t * (max / t + log_sum);
+    return lse;
+}
+
 void fs_row_finish(int op, const fs_stats *row, ptrdiff_t n, const fs_params *p, fs_row_result *r)
 {
     r->kind = fs_row_kind_after_scan(row, n, p);
@@ -91,7 +99,7 @@ void fs_row_finish(int op, const fs_stats *row, ptrdiff_t n, const fs_params *p,
         r->inv_sum = 1.0 / count;
         r->log_sum = log(count);
         if (p->temperature == 0.0 || row->count == 1) r->logsumexp = row->max;
-        else r->logsumexp = row->max + p->temperature * r->log_sum;
+        else r->logsumexp = fs_max_plus_t_log(row->max, p->temperature, r->log_sum);
         return;
     }
     double rest = row->rest + row->rest_comp;
@@ -101,7 +109,7 @@ void fs_row_finish(int op, const fs_stats *row, ptrdiff_t n, const fs_params *p,
     }
     /* log1p keeps log(1 + tiny) exact when the maximum is unique */
     r->log_sum = row->count == 1 ? log1p(rest) : log(count + rest);
-    r->logsumexp = row->max + p->temperature * r->log_sum;
+    r->logsumexp = fs_max_plus_t_log(row->max, p->temperature, r->log_sum);
 }
 
 /* ---- temperature ------------------------------------------------------ */

@@ -267,7 +267,7 @@ FS_INLINE int FS_NAME(row_short)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, 
         double rest = FS_NAME(lane_sum)((FS_VR)((FS_VI)e & ~eq));
         double log_sum = count == 1 ? log1p(rest) : log(count + rest);
         if (op == FS_LOGSUMEXP) {
-            *out = (FS_R)(m + p->temperature * log_sum);
+            *out = (FS_R)fs_max_plus_t_log(m, p->temperature, log_sum);
             return 1;
         }
         res = d * (FS_R)p->inv_tm - (FS_R)log_sum;

@@ -115,11 +115,14 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #define FS_EXP_MAGIC (6755399441055744.0 + 1023.0 + 600.0)  /* 1.5 * 2**52 + bias + shift */
 #define FS_EXP_MANT_BITS 52
 #define FS_EXP_LOG2E 1.4426950408889634
-/* Taylor series 1/n!, n = 13..0, times 2**-600 */
-#define FS_EXP_POLY {0x1p-600 / 6227020800.0, 0x1p-600 / 479001600.0, 0x1p-600 / 39916800.0,    \
-                     0x1p-600 / 3628800.0, 0x1p-600 / 362880.0, 0x1p-600 / 40320.0,             \
-                     0x1p-600 / 5040.0, 0x1p-600 / 720.0, 0x1p-600 / 120.0, 0x1p-600 / 24.0,    \
-                     0x1p-600 / 6.0, 0x1p-601, 0x1p-600, 0x1p-600}
+/* Chebyshev fit of exp on [-ln2/2, ln2/2] (error 2e-17) with exp(0) == 1
+ * exactly, degree 11, times 2**-600 */
+#define FS_EXP_POLY {0x1.af52906239de4p-26 * 0x1p-600, 0x1.28a6924913659p-22 * 0x1p-600,      \
+                     0x1.71ddffef9e7b1p-19 * 0x1p-600, 0x1.a019a2b5a03cap-16 * 0x1p-600,      \
+                     0x1.a01a01aca0134p-13 * 0x1p-600, 0x1.6c16c18071d1ep-10 * 0x1p-600,      \
+                     0x1.111111110ff87p-7 * 0x1p-600, 0x1.5555555551c52p-5 * 0x1p-600,        \
+                     0x1.5555555555557p-3 * 0x1p-600, 0x1.0000000000006p-1 * 0x1p-600,        \
+                     0x1p-600, 0x1p-600}
 #include "row_kernels_impl.h"   /* undefines its parameters */
 
 #undef FS_T
