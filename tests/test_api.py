@@ -192,3 +192,25 @@ def test_build_info():
     assert info["version"] == fs.__version__
     assert isinstance(info["openmp"], bool) and info["default_threads"] >= 1
     assert isinstance(info["simd"], str)
+
+
+def test_openmp_default_follows_threadpoolctl():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if not fs.build_info()["openmp"]:
+        pytest.skip("built without OpenMP")
+    x = logits((64, 4096), np.float32)
+    want = fs.softmax(x, num_threads=1)
+    with threadpoolctl.threadpool_limits(1, user_api="openmp"):
+        assert fs.build_info()["default_threads"] == 1
+        np.testing.assert_array_equal(fs.softmax(x), want)
+
+
+@pytest.mark.parametrize("axis", [None, 0, -1, (0, 2)])
+def test_drop_in_for_scipy_special(axis):
+    special = pytest.importorskip("scipy.special")
+    x = logits((3, 4, 5), np.float64, seed=11)
+    np.testing.assert_allclose(fs.softmax(x, axis=axis), special.softmax(x, axis=axis), rtol=1e-13, atol=1e-300)
+    np.testing.assert_allclose(fs.log_softmax(x, axis=axis), special.log_softmax(x, axis=axis), rtol=1e-13)
+    np.testing.assert_allclose(fs.logsumexp(x, axis=axis), special.logsumexp(x, axis=axis), rtol=1e-13)
+    np.testing.assert_allclose(fs.logsumexp(x, axis=axis, keepdims=True),
+                               special.logsumexp(x, axis=axis, keepdims=True), rtol=1e-13)
