@@ -153,3 +153,12 @@ def test_huge_logits_with_huge_temperature(dtype):
         x = np.array(row, dtype=dtype)
         for name, (fast, ref) in FUNCTIONS.items():
             assert_close(name, fast(x, temperature=t), ref(x, temperature=t), dtype, f"{row} T={t}")
+
+
+def test_log_softmax_just_below_overflow():
+    """Regression (found by fuzzing): (x - max) / T close to the largest double
+    must not overflow in an intermediate step."""
+    x = np.array([1.7555597e305, 0.0])
+    for name, (fast, ref) in FUNCTIONS.items():
+        assert_close(name, fast(x, temperature=0.001), ref(x, temperature=0.001), np.float64, "T=0.001")
+    assert np.isfinite(fs.log_softmax(x, temperature=0.001)[1])

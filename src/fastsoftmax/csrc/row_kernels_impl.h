@@ -209,7 +209,9 @@ FS_INLINE void FS_NAME(write_impl)(int op, const FS_R *x, FS_R *out, ptrdiff_t n
         } else {
             const FS_R s_pre = (FS_R)p->s_pre, s_post = (FS_R)p->s_post, inv_tm = (FS_R)p->inv_tm;
             const FS_R m_pre = m * s_pre, log_sum = (FS_R)r->log_sum;
-            for (ptrdiff_t i = 0; i < n; i++) out[i] = ((x[i] * s_pre - m_pre) * s_post) * inv_tm - log_sum;
+            /* inv_tm before s_post: the other order can overflow just short
+             * of the largest finite result */
+            for (ptrdiff_t i = 0; i < n; i++) out[i] = ((x[i] * s_pre - m_pre) * inv_tm) * s_post - log_sum;
         }
         return;
     }
@@ -255,7 +257,8 @@ FS_INLINE int FS_NAME(row_short)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, 
     FS_NAME(exp_consts) c;
     FS_NAME(exp_consts_init)(p, &c);
     const FS_VR mv = FS_NAME(vbroadcast)(m);
-    const FS_VR d = FS_NAME(vscaled_diff)(v, FS_NAME(vbroadcast)(m * (FS_R)p->s_pre), &c, 0);
+    const FS_VR m_pre = FS_NAME(vbroadcast)(m * (FS_R)p->s_pre);
+    const FS_VR d = FS_NAME(vscaled_diff)(v, m_pre, &c, 0);
     FS_VR e = FS_NAME(unit_temperature)(p) ? FS_NAME(vexp_scaled)(d, &c, 1) : FS_NAME(vexp_scaled)(d, &c, 0);
     FS_VR res;
     if (op == FS_SOFTMAX) {
@@ -270,7 +273,7 @@ FS_INLINE int FS_NAME(row_short)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, 
             *out = (FS_R)fs_max_plus_t_log(m, p->temperature, log_sum);
             return 1;
         }
-        res = d * (FS_R)p->inv_tm - (FS_R)log_sum;
+        res = ((v * c.s_pre - m_pre) * c.inv_tm) * c.s_post - (FS_R)log_sum;   /* as in write_impl */
     }
     if (n == FS_W) FS_NAME(vstore)(out, res);
     else FS_NAME(vstore_tail)(out, n, res);
@@ -324,6 +327,7 @@ static void FS_NAME(rows)(int op, const FS_R *x, FS_R *out, ptrdiff_t rows, ptrd
 #undef FS_MASKED_LOAD
 #undef FS_MASKED_STORE
 #undef FS_VMAX_INTRINSIC
+#undef FS_FNMADD
 #undef FS_VMAX
 #undef FS_TREE
 #undef FS_EXP_MAGIC

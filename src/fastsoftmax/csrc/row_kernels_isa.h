@@ -59,6 +59,7 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #define FS_MASKED_STORE_F64(p, n, v) _mm512_mask_storeu_pd((p), (__mmask8)((1u << (n)) - 1), (__m512d)(v))
 #define FS_VMAX_F32(a, b) _mm512_max_ps((__m512)(a), (__m512)(b))
 #define FS_VMAX_F64(a, b) _mm512_max_pd((__m512d)(a), (__m512d)(b))
+#define FS_FNMADD_F32(a, b, c) ((FS_VR)_mm512_fnmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
 #elif defined(FS_ISA_IS_AVX2)
 #define FS_TAIL_MASK_F32(n) ((FS_VI){0, 1, 2, 3, 4, 5, 6, 7} < (FS_VI){0} + (int32_t)(n))
 #define FS_TAIL_MASK_F64(n) ((FS_VI){0, 1, 2, 3} < (FS_VI){0} + (int64_t)(n))
@@ -70,6 +71,7 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #define FS_MASKED_STORE_F64(p, n, v) _mm256_maskstore_pd((p), (__m256i)FS_TAIL_MASK_F64(n), (__m256d)(v))
 #define FS_VMAX_F32(a, b) _mm256_max_ps((__m256)(a), (__m256)(b))
 #define FS_VMAX_F64(a, b) _mm256_max_pd((__m256d)(a), (__m256d)(b))
+#define FS_FNMADD_F32(a, b, c) ((FS_VR)_mm256_fnmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
 #endif
 
 /* ---- float32 ---- */
@@ -86,6 +88,7 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #define FS_MASKED_LOAD FS_MASKED_LOAD_F32
 #define FS_MASKED_STORE FS_MASKED_STORE_F32
 #define FS_VMAX_INTRINSIC FS_VMAX_F32
+#define FS_FNMADD FS_FNMADD_F32
 #endif
 #define FS_TREE FS_TREE_F32
 /* shifted = t + MAGIC rounds t to an integer k, and its low bits, moved into
@@ -136,6 +139,7 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #undef FS_TAIL_MASK_F64
 #undef FS_VMAX_F32
 #undef FS_VMAX_F64
+#undef FS_FNMADD_F32
 #undef FS_TREE4
 #undef FS_TREE8
 #undef FS_TREE16
