@@ -7,7 +7,7 @@ import pytest
 from numpy.exceptions import AxisError
 
 import fastsoftmax as fs
-from util import FUNCTIONS, logits
+from util import FUNCTIONS, assert_close, logits
 
 ALL = list(FUNCTIONS)
 
@@ -214,3 +214,21 @@ def test_drop_in_for_scipy_special(axis):
     np.testing.assert_allclose(fs.logsumexp(x, axis=axis), special.logsumexp(x, axis=axis), rtol=1e-13)
     np.testing.assert_allclose(fs.logsumexp(x, axis=axis, keepdims=True),
                                special.logsumexp(x, axis=axis, keepdims=True), rtol=1e-13)
+
+
+@pytest.mark.parametrize("t", [1.0, 0.5, 0.0, np.inf])
+def test_chunked_long_rows_with_special_values(t):
+    """Rows long enough to be split into chunks across threads, with NaN, +inf
+    and -inf sitting in different chunks: same as one thread and the reference."""
+    n = 3 * 32768 + 5
+    x = logits((6, n), np.float32, seed=3)
+    x[0, 40000] = np.nan
+    x[1, 70000] = np.inf
+    x[2, :] = -np.inf
+    x[3, ::3] = -np.inf
+    x[4, [10, 50000, n - 1]] = x[4].max() + 1     # ties for the maximum in three chunks
+    for name in ALL:
+        fast, ref = FUNCTIONS[name]
+        one = fast(x, temperature=t, num_threads=1)
+        np.testing.assert_array_equal(fast(x, temperature=t, num_threads=2), one, err_msg=name)
+        assert_close(name, one, ref(x, temperature=t), np.float32, f"T={t}")
