@@ -136,8 +136,8 @@ def _available_memory():
         return 0
 
 
-@pytest.mark.skipif(_available_memory() < 20 * 2**30,
-                    reason="needs ~20 GiB of free memory for a float32 row of 2**31 + 17 elements")
+@pytest.mark.skipif(_available_memory() < 12 * 2**30,
+                    reason="needs ~12 GiB of free memory: one 8.6 GB float32 array at a time")
 def test_rows_and_arrays_beyond_2_to_the_31():
     n = 2**31 + 17
     x = np.zeros(n, np.float32)
