@@ -23,7 +23,6 @@ cdef extern from "openmp_compat.h" nogil:
 cdef extern from "row_kernels.h" nogil:
     Py_ssize_t FS_CHUNK
     int FS_SOFTMAX, FS_LOG_SOFTMAX, FS_LOGSUMEXP
-    int FS_MODE_GENERAL
     int FS_ROW_NORMAL
     ctypedef struct fs_params:
         int mode
@@ -40,8 +39,8 @@ cdef extern from "row_kernels.h" nogil:
     int fs_row_kind_after_scan(const fs_stats *row, Py_ssize_t n, const fs_params *p)
     void fs_scan_f32(const float *x, Py_ssize_t n, fs_stats *s)
     void fs_scan_f64(const double *x, Py_ssize_t n, fs_stats *s)
-    void fs_reduce_f32(const float *x, float *exps, Py_ssize_t n, double mx, const fs_params *p, fs_stats *s)
-    void fs_reduce_f64(const double *x, double *exps, Py_ssize_t n, double mx, const fs_params *p, fs_stats *s)
+    void fs_reduce_f32(int op, const float *x, float *out, Py_ssize_t n, double mx, const fs_params *p, fs_stats *s)
+    void fs_reduce_f64(int op, const double *x, double *out, Py_ssize_t n, double mx, const fs_params *p, fs_stats *s)
     void fs_write_f32(int op, const float *x, float *out, Py_ssize_t n, double mx, const fs_params *p, const fs_row_result *r)
     void fs_write_f64(int op, const double *x, double *out, Py_ssize_t n, double mx, const fs_params *p, const fs_row_result *r)
     void fs_row_f32(int op, const float *x, float *out, Py_ssize_t n, const fs_params *p)
@@ -84,12 +83,12 @@ cdef inline void kernel_scan(const real *x, Py_ssize_t n, fs_stats *s) noexcept 
     else:
         fs_scan_f64(x, n, s)
 
-cdef inline void kernel_reduce(const real *x, real *exps, Py_ssize_t n, double mx,
+cdef inline void kernel_reduce(int op, const real *x, real *out, Py_ssize_t n, double mx,
                                const fs_params *p, fs_stats *s) noexcept nogil:
     if real is float:
-        fs_reduce_f32(x, exps, n, mx, p, s)
+        fs_reduce_f32(op, x, out, n, mx, p, s)
     else:
-        fs_reduce_f64(x, exps, n, mx, p, s)
+        fs_reduce_f64(op, x, out, n, mx, p, s)
 
 cdef inline void kernel_write(int op, const real *x, real *out, Py_ssize_t n, double mx,
                               const fs_params *p, const fs_row_result *r) noexcept nogil:
@@ -125,7 +124,6 @@ cdef int run_by_chunks(int op, const real *x, real *out, Py_ssize_t rows, Py_ssi
     cdef fs_stats *part = <fs_stats *> malloc(items * sizeof(fs_stats))
     cdef fs_stats *whole = <fs_stats *> malloc(rows * sizeof(fs_stats))
     cdef fs_row_result *result = <fs_row_result *> malloc(rows * sizeof(fs_row_result))
-    cdef bint store_exps = op == FS_SOFTMAX and p.mode == FS_MODE_GENERAL
     if part == NULL or whole == NULL or result == NULL:
         free(part)
         free(whole)
@@ -149,7 +147,7 @@ cdef int run_by_chunks(int op, const real *x, real *out, Py_ssize_t rows, Py_ssi
             start = (it % chunks) * FS_CHUNK
             length = min(FS_CHUNK, n - start)
             fs_stats_init(&part[it])
-            kernel_reduce(x + r * n + start, (out + r * n + start) if store_exps else NULL,
+            kernel_reduce(op, x + r * n + start, NULL if op == FS_LOGSUMEXP else out + r * n + start,
                           length, whole[r].max, p, &part[it])
     for r in range(rows):
         if fs_row_kind_after_scan(&whole[r], n, p) == FS_ROW_NORMAL:

@@ -236,13 +236,13 @@ void fs_dispatch_init(void) { (void)fs_isa(); }
 void fs_scan_f32(const float *x, ptrdiff_t n, fs_stats *s) { FS_DISPATCH(fs_scan_f32, (x, n, s)); }
 void fs_scan_f64(const double *x, ptrdiff_t n, fs_stats *s) { FS_DISPATCH(fs_scan_f64, (x, n, s)); }
 
-void fs_reduce_f32(const float *x, float *exps, ptrdiff_t n, double max, const fs_params *p, fs_stats *s)
+void fs_reduce_f32(int op, const float *x, float *out, ptrdiff_t n, double max, const fs_params *p, fs_stats *s)
 {
-    FS_DISPATCH(fs_reduce_f32, (x, exps, n, max, p, s));
+    FS_DISPATCH(fs_reduce_f32, (op, x, out, n, max, p, s));
 }
-void fs_reduce_f64(const double *x, double *exps, ptrdiff_t n, double max, const fs_params *p, fs_stats *s)
+void fs_reduce_f64(int op, const double *x, double *out, ptrdiff_t n, double max, const fs_params *p, fs_stats *s)
 {
-    FS_DISPATCH(fs_reduce_f64, (x, exps, n, max, p, s));
+    FS_DISPATCH(fs_reduce_f64, (op, x, out, n, max, p, s));
 }
 
 void fs_write_f32(int op, const float *x, float *out, ptrdiff_t n, double max, const fs_params *p,

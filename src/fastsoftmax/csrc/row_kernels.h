@@ -3,8 +3,9 @@
  * A row is processed in three steps, each of which can run on a whole row or on
  * independent chunks of it (so one huge row can be split across threads):
  *   1. scan:    row maximum and whether a NaN is present            (fs_scan_*)
- *   2. reduce:  sum of exp((x - max) / T) without the maximum's own terms,
- *               plus the count of entries equal to the maximum      (fs_reduce_*)
+ *   2. reduce:  sum of exp((x - max) / T) (for the log functions without
+ *               the maximum's own terms, which are counted instead);
+ *               stores exps or (x - max) / T into the output         (fs_reduce_*)
  *   3. write:   softmax / log_softmax values                        (fs_write_*)
  * fs_row_* chains the three for a whole row.  Sums are always formed per
  * FS_CHUNK elements and combined in chunk order, so a row gives bit-identical
@@ -84,12 +85,14 @@ int fs_row_kind_after_scan(const fs_stats *row, ptrdiff_t n, const fs_params *p)
 void fs_scan_f32(const float *x, ptrdiff_t n, fs_stats *chunk);
 void fs_scan_f64(const double *x, ptrdiff_t n, fs_stats *chunk);
 
-/* exps: where to store exp((x - max) / T) for softmax, or NULL. It may be x. */
-void fs_reduce_f32(const float *x, float *exps, ptrdiff_t n, double max, const fs_params *p, fs_stats *chunk);
-void fs_reduce_f64(const double *x, double *exps, ptrdiff_t n, double max, const fs_params *p, fs_stats *chunk);
+/* The reduce step for one chunk.  In FS_MODE_GENERAL it also stores into out
+ * what the write step needs: exps (softmax) or (x - max) / T (log_softmax);
+ * out is unused for logsumexp and may be NULL there.  out may be x. */
+void fs_reduce_f32(int op, const float *x, float *out, ptrdiff_t n, double max, const fs_params *p, fs_stats *chunk);
+void fs_reduce_f64(int op, const double *x, double *out, ptrdiff_t n, double max, const fs_params *p, fs_stats *chunk);
 
-/* softmax: out holds the exps from fs_reduce (FS_MODE_GENERAL) and is scaled in place.
- * log_softmax, and softmax in the limit modes: computed from x.  out may be x. */
+/* The write step: in FS_MODE_GENERAL it finishes in place what fs_reduce
+ * stored in out; in the limit modes it computes from x (out may be x). */
 void fs_write_f32(int op, const float *x, float *out, ptrdiff_t n, double max, const fs_params *p, const fs_row_result *r);
 void fs_write_f64(int op, const double *x, double *out, ptrdiff_t n, double max, const fs_params *p, const fs_row_result *r);
 

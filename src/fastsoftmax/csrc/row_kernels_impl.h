@@ -103,19 +103,26 @@ FS_INLINE void FS_NAME(scan_impl)(const FS_R *x, ptrdiff_t n, fs_stats *s)
  * good to a few ulp. */
 #define FS_SUB 4
 
-/* One vector of the reduce step: its exps, stored if asked; with exclude_max
- * the entries at the maximum are counted and left out of the sum (their terms
- * are exactly 1), so that log(S) can be formed with log1p. */
-FS_INLINE FS_VR FS_NAME(reduce_vector)(FS_VR v, FS_VR mv, FS_VR m_pre, const FS_NAME(exp_consts) *c,
-                                       const int unit_t, const int exclude_max, FS_R *exps,
+/* One vector of the reduce step.  op picks what it stores into out, if
+ * anything: softmax the exps (scaled by 1/S later), log_softmax the values
+ * (x - max) / T (lowered by log S later), so the write step never goes back
+ * to x and the stores overlap with the exp arithmetic.  Except for softmax,
+ * the entries at the maximum are counted and left out of the sum (their
+ * terms are exactly 1), so that log(S) can be formed with log1p. */
+FS_INLINE FS_VR FS_NAME(reduce_vector)(const int op, FS_VR v, FS_VR mv, FS_VR m_pre,
+                                       const FS_NAME(exp_consts) *c, const int unit_t, FS_R *out,
                                        ptrdiff_t len, FS_VI *at_max)
 {
-    FS_VR e = FS_NAME(vexp_scaled)(FS_NAME(vscaled_diff)(v, m_pre, c, unit_t), c, unit_t);
-    if (exps) {
-        if (len == FS_W) FS_NAME(vstore)(exps, e);
-        else FS_NAME(vstore_tail)(exps, len, e);
+    FS_VR d = FS_NAME(vscaled_diff)(v, m_pre, c, unit_t);
+    FS_VR e = FS_NAME(vexp_scaled)(d, c, unit_t);
+    if (op != FS_LOGSUMEXP) {
+        /* log values: inv_tm before s_post, the other order can overflow just
+         * short of the largest finite result */
+        FS_VR stored = op == FS_SOFTMAX ? e : unit_t ? d : ((v * c->s_pre - m_pre) * c->inv_tm) * c->s_post;
+        if (len == FS_W) FS_NAME(vstore)(out, stored);
+        else FS_NAME(vstore_tail)(out, len, stored);
     }
-    if (exclude_max) {
+    if (op != FS_SOFTMAX) {
         FS_VI eq = v == mv;
         *at_max -= eq;
         e = (FS_VR)((FS_VI)e & ~eq);
@@ -123,9 +130,7 @@ FS_INLINE FS_VR FS_NAME(reduce_vector)(FS_VR v, FS_VR mv, FS_VR m_pre, const FS_
     return e;
 }
 
-/* exps != NULL (softmax) stores every exp and needs only S, so the maximum's
- * terms stay in the sum; otherwise they are counted apart (exclude_max). */
-FS_INLINE void FS_NAME(reduce_general)(const FS_R *x, FS_R *exps, ptrdiff_t n, FS_R max,
+FS_INLINE void FS_NAME(reduce_general)(const int op, const FS_R *x, FS_R *out, ptrdiff_t n, FS_R max,
                                        const fs_params *p, fs_stats *s, const int unit_t)
 {
     FS_NAME(exp_consts) c;
@@ -133,7 +138,6 @@ FS_INLINE void FS_NAME(reduce_general)(const FS_R *x, FS_R *exps, ptrdiff_t n, F
     const FS_VR mv = FS_NAME(vbroadcast)(max);
     const FS_VR m_pre = FS_NAME(vbroadcast)(max * (FS_R)p->s_pre);
     const FS_R pad = (FS_R)-INFINITY;   /* exp gives 0, never equal to the maximum */
-    const int exclude_max = exps == NULL;
     FS_VI at_max = {0};
     ptrdiff_t i = 0;
     while (i < n) {
@@ -142,10 +146,10 @@ FS_INLINE void FS_NAME(reduce_general)(const FS_R *x, FS_R *exps, ptrdiff_t n, F
         while (i + 2 * FS_W * FS_SUB <= block_end) {
             FS_VR f0 = {0}, f1 = {0};
             for (int j = 0; j < FS_SUB; j++, i += 2 * FS_W) {
-                f0 += FS_NAME(reduce_vector)(FS_NAME(vload)(x + i), mv, m_pre, &c, unit_t, exclude_max,
-                                             exps ? exps + i : NULL, FS_W, &at_max);
-                f1 += FS_NAME(reduce_vector)(FS_NAME(vload)(x + i + FS_W), mv, m_pre, &c, unit_t, exclude_max,
-                                             exps ? exps + i + FS_W : NULL, FS_W, &at_max);
+                f0 += FS_NAME(reduce_vector)(op, FS_NAME(vload)(x + i), mv, m_pre, &c, unit_t,
+                                             out + i, FS_W, &at_max);
+                f1 += FS_NAME(reduce_vector)(op, FS_NAME(vload)(x + i + FS_W), mv, m_pre, &c, unit_t,
+                                             out + i + FS_W, FS_W, &at_max);
             }
             FS_ACCUMULATE(a0, a1, f0);
             FS_ACCUMULATE(a2, a3, f1);
@@ -153,31 +157,31 @@ FS_INLINE void FS_NAME(reduce_general)(const FS_R *x, FS_R *exps, ptrdiff_t n, F
         for (; i < block_end; i += FS_W) {
             ptrdiff_t len = block_end - i < FS_W ? block_end - i : FS_W;
             FS_VR v = len == FS_W ? FS_NAME(vload)(x + i) : FS_NAME(vload_tail)(x + i, len, pad);
-            FS_VR e = FS_NAME(reduce_vector)(v, mv, m_pre, &c, unit_t, exclude_max,
-                                             exps ? exps + i : NULL, len, &at_max);
+            FS_VR e = FS_NAME(reduce_vector)(op, v, mv, m_pre, &c, unit_t, out + i, len, &at_max);
             FS_ACCUMULATE(a0, a1, e);
         }
         i = block_end;
         a0 = (a0 + a1) + (a2 + a3);
         fs_neumaier_add(&s->rest, &s->rest_comp, FS_TREE_F64(a0, FS_ADD_OP));
     }
-    s->count = exclude_max ? FS_TREE(at_max, FS_ADD_OP) : 0;
+    s->count = op != FS_SOFTMAX ? FS_TREE(at_max, FS_ADD_OP) : 0;
 }
 
-FS_INLINE void FS_NAME(reduce_impl)(const FS_R *x, FS_R *exps, ptrdiff_t n, FS_R m,
+/* out: the row's output (unused for logsumexp, may be NULL there; may be x). */
+FS_INLINE void FS_NAME(reduce_impl)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, FS_R m,
                                     const fs_params *p, fs_stats *s)
 {
     ptrdiff_t count = 0;
     switch (p->mode) {
     case FS_MODE_GENERAL:
-        /* four specialisations: T == 1 or not, storing exps (softmax) or not */
-        if (FS_NAME(unit_temperature)(p)) {
-            if (exps) FS_NAME(reduce_general)(x, exps, n, m, p, s, 1);
-            else FS_NAME(reduce_general)(x, NULL, n, m, p, s, 1);
-        } else {
-            if (exps) FS_NAME(reduce_general)(x, exps, n, m, p, s, 0);
-            else FS_NAME(reduce_general)(x, NULL, n, m, p, s, 0);
-        }
+        /* specialisations: each op, T == 1 or not */
+#define FS_REDUCE_FOR(OP)                                                             \
+        if (FS_NAME(unit_temperature)(p)) FS_NAME(reduce_general)(OP, x, out, n, m, p, s, 1); \
+        else FS_NAME(reduce_general)(OP, x, out, n, m, p, s, 0);
+        if (op == FS_SOFTMAX) { FS_REDUCE_FOR(FS_SOFTMAX) }
+        else if (op == FS_LOG_SOFTMAX) { FS_REDUCE_FOR(FS_LOG_SOFTMAX) }
+        else { FS_REDUCE_FOR(FS_LOGSUMEXP) }
+#undef FS_REDUCE_FOR
         return;
     case FS_MODE_ZERO:
         for (ptrdiff_t i = 0; i < n; i++) count += x[i] == m;
@@ -200,18 +204,13 @@ FS_INLINE void FS_NAME(write_impl)(int op, const FS_R *x, FS_R *out, ptrdiff_t n
     }
     if (r->kind != FS_ROW_NORMAL) return;
     if (p->mode == FS_MODE_GENERAL) {
+        /* out holds what the reduce step stored: exps or (x - max) / T */
         if (op == FS_SOFTMAX) {
             const FS_R inv_sum = (FS_R)r->inv_sum;
             for (ptrdiff_t i = 0; i < n; i++) out[i] *= inv_sum;
-        } else if (FS_NAME(unit_temperature)(p)) {
-            const FS_R log_sum = (FS_R)r->log_sum;
-            for (ptrdiff_t i = 0; i < n; i++) out[i] = (x[i] - m) - log_sum;
         } else {
-            const FS_R s_pre = (FS_R)p->s_pre, s_post = (FS_R)p->s_post, inv_tm = (FS_R)p->inv_tm;
-            const FS_R m_pre = m * s_pre, log_sum = (FS_R)r->log_sum;
-            /* inv_tm before s_post: the other order can overflow just short
-             * of the largest finite result */
-            for (ptrdiff_t i = 0; i < n; i++) out[i] = ((x[i] * s_pre - m_pre) * inv_tm) * s_post - log_sum;
+            const FS_R log_sum = (FS_R)r->log_sum;
+            for (ptrdiff_t i = 0; i < n; i++) out[i] -= log_sum;
         }
         return;
     }
@@ -232,10 +231,10 @@ static void FS_NAME(scan)(const FS_R *x, ptrdiff_t n, fs_stats *s)
     FS_NAME(scan_impl)(x, n, s);
 }
 
-static void FS_NAME(reduce)(const FS_R *x, FS_R *exps, ptrdiff_t n, double max,
-                               const fs_params *p, fs_stats *s)
+static void FS_NAME(reduce)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, double max,
+                            const fs_params *p, fs_stats *s)
 {
-    FS_NAME(reduce_impl)(x, exps, n, (FS_R)max, p, s);
+    FS_NAME(reduce_impl)(op, x, out, n, (FS_R)max, p, s);
 }
 
 static void FS_NAME(write)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, double max,
@@ -288,12 +287,12 @@ FS_INLINE void FS_NAME(row_impl)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, 
     fs_stats_init(&row);
     FS_NAME(scan_impl)(x, n, &row);
     if (fs_row_kind_after_scan(&row, n, p) == FS_ROW_NORMAL) {
-        FS_R *exps = (op == FS_SOFTMAX && p->mode == FS_MODE_GENERAL) ? out : NULL;
         for (ptrdiff_t start = 0; start < n; start += FS_CHUNK) {
             ptrdiff_t len = n - start < FS_CHUNK ? n - start : FS_CHUNK;
             fs_stats chunk;
             fs_stats_init(&chunk);
-            FS_NAME(reduce_impl)(x + start, exps ? exps + start : NULL, len, (FS_R)row.max, p, &chunk);
+            FS_NAME(reduce_impl)(op, x + start, op == FS_LOGSUMEXP ? NULL : out + start, len,
+                                 (FS_R)row.max, p, &chunk);
             fs_stats_merge_reduce(&row, &chunk);
         }
     }
