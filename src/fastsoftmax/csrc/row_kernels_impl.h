@@ -243,45 +243,76 @@ static void FS_NAME(write)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, double
     FS_NAME(write_impl)(op, x, out, n, (FS_R)max, p, r);
 }
 
-/* A row that fits in one vector (0 < n <= FS_W, FS_MODE_GENERAL), kept in
- * registers from load to store.  Returns 0, having written nothing, for rows
- * with NaN or an infinite maximum: the general path handles those. */
+/* Rows of up to FS_SHORT vectors are kept in registers from load to store. */
+#define FS_SHORT 4
+
+/* A short row (0 < n <= FS_SHORT * FS_W, FS_MODE_GENERAL) in registers.
+ * Returns 0, having written nothing, for rows with NaN or an infinite
+ * maximum: the general path handles those. */
 FS_INLINE int FS_NAME(row_short)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, const fs_params *p)
 {
-    FS_VR v = n == FS_W ? FS_NAME(vload)(x) : FS_NAME(vload_tail)(x, n, (FS_R)-INFINITY);
-    FS_R m = FS_NAME(lane_max)(v);
-    FS_VI ordered = v == v;
+    const ptrdiff_t nv = (n + FS_W - 1) / FS_W, last = n - (nv - 1) * FS_W;
+    const FS_VR neg_inf = FS_NAME(vbroadcast)((FS_R)-INFINITY);
+    FS_VR v[FS_SHORT];
+    for (int k = 0; k < FS_SHORT; k++) {
+        if (k < nv - 1) v[k] = FS_NAME(vload)(x + k * FS_W);
+        else if (k == nv - 1) v[k] = FS_NAME(vload_tail)(x + k * FS_W, last, (FS_R)-INFINITY);
+        else v[k] = neg_inf;
+    }
+    FS_VR vmax = v[0];
+    FS_VI ordered = v[0] == v[0];
+    for (int k = 1; k < FS_SHORT; k++) {
+        vmax = FS_NAME(vmax)(vmax, v[k]);
+        ordered &= v[k] == v[k];
+    }
+    const FS_R m = FS_NAME(lane_max)(vmax);
     if (!isfinite(m) || FS_TREE(ordered, FS_NAME(and_op)) == 0) return 0;
 
     FS_NAME(exp_consts) c;
     FS_NAME(exp_consts_init)(p, &c);
     const FS_VR mv = FS_NAME(vbroadcast)(m);
     const FS_VR m_pre = FS_NAME(vbroadcast)(m * (FS_R)p->s_pre);
-    const FS_VR d = FS_NAME(vscaled_diff)(v, m_pre, &c, 0);
-    FS_VR e = FS_NAME(unit_temperature)(p) ? FS_NAME(vexp_scaled)(d, &c, 1) : FS_NAME(vexp_scaled)(d, &c, 0);
-    FS_VR res;
+    const int unit_t = FS_NAME(unit_temperature)(p);
+    FS_VR e[FS_SHORT], sum = {0};
+    FS_VI at_max = {0};
+    for (int k = 0; k < FS_SHORT; k++) {
+        if (k >= nv) { e[k] = (FS_VR){0}; continue; }
+        FS_VR d = FS_NAME(vscaled_diff)(v[k], m_pre, &c, 0);
+        e[k] = unit_t ? FS_NAME(vexp_scaled)(d, &c, 1) : FS_NAME(vexp_scaled)(d, &c, 0);
+        if (op == FS_SOFTMAX) {
+            sum += e[k];
+        } else {   /* the maximum's terms (exactly 1) are counted apart, as in reduce */
+            FS_VI eq = v[k] == mv;
+            at_max -= eq;
+            sum += (FS_VR)((FS_VI)e[k] & ~eq);
+        }
+    }
+    double log_sum = 0.0;
+    FS_R inv_sum = 0;
     if (op == FS_SOFTMAX) {
-        res = e * (FS_R)(1.0 / FS_NAME(lane_sum)(e));
+        inv_sum = (FS_R)(1.0 / FS_NAME(lane_sum)(sum));
     } else {
-        FS_VI eq = v == mv;
-        int count = 0;
-        for (ptrdiff_t l = 0; l < FS_W; l++) count += eq[l] != 0;
-        double rest = FS_NAME(lane_sum)((FS_VR)((FS_VI)e & ~eq));
-        double log_sum = count == 1 ? log1p(rest) : log(count + rest);
+        const int count = FS_TREE(at_max, FS_ADD_OP);
+        const double rest = FS_NAME(lane_sum)(sum);
+        log_sum = count == 1 ? log1p(rest) : log(count + rest);
         if (op == FS_LOGSUMEXP) {
             *out = (FS_R)fs_max_plus_t_log(m, p->temperature, log_sum);
             return 1;
         }
-        res = ((v * c.s_pre - m_pre) * c.inv_tm) * c.s_post - (FS_R)log_sum;   /* as in write_impl */
     }
-    if (n == FS_W) FS_NAME(vstore)(out, res);
-    else FS_NAME(vstore_tail)(out, n, res);
+    for (int k = 0; k < FS_SHORT && k < nv; k++) {
+        FS_VR res = op == FS_SOFTMAX ? e[k] * inv_sum
+                    /* as in reduce_vector + write_impl */
+                    : (unit_t ? v[k] - mv : ((v[k] * c.s_pre - m_pre) * c.inv_tm) * c.s_post) - (FS_R)log_sum;
+        if (k < nv - 1) FS_NAME(vstore)(out + k * FS_W, res);
+        else FS_NAME(vstore_tail)(out + k * FS_W, last, res);
+    }
     return 1;
 }
 
 FS_INLINE void FS_NAME(row_impl)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, const fs_params *p)
 {
-    if (n > 0 && n <= FS_W && p->mode == FS_MODE_GENERAL && FS_NAME(row_short)(op, x, out, n, p))
+    if (n > 0 && n <= FS_SHORT * FS_W && p->mode == FS_MODE_GENERAL && FS_NAME(row_short)(op, x, out, n, p))
         return;
     fs_stats row;
     fs_stats_init(&row);
@@ -336,4 +367,5 @@ static void FS_NAME(rows)(int op, const FS_R *x, FS_R *out, ptrdiff_t rows, ptrd
 #undef FS_W
 #undef FS_BLOCK
 #undef FS_SUB
+#undef FS_SHORT
 #undef FS_ADD_OP
