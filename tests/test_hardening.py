@@ -36,7 +36,7 @@ BAD_X = [
     (np.array(["2020-01-01"], "datetime64[D]"), TypeError, "dtype"),
     (np.array([1], "timedelta64[s]"), TypeError, "dtype"),
     (np.zeros(3, dtype=[("a", "f4"), ("b", "i4")]), TypeError, "dtype"),
-    (np.array([b"ab"]), TypeError, "dtype"), ([[1.0, 2.0], [3.0]], ValueError, ""),
+    (np.array([b"ab"]), TypeError, "dtype"), ([[1.0, 2.0], [3.0]], ValueError, "inhomogeneous"),
 ]
 BAD_AXIS = [(2, AxisError), (-3, AxisError), (10**100, AxisError), ((0, 0), ValueError), ((1, -1), ValueError),
             (1.0, TypeError), ("1", TypeError), (True, TypeError), ([0.5], TypeError), (np.float64(1), TypeError)]
