@@ -7,9 +7,11 @@
  *               the maximum's own terms, which are counted instead);
  *               stores exps or (x - max) / T into the output         (fs_reduce_*)
  *   3. write:   softmax / log_softmax values                        (fs_write_*)
- * fs_row_* chains the three for a whole row.  Sums are always formed per
- * FS_CHUNK elements and combined in chunk order, so a row gives bit-identical
- * results whether it is processed whole or chunk by chunk on many threads.
+ * fs_row_* / fs_rows_* chain the three for whole rows.  Sums are always
+ * formed per FS_CHUNK elements and combined in chunk order, so a row gives
+ * bit-identical results whether it is processed whole or chunk by chunk on
+ * many threads.  Rows of at most four vectors (64 float32 with AVX-512) take a
+ * register path with the same math instead; they are never split.
  */
 #ifndef FASTSOFTMAX_ROW_KERNELS_H
 #define FASTSOFTMAX_ROW_KERNELS_H
