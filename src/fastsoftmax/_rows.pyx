@@ -43,8 +43,6 @@ cdef extern from "row_kernels.h" nogil:
     void fs_reduce_f64(int op, const double *x, double *out, Py_ssize_t n, double mx, const fs_params *p, fs_stats *s)
     void fs_write_f32(int op, const float *x, float *out, Py_ssize_t n, double mx, const fs_params *p, const fs_row_result *r)
     void fs_write_f64(int op, const double *x, double *out, Py_ssize_t n, double mx, const fs_params *p, const fs_row_result *r)
-    void fs_row_f32(int op, const float *x, float *out, Py_ssize_t n, const fs_params *p)
-    void fs_row_f64(int op, const double *x, double *out, Py_ssize_t n, const fs_params *p)
     void fs_rows_f32(int op, const float *x, float *out, Py_ssize_t rows, Py_ssize_t n, const fs_params *p)
     void fs_rows_f64(int op, const double *x, double *out, Py_ssize_t rows, Py_ssize_t n, const fs_params *p)
     const char *fs_simd_target()

@@ -256,15 +256,6 @@ void fs_write_f64(int op, const double *x, double *out, ptrdiff_t n, double max,
     FS_DISPATCH(fs_write_f64, (op, x, out, n, max, p, r));
 }
 
-void fs_row_f32(int op, const float *x, float *out, ptrdiff_t n, const fs_params *p)
-{
-    FS_DISPATCH(fs_row_f32, (op, x, out, n, p));
-}
-void fs_row_f64(int op, const double *x, double *out, ptrdiff_t n, const fs_params *p)
-{
-    FS_DISPATCH(fs_row_f64, (op, x, out, n, p));
-}
-
 void fs_rows_f32(int op, const float *x, float *out, ptrdiff_t rows, ptrdiff_t n, const fs_params *p)
 {
     FS_DISPATCH(fs_rows_f32, (op, x, out, rows, n, p));

@@ -7,7 +7,7 @@
  *               the maximum's own terms, which are counted instead);
  *               stores exps or (x - max) / T into the output         (fs_reduce_*)
  *   3. write:   softmax / log_softmax values                        (fs_write_*)
- * fs_row_* / fs_rows_* chain the three for whole rows.  Sums are always
+ * fs_rows_* chains the three for whole rows.  Sums are always
  * formed per FS_CHUNK elements and combined in chunk order, so a row gives
  * bit-identical results whether it is processed whole or chunk by chunk on
  * many threads.  Rows of at most four vectors (64 float32 with AVX-512) take a
@@ -98,10 +98,8 @@ void fs_reduce_f64(int op, const double *x, double *out, ptrdiff_t n, double max
 void fs_write_f32(int op, const float *x, float *out, ptrdiff_t n, double max, const fs_params *p, const fs_row_result *r);
 void fs_write_f64(int op, const double *x, double *out, ptrdiff_t n, double max, const fs_params *p, const fs_row_result *r);
 
-/* A whole row: out has n elements (softmax, log_softmax) or one (logsumexp). */
-void fs_row_f32(int op, const float *x, float *out, ptrdiff_t n, const fs_params *p);
-void fs_row_f64(int op, const double *x, double *out, ptrdiff_t n, const fs_params *p);
-/* `rows` consecutive rows of length n: the same as fs_row_* on each. */
+/* `rows` consecutive rows of length n, each chaining scan, reduce and write;
+ * out has n elements per row (softmax, log_softmax) or one (logsumexp). */
 void fs_rows_f32(int op, const float *x, float *out, ptrdiff_t rows, ptrdiff_t n, const fs_params *p);
 void fs_rows_f64(int op, const double *x, double *out, ptrdiff_t rows, ptrdiff_t n, const fs_params *p);
 

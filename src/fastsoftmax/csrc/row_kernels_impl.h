@@ -333,11 +333,6 @@ FS_INLINE void FS_NAME(row_impl)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, 
     else FS_NAME(write_impl)(op, x, out, n, (FS_R)row.max, p, &r);
 }
 
-static void FS_NAME(row)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, const fs_params *p)
-{
-    FS_NAME(row_impl)(op, x, out, n, p);
-}
-
 static void FS_NAME(rows)(int op, const FS_R *x, FS_R *out, ptrdiff_t rows, ptrdiff_t n,
                           const fs_params *p)
 {
