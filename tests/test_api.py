@@ -4,7 +4,6 @@ import math
 
 import numpy as np
 import pytest
-from numpy.exceptions import AxisError
 
 import fastsoftmax as fs
 from util import FUNCTIONS, assert_close, logits
@@ -20,82 +19,24 @@ def result_shape(name, shape):
     return shape[:-1] if name == "logsumexp" else shape
 
 
-@pytest.mark.parametrize("name", ALL)
-@pytest.mark.parametrize("bad", [np.array([1 + 2j]), np.array(["a", "b"]), np.array([object(), 1]),
-                                 np.array(["2020-01-01"], dtype="datetime64[D]"),
-                                 np.array([1.0], dtype=np.longdouble),
-                                 np.zeros(2, dtype=[("a", "f4"), ("b", "f4")]), None, "text", {"a": 1}],
-                         ids=lambda b: type(b).__name__ if not isinstance(b, np.ndarray) else str(b.dtype))
-def test_unsupported_dtypes_raise_type_error(name, bad):
-    if isinstance(bad, np.ndarray) and bad.dtype == np.longdouble and np.longdouble == np.float64:
-        pytest.skip("long double is double on this platform")
-    with pytest.raises(TypeError, match=r"dtype .*supported are float16, float32, float64"):
-        call(name, bad)
-
+# Every error path is swept in test_hardening.py; here: the accepted forms.
 
 @pytest.mark.parametrize("name", ALL)
-def test_axis_errors(name):
-    x = np.zeros((2, 3))
-    for axis in (2, -3, 10**30, (0, 5)):
-        with pytest.raises(AxisError, match="axis"):
-            call(name, x, axis=axis)
-    for axis in ((0, 0), (1, -1)):
-        with pytest.raises(ValueError, match="repeated axis"):
-            call(name, x, axis=axis)
-    for axis in (1.0, "0", True, (0, 1.5)):
-        with pytest.raises(TypeError, match="axis must be an int"):
-            call(name, x, axis=axis)
-    with pytest.raises(AxisError):
-        call(name, np.float64(1.0), axis=1)
-
-
-@pytest.mark.parametrize("name", ALL)
-def test_temperature_errors(name):
+def test_temperature_accepted_forms(name):
     x = np.zeros(3)
-    for t in (-1.0, -1e-300, math.nan, np.float32("nan"), -math.inf):
-        with pytest.raises(ValueError, match="temperature must be >= 0"):
-            call(name, x, temperature=t)
-    for t in (np.array([1.0, 2.0]), [1.0], "1.0", None, True, np.bool_(False), 1 + 0j):
-        with pytest.raises(TypeError, match="temperature must be a real scalar"):
-            call(name, x, temperature=t)
-    # accepted scalar forms
     want = call(name, x, temperature=2.0)
     for t in (2, np.float32(2.0), np.int64(2), np.array(2.0)):
         np.testing.assert_array_equal(call(name, x, temperature=t), want)
-    assert np.all(np.isfinite(call(name, np.arange(3.0), temperature=10**400))) or name == "logsumexp"
+    # a Python int beyond the float range is +inf
+    np.testing.assert_array_equal(call(name, np.arange(3.0), temperature=10**400),
+                                  call(name, np.arange(3.0), temperature=math.inf))
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_num_threads_errors(name):
+def test_num_threads_huge_is_capped(name):
     x = np.zeros(3)
-    for bad in (0, -1, 2.0, "2", True, [2]):
-        with pytest.raises(ValueError, match="num_threads"):
-            call(name, x, num_threads=bad)
     np.testing.assert_array_equal(call(name, x, num_threads=10**12), call(name, x))
-
-
-@pytest.mark.parametrize("name", ALL)
-def test_out_errors_leave_everything_untouched(name):
-    x = logits((3, 4), np.float32)
-    x0 = x.copy()
-    good_shape = result_shape(name, x.shape)
-    cases = [
-        (np.full((5, 4), 7, np.float32), ValueError, "shape"),
-        (np.full(good_shape, 7, np.float64), TypeError, "dtype"),
-        ([0.0] * 4, TypeError, "numpy.ndarray"),
-    ]
-    ro = np.full(good_shape, 7, np.float32)
-    ro.flags.writeable = False
-    cases.append((ro, ValueError, "read-only"))
-    buf = np.full(good_shape, 7, np.float32)
-    ro_view = np.frombuffer(buf.tobytes(), dtype=np.float32).reshape(good_shape)
-    cases.append((ro_view, ValueError, "read-only"))
-    for out, exc, msg in cases:
-        before = np.array(out, copy=True)
-        with pytest.raises(exc, match=msg):
-            call(name, x, out=out)
-        np.testing.assert_array_equal(np.asarray(out), before)
-        np.testing.assert_array_equal(x, x0)
+    np.testing.assert_array_equal(call(name, x, num_threads=np.int64(3)), call(name, x))
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -37,10 +37,13 @@ BAD_X = [
     (np.array([1], "timedelta64[s]"), TypeError, "dtype"),
     (np.zeros(3, dtype=[("a", "f4"), ("b", "i4")]), TypeError, "dtype"),
     (np.array([b"ab"]), TypeError, "dtype"), ([[1.0, 2.0], [3.0]], ValueError, "inhomogeneous"),
-]
-BAD_AXIS = [(2, AxisError), (-3, AxisError), (10**100, AxisError), ((0, 0), ValueError), ((1, -1), ValueError),
-            (1.0, TypeError), ("1", TypeError), (True, TypeError), ([0.5], TypeError), (np.float64(1), TypeError)]
-BAD_T = [(-1.0, ValueError), (math.nan, ValueError), (-math.inf, ValueError), (np.array([1.0]), TypeError),
+] + ([(np.array([1.0], dtype=np.longdouble), TypeError, "supported are float16, float32, float64")]
+     if np.finfo(np.longdouble).eps < np.finfo(np.float64).eps else [])
+BAD_AXIS = [(2, AxisError), (-3, AxisError), (10**100, AxisError), ((0, 5), AxisError), ((0, 0), ValueError),
+            ((1, -1), ValueError), (1.0, TypeError), ("1", TypeError), (True, TypeError), ([0.5], TypeError),
+            ((0, 1.5), TypeError), (np.float64(1), TypeError)]
+BAD_T = [(-1.0, ValueError), (-1e-300, ValueError), (math.nan, ValueError), (np.float32("nan"), ValueError),
+         (-math.inf, ValueError), (np.array([1.0]), TypeError),
          ("1", TypeError), (True, TypeError), (np.bool_(True), TypeError), (None, TypeError), (2j, TypeError),
          ([1.0], TypeError)]
 BAD_THREADS = [0, -1, -(2**70), 1.0, 2.5, "2", True, np.array([2]), object()]
@@ -69,6 +72,8 @@ def test_bad_arguments_leave_x_and_out_untouched(name):
             call(name, x, num_threads=threads, out=out)
     np.testing.assert_array_equal(x, x_before)
     assert np.all(out == 7.0)
+    with pytest.raises(AxisError, match="0-d input"):
+        call(name, np.float64(1.0), axis=1)
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -84,12 +89,14 @@ def test_bad_out(name):
         (view_of_readonly, ValueError, "read-only"), ([0.0] * 4, TypeError, "out must be a numpy.ndarray"),
         (base[: math.prod(good)].reshape(good).tolist(), TypeError, "out"), ("out", TypeError, "out"),
     ]
+    x_before = x.copy()
     for out, exc, msg in cases:
         before = np.array(out, copy=True) if isinstance(out, np.ndarray) else None
         with pytest.raises(exc, match=msg):
             call(name, x, out=out)
         if before is not None:
             np.testing.assert_array_equal(out, before)
+        np.testing.assert_array_equal(x, x_before)
 
 
 def test_compute_rejects_misuse_without_crashing():

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 
 import numpy as np
@@ -46,8 +47,8 @@ def demo(out=sys.stdout) -> None:
     results = bench.run(bench.QUICK_CASES, peers=["numpy"], threads=1, budget_s=0.5)
     for r in results:
         t = r["times"]
-        w(f"   {r['case'].label:<28} fastsoftmax {bench._fmt_time(t['fastsoftmax']):>10}   "
-          f"NumPy {bench._fmt_time(t['numpy']):>10}   -> {t['numpy'] / t['fastsoftmax']:.1f}x faster\n")
+        w(f"   {r['case'].label:<28} fastsoftmax {bench.format_time(t['fastsoftmax']):>10}   "
+          f"NumPy {bench.format_time(t['numpy']):>10}   -> {t['numpy'] / t['fastsoftmax']:.1f}x faster\n")
     w("\n   Full comparison with SciPy and PyTorch: python -m fastsoftmax bench\n")
 
 
@@ -67,7 +68,7 @@ def main(argv=None) -> int:
         return 0
     if args.threads < 1:
         parser.error("--threads must be >= 1")
-    if args.plot and bench.importlib.util.find_spec("matplotlib") is None:
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
         parser.error("--plot needs matplotlib: pip install 'fastsoftmax[plot]'")
     cases = bench.QUICK_CASES if args.quick else bench.CASES
     info = build_info()

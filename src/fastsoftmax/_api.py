@@ -27,8 +27,6 @@ _F16 = np.dtype(np.float16)
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
 _SUPPORTED_DTYPES = "float16, float32, float64, bool and integer dtypes"
-# A thread cap far above any machine; keeps huge Python ints out of C ints.
-_MAX_THREADS = 1 << 16
 
 
 # ---- argument checks --------------------------------------------------------
@@ -84,7 +82,7 @@ def _check_threads(num_threads, name: str) -> int:
     n = int(num_threads)
     if n < 1:
         raise ValueError(f"{name}(): num_threads must be None or an int >= 1, got {n}")
-    return min(n, _MAX_THREADS)
+    return min(n, _rows.MAX_THREADS)
 
 
 def _normalize_axes(axis, ndim: int, name: str) -> tuple[int, ...]:

@@ -4,6 +4,7 @@ import numpy as np
 SOFTMAX: int
 LOG_SOFTMAX: int
 LOGSUMEXP: int
+MAX_THREADS: int
 
 def compute(op: int, x: np.ndarray, out: np.ndarray, temperature: float, num_threads: int) -> None: ...
 def try_fast(op: int, x: object, axis: object, temperature: object, out: object,

@@ -182,7 +182,8 @@ cdef int run(int op, const real *x, real *out, Py_ssize_t rows, Py_ssize_t n,
 
 # omp_get_num_procs() asks the kernel each time; the answer does not change.
 cdef int NUM_PROCS = omp_get_num_procs() if FS_HAVE_OPENMP else 1
-cdef Py_ssize_t MAX_THREADS_ARG = 1 << 16
+# A cap on num_threads far above any machine; keeps huge Python ints out of C ints.
+MAX_THREADS = 1 << 16
 
 
 # GNU libgomp's thread pool does not survive fork(): a forked child that
@@ -265,7 +266,7 @@ def try_fast(int op, x, axis, temperature, out, num_threads):
     if num_threads is not None:
         if type(num_threads) is not int or num_threads < 1:
             return None
-        threads = <int> min(num_threads, MAX_THREADS_ARG)
+        threads = <int> min(num_threads, MAX_THREADS)
     cdef cnp.npy_intp *dims = cnp.PyArray_DIMS(a)
     cdef Py_ssize_t n = dims[ndim - 1]
     cdef Py_ssize_t rows = 1

@@ -23,7 +23,7 @@ import numpy as np
 
 from . import _api
 
-__all__ = ["Case", "CASES", "QUICK_CASES", "available_peers", "run", "format_table", "plot"]
+__all__ = ["Case", "CASES", "QUICK_CASES", "available_peers", "run", "format_table", "format_time", "plot"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,14 +176,15 @@ def format_table(results: list[dict]) -> str:
     for r in results:
         t = r["times"]
         fs_t = t["fastsoftmax"]
-        cells = [r["case"].label] + [_fmt_time(t.get(lib)) for lib in libs] + [_fmt_time(t["copy"])]
+        cells = [r["case"].label] + [format_time(t.get(lib)) for lib in libs] + [format_time(t["copy"])]
         cells += [f"{t[p] / fs_t:.2f}x" if p in t else "-" for p in libs[1:]]
         cells.append(f"{fs_t / t['copy']:.2f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def _fmt_time(seconds: float | None) -> str:
+def format_time(seconds: float | None) -> str:
+    """Seconds as a short human-readable duration (us or ms)."""
     if seconds is None:
         return "-"
     if seconds < 1e-3:
