@@ -104,9 +104,9 @@ def test_compute_rejects_misuse_without_crashing():
     a = np.zeros((3, 4), np.float32)
     for x, out in [(a, np.zeros((3, 4))), (a.T, a), (a, a[:, :2]), (np.zeros(4, np.float32), a), (a, _readonly((3, 4)))]:
         with pytest.raises(ValueError):
-            _rows.compute(0, x, out, 1.0, 1)
+            _rows.compute(0, x, out, 1, 1.0, 1)
     with pytest.raises(ValueError):
-        _rows.compute(7, a, a, 1.0, 1)
+        _rows.compute(7, a, a, 1, 1.0, 1)
 
 
 # ---- 2. sizes and layouts

@@ -56,8 +56,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fastsoftmax", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command")
-    b = sub.add_parser("bench", help="time fastsoftmax against NumPy, SciPy and PyTorch side by side")
-    b.add_argument("--threads", type=int, default=1, help="threads for fastsoftmax and PyTorch (default 1)")
+    b = sub.add_parser("bench", help="time fastsoftmax against NumPy, SciPy, PyTorch, ONNX Runtime "
+                                     "and LiteRT (those installed) side by side")
+    b.add_argument("--threads", type=int, default=1,
+                   help="threads for fastsoftmax, PyTorch, ONNX Runtime and LiteRT (default 1)")
     b.add_argument("--budget", type=float, default=2.0, help="seconds of sampling per case (default 2)")
     b.add_argument("--quick", action="store_true", help="only the three small cases")
     b.add_argument("--plot", metavar="FILE.png", help="also draw throughput per case (needs matplotlib)")

@@ -147,32 +147,48 @@ def _apply(op: int, x, axis, temperature, out, num_threads, keepdims: bool = Fal
     else:
         axes = _normalize_axes(axis, ndim, name)
 
-    # Rows are the reduced axes, moved to the end (kept axes keep their order).
-    kept = tuple(a for a in range(ndim) if a not in axes)
-    perm = None if kept + axes == tuple(range(ndim)) else kept + axes
-    xt = x if perm is None else x.transpose(perm)
-    outer = xt.shape[: len(kept)]
-    rows = math.prod(outer)
-    n = math.prod(xt.shape[len(kept):])
+    if len(axes) == 1:
+        # One axis: the kernels reduce it in place, whatever its position.
+        axis_c = axes[0]
+        xt, perm, kept = x, None, None
+        buffer_shape = None
+    else:
+        # Several axes (or a 0-d input): they are moved to the end and
+        # flattened into rows (kept axes keep their order).
+        kept = tuple(a for a in range(ndim) if a not in axes)
+        perm = None if kept + axes == tuple(range(ndim)) else kept + axes
+        xt = x if perm is None else x.transpose(perm)
+        axis_c = 1
     if not (xt.flags.c_contiguous and xt.flags.aligned and xt.dtype == compute_dt):
         xt = np.array(xt, dtype=compute_dt, order="C")
-    x2 = xt.reshape(rows, n)
+    if kept is None:
+        x2 = xt
+        reduced = tuple(s for a, s in enumerate(x.shape) if a != axis_c)
+        buffer_shape = reduced if op == LOGSUMEXP else x.shape
+        lse_shape = (tuple(1 if a == axis_c else s for a, s in enumerate(x.shape)) if keepdims
+                     else reduced)
+    else:
+        outer = xt.shape[: len(kept)]
+        rows = math.prod(outer)
+        x2 = xt.reshape(rows, math.prod(xt.shape[len(kept):]))
+        buffer_shape = (rows,) if op == LOGSUMEXP else x2.shape
+        lse_shape = (tuple(1 if a in axes else s for a, s in enumerate(x.shape)) if keepdims
+                     else outer)
+        if ndim == 0:
+            lse_shape = ()
 
     if op == LOGSUMEXP:
-        shape = tuple(1 if a in axes else s for a, s in enumerate(x.shape)) if keepdims else outer
-        if ndim == 0:
-            shape = ()
-        o2, direct = _output(out, shape, (rows,), result_dt, compute_dt, x2, name, None)
-        _rows.compute(op, x2, o2, temperature, threads)
+        o2, direct = _output(out, lse_shape, buffer_shape, result_dt, compute_dt, x2, name, None)
+        _rows.compute(op, x2, o2, axis_c, temperature, threads)
         if out is not None:
             if not direct:
-                _copy_into(out, o2.reshape(shape))
+                _copy_into(out, o2.reshape(lse_shape))
             return out
-        res = o2.reshape(shape)
+        res = o2.reshape(lse_shape)
     else:
         shape = x.shape
-        o2, direct = _output(out, shape, (rows, n), result_dt, compute_dt, x2, name, perm)
-        _rows.compute(op, x2, o2, temperature, threads)
+        o2, direct = _output(out, shape, buffer_shape, result_dt, compute_dt, x2, name, perm)
+        _rows.compute(op, x2, o2, axis_c, temperature, threads)
         if out is not None:
             if not direct:
                 target = out if perm is None else out.transpose(perm)
@@ -307,8 +323,8 @@ def logsumexp(x, axis=-1, *, temperature=1.0, keepdims=False, out=None, num_thre
     >>> float(fs.logsumexp([0.0, -40.0]))
     4.248354255291589e-18
     """
-    if not keepdims:
-        fast = _rows.try_fast(LOGSUMEXP, x, axis, temperature, out, num_threads)
+    if keepdims is True or keepdims is False:
+        fast = _rows.try_fast(LOGSUMEXP, x, axis, temperature, out, num_threads, keepdims)
         if fast is not None:
             return fast
     return _apply(LOGSUMEXP, x, axis, temperature, out, num_threads, keepdims=bool(keepdims))

@@ -1,10 +1,18 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False, autotestdict=False
-"""Loops over rows, and the threads that run them.
+"""Loops over rows and columns, and the threads that run them.
 
-Everything here works on a 2-D C-contiguous float32 or float64 array of shape
-(rows, n), one row per softmax, already validated by ``fastsoftmax._api``.
-The per-row work lives in the C kernels (csrc/row_kernels.h); this module
-decides how rows (or chunks of very long rows) are spread over OpenMP threads.
+Everything here works on a C-contiguous float32 or float64 array viewed as
+(outer, n, inner), reduced over its middle axis of length n:
+  * inner == 1: contiguous rows (the kernels' ``rows``), split over threads by
+    row blocks, or by chunks of very long rows when there are few of them;
+  * inner > 1: a strided axis (``columns``): each kernel call reduces a band
+    of adjacent columns, whose entries lie ``inner`` elements apart.
+The per-row work lives in the C kernels (csrc/row_kernels.h), reached through
+the kernel table of the dtype; this module decides how the work is spread
+over OpenMP threads.  Results never depend on that split.
+
+``try_fast`` validates the common calls here, in compiled code; everything
+else goes to ``fastsoftmax._api``, the one path that raises errors.
 """
 import os
 
@@ -13,7 +21,6 @@ from libc.stdlib cimport malloc, free
 cimport numpy as cnp
 
 cnp.import_array()
-fs_dispatch_init()   # pick the SIMD variant once, under the GIL
 
 cdef extern from "openmp_compat.h" nogil:
     int omp_get_max_threads()
@@ -23,99 +30,68 @@ cdef extern from "openmp_compat.h" nogil:
 cdef extern from "row_kernels.h" nogil:
     Py_ssize_t FS_CHUNK
     int FS_SOFTMAX, FS_LOG_SOFTMAX, FS_LOGSUMEXP
-    int FS_ROW_NORMAL
+    int FS_F32, FS_F64
     ctypedef struct fs_params:
         int mode
     ctypedef struct fs_stats:
         double max
     ctypedef struct fs_row_result:
         double logsumexp
-    void fs_params_init_f32(double temperature, fs_params *p)
-    void fs_params_init_f64(double temperature, fs_params *p)
-    void fs_stats_init(fs_stats *s)
-    void fs_stats_merge_scan(fs_stats *row, const fs_stats *chunk)
-    void fs_stats_merge_reduce(fs_stats *row, const fs_stats *chunk)
-    void fs_row_finish(int op, const fs_stats *row, Py_ssize_t n, const fs_params *p, fs_row_result *r)
-    int fs_row_kind_after_scan(const fs_stats *row, Py_ssize_t n, const fs_params *p)
-    void fs_scan_f32(const float *x, Py_ssize_t n, fs_stats *s)
-    void fs_scan_f64(const double *x, Py_ssize_t n, fs_stats *s)
-    void fs_reduce_f32(int op, const float *x, float *out, Py_ssize_t n, double mx, const fs_params *p, fs_stats *s)
-    void fs_reduce_f64(int op, const double *x, double *out, Py_ssize_t n, double mx, const fs_params *p, fs_stats *s)
-    void fs_write_f32(int op, const float *x, float *out, Py_ssize_t n, double mx, const fs_params *p, const fs_row_result *r)
-    void fs_write_f64(int op, const double *x, double *out, Py_ssize_t n, double mx, const fs_params *p, const fs_row_result *r)
-    void fs_rows_f32(int op, const float *x, float *out, Py_ssize_t rows, Py_ssize_t n, const fs_params *p)
-    void fs_rows_f64(int op, const double *x, double *out, Py_ssize_t rows, Py_ssize_t n, const fs_params *p)
+    ctypedef struct fs_kernels:
+        void (*rows)(int op, const void *x, void *out, Py_ssize_t rows, Py_ssize_t n,
+                     const fs_params *p, int stream) noexcept nogil
+        void (*chunk_stats)(int op, const void *x, Py_ssize_t n, const fs_params *p, fs_stats *s) noexcept nogil
+        void (*chunk_write)(int op, const void *x, void *out, Py_ssize_t n, const fs_params *p,
+                            const fs_row_result *r, int stream) noexcept nogil
+        void (*columns)(int op, const void *x, void *out, Py_ssize_t n, Py_ssize_t stride,
+                        Py_ssize_t lanes, Py_ssize_t out_stride, const fs_params *p) noexcept nogil
+    const fs_kernels *fs_kernels_for(int dtype)
+    int fs_use_isa(const char *name)
     const char *fs_simd_target()
-    void fs_dispatch_init()
+    void fs_params_init(int dtype, double temperature, fs_params *p)
+    void fs_stats_init(fs_stats *s)
+    void fs_stats_merge(const fs_stats *chunk, const fs_params *p, fs_stats *row)
+    void fs_row_finish(int op, const fs_stats *row, Py_ssize_t n, const fs_params *p, fs_row_result *r)
 
 SOFTMAX = FS_SOFTMAX
 LOG_SOFTMAX = FS_LOG_SOFTMAX
 LOGSUMEXP = FS_LOGSUMEXP
 
+fs_kernels_for(FS_F32)   # pick the instruction set once, under the GIL
+
 # Below this many elements a call stays on the calling thread: starting a
 # parallel region costs more than it saves.
 cdef Py_ssize_t MIN_PARALLEL_ELEMENTS = 1 << 15
-
-ctypedef fused real:
-    float
-    double
-
-# ---- one place that maps the fused type onto the C kernel names -------------
-
-cdef inline void params_init(const real *tag, double temperature, fs_params *p) noexcept nogil:
-    if real is float:
-        fs_params_init_f32(temperature, p)
-    else:
-        fs_params_init_f64(temperature, p)
-
-cdef inline void kernel_rows(int op, const real *x, real *out, Py_ssize_t rows, Py_ssize_t n,
-                             const fs_params *p) noexcept nogil:
-    if real is float:
-        fs_rows_f32(op, x, out, rows, n, p)
-    else:
-        fs_rows_f64(op, x, out, rows, n, p)
-
-cdef inline void kernel_scan(const real *x, Py_ssize_t n, fs_stats *s) noexcept nogil:
-    if real is float:
-        fs_scan_f32(x, n, s)
-    else:
-        fs_scan_f64(x, n, s)
-
-cdef inline void kernel_reduce(int op, const real *x, real *out, Py_ssize_t n, double mx,
-                               const fs_params *p, fs_stats *s) noexcept nogil:
-    if real is float:
-        fs_reduce_f32(op, x, out, n, mx, p, s)
-    else:
-        fs_reduce_f64(op, x, out, n, mx, p, s)
-
-cdef inline void kernel_write(int op, const real *x, real *out, Py_ssize_t n, double mx,
-                              const fs_params *p, const fs_row_result *r) noexcept nogil:
-    if real is float:
-        fs_write_f32(op, x, out, n, mx, p, r)
-    else:
-        fs_write_f64(op, x, out, n, mx, p, r)
+# Outputs at least this large are written with non-temporal stores: they do
+# not fit the caches anyway, and this saves reading each line before writing.
+cdef Py_ssize_t STREAM_BYTES = 8 << 20
+# Bytes of adjacent columns per work item of a strided reduction.
+cdef Py_ssize_t COLUMN_BAND_BYTES = 256
 
 # ---- loops ------------------------------------------------------------------
 
-cdef void run_by_rows(int op, const real *x, real *out, Py_ssize_t rows, Py_ssize_t n,
-                      const fs_params *p, int threads) noexcept nogil:
+cdef void run_by_rows(const fs_kernels *k, int op, const char *x, char *out, Py_ssize_t rows,
+                      Py_ssize_t n, Py_ssize_t size, const fs_params *p, int stream,
+                      int threads) noexcept nogil:
     """Rows in contiguous blocks, a few blocks per thread."""
-    cdef Py_ssize_t out_step = 1 if op == FS_LOGSUMEXP else n
+    cdef Py_ssize_t out_step = size if op == FS_LOGSUMEXP else n * size
     cdef Py_ssize_t block, b, start, count
     if threads <= 1:
-        kernel_rows(op, x, out, rows, n, p)
+        k.rows(op, x, out, rows, n, p, stream)
         return
     block = max(1, rows // (4 * threads))
     for b in prange((rows + block - 1) // block, num_threads=threads, schedule="dynamic"):
         start = b * block
         count = min(block, rows - start)
-        kernel_rows(op, x + start * n, out + start * out_step, count, n, p)
+        k.rows(op, x + start * n * size, out + start * out_step, count, n, p, stream)
 
-cdef int run_by_chunks(int op, const real *x, real *out, Py_ssize_t rows, Py_ssize_t n,
-                       const fs_params *p, int threads) noexcept nogil:
+cdef int run_by_chunks(const fs_kernels *k, int op, const char *x, char *out, Py_ssize_t rows,
+                       Py_ssize_t n, Py_ssize_t size, const fs_params *p, int stream,
+                       int threads) noexcept nogil:
     """Split long rows into FS_CHUNK pieces so that few rows still use every
-    thread.  The kernels combine chunk statistics in chunk order, so results
-    are bit-identical to run_by_rows.  Returns -1 when out of memory."""
+    thread.  Chunk statistics are combined in chunk order, as the kernels do
+    for a whole row, so results are bit-identical to run_by_rows.  Returns -1
+    when out of memory."""
     cdef Py_ssize_t chunks = (n + FS_CHUNK - 1) // FS_CHUNK
     cdef Py_ssize_t items = rows * chunks
     cdef Py_ssize_t it, r, c, start, length
@@ -132,50 +108,71 @@ cdef int run_by_chunks(int op, const real *x, real *out, Py_ssize_t rows, Py_ssi
         r = it // chunks
         start = (it % chunks) * FS_CHUNK
         length = min(FS_CHUNK, n - start)
-        fs_stats_init(&part[it])
-        kernel_scan(x + r * n + start, length, &part[it])
+        k.chunk_stats(op, x + (r * n + start) * size, length, p, &part[it])
     for r in range(rows):
         fs_stats_init(&whole[r])
         for c in range(chunks):
-            fs_stats_merge_scan(&whole[r], &part[r * chunks + c])
-
-    for it in prange(items, num_threads=threads, schedule="static"):
-        r = it // chunks
-        if fs_row_kind_after_scan(&whole[r], n, p) == FS_ROW_NORMAL:
-            start = (it % chunks) * FS_CHUNK
-            length = min(FS_CHUNK, n - start)
-            fs_stats_init(&part[it])
-            kernel_reduce(op, x + r * n + start, NULL if op == FS_LOGSUMEXP else out + r * n + start,
-                          length, whole[r].max, p, &part[it])
-    for r in range(rows):
-        if fs_row_kind_after_scan(&whole[r], n, p) == FS_ROW_NORMAL:
-            for c in range(chunks):
-                fs_stats_merge_reduce(&whole[r], &part[r * chunks + c])
+            fs_stats_merge(&part[r * chunks + c], p, &whole[r])
         fs_row_finish(op, &whole[r], n, p, &result[r])
 
     if op == FS_LOGSUMEXP:
         for r in range(rows):
-            out[r] = <real> result[r].logsumexp
+            if size == 4:
+                (<float *> out)[r] = <float> result[r].logsumexp
+            else:
+                (<double *> out)[r] = result[r].logsumexp
     else:
         for it in prange(items, num_threads=threads, schedule="static"):
             r = it // chunks
             start = (it % chunks) * FS_CHUNK
             length = min(FS_CHUNK, n - start)
-            kernel_write(op, x + r * n + start, out + r * n + start, length, whole[r].max, p, &result[r])
+            k.chunk_write(op, x + (r * n + start) * size, out + (r * n + start) * size, length, p,
+                          &result[r], stream)
     free(part)
     free(whole)
     free(result)
     return 0
 
-cdef int run(int op, const real *x, real *out, Py_ssize_t rows, Py_ssize_t n,
-             double temperature, int threads) noexcept nogil:
+cdef void run_by_columns(const fs_kernels *k, int op, const char *x, char *out, Py_ssize_t outer,
+                         Py_ssize_t n, Py_ssize_t inner, Py_ssize_t size, const fs_params *p,
+                         int threads) noexcept nogil:
+    """Bands of adjacent columns; each lane is computed on its own, so the
+    split does not change any result."""
+    cdef Py_ssize_t band = max(1, COLUMN_BAND_BYTES // size)
+    cdef Py_ssize_t bands = (inner + band - 1) // band
+    cdef Py_ssize_t out_outer = inner if op == FS_LOGSUMEXP else n * inner
+    cdef Py_ssize_t out_stride = 0 if op == FS_LOGSUMEXP else inner
+    cdef Py_ssize_t it, o, j
+    if threads <= 1:
+        for o in range(outer):
+            k.columns(op, x + o * n * inner * size, out + o * out_outer * size, n, inner, inner,
+                      out_stride, p)
+        return
+    for it in prange(outer * bands, num_threads=threads, schedule="dynamic"):
+        o = it // bands
+        j = (it % bands) * band
+        k.columns(op, x + (o * n * inner + j) * size, out + (o * out_outer + j) * size, n, inner,
+                  min(band, inner - j), out_stride, p)
+
+cdef int run(int op, int dtype, const char *x, char *out, Py_ssize_t outer, Py_ssize_t n,
+             Py_ssize_t inner, double temperature, int threads) noexcept nogil:
     cdef fs_params p
-    params_init(x, temperature, &p)
-    if rows * n < MIN_PARALLEL_ELEMENTS:
+    cdef const fs_kernels *k = fs_kernels_for(dtype)
+    cdef Py_ssize_t size = 4 if dtype == FS_F32 else 8
+    cdef int stream
+    fs_params_init(dtype, temperature, &p)
+    if outer * n * inner < MIN_PARALLEL_ELEMENTS:
         threads = 1
-    if threads > 1 and n >= 2 * FS_CHUNK and rows < 4 * threads:
-        return run_by_chunks(op, x, out, rows, n, &p, threads)
-    run_by_rows(op, x, out, rows, n, &p, min(<Py_ssize_t> threads, rows))
+    if inner == 0 or outer == 0:
+        return 0
+    if inner > 1:
+        run_by_columns(k, op, x, out, outer, n, inner, size, &p,
+                       <int> min(<Py_ssize_t> threads, outer * ((inner * size + COLUMN_BAND_BYTES - 1) // COLUMN_BAND_BYTES)))
+        return 0
+    stream = op != FS_LOGSUMEXP and outer * n * size >= STREAM_BYTES
+    if threads > 1 and n >= 2 * FS_CHUNK and outer < 4 * threads:
+        return run_by_chunks(k, op, x, out, outer, n, size, &p, stream, threads)
+    run_by_rows(k, op, x, out, outer, n, size, &p, stream, <int> min(<Py_ssize_t> threads, outer))
     return 0
 
 # ---- entry points -----------------------------------------------------------
@@ -200,82 +197,162 @@ def _after_fork_in_child():
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-cdef int launch(int op, cnp.ndarray x, cnp.ndarray out, Py_ssize_t rows, Py_ssize_t n,
-                double temperature, int num_threads) except -1:
+cdef int launch(int op, cnp.ndarray x, cnp.ndarray out, int axis, double temperature,
+                int num_threads) except -1:
+    """Reduce C-contiguous ``x`` over ``axis`` into C-contiguous ``out``."""
     cdef int threads
     cdef int status
-    cdef void *xp = cnp.PyArray_DATA(x)
-    cdef void *op_ = cnp.PyArray_DATA(out)
+    cdef int dtype = FS_F32 if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32 else FS_F64
+    cdef cnp.npy_intp *dims = cnp.PyArray_DIMS(x)
+    cdef Py_ssize_t outer = 1, inner = 1, n = 1
+    cdef int d
+    for d in range(cnp.PyArray_NDIM(x)):
+        if d < axis:
+            outer *= dims[d]
+        elif d > axis:
+            inner *= dims[d]
+        else:
+            n = dims[d]
+    cdef const char *xp = <const char *> cnp.PyArray_DATA(x)
+    cdef char *op_ = <char *> cnp.PyArray_DATA(out)
     if FORKED_CHILD or not FS_HAVE_OPENMP:
         threads = 1
     else:
         threads = num_threads if num_threads > 0 else omp_get_max_threads()
         threads = max(1, min(threads, NUM_PROCS))
     with nogil:
-        if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32:
-            status = run(op, <const float *> xp, <float *> op_, rows, n, temperature, threads)
-        else:
-            status = run(op, <const double *> xp, <double *> op_, rows, n, temperature, threads)
+        status = run(op, dtype, xp, op_, outer, n, inner, temperature, threads)
     if status != 0:
         raise MemoryError("fastsoftmax: could not allocate per-chunk statistics")
     return 0
 
 
-def compute(int op, cnp.ndarray x, cnp.ndarray out, double temperature, int num_threads):
-    """Apply ``op`` to each row of ``x`` (rows, n) into ``out`` ((rows, n) or (rows,)).
+def compute(int op, cnp.ndarray x, cnp.ndarray out, int axis, double temperature, int num_threads):
+    """Apply ``op`` over ``axis`` of ``x`` into ``out``.
 
     Both arrays must be C-contiguous with the same dtype, float32 or float64;
+    ``out`` has ``x``'s size (``x``'s size without ``axis`` for logsumexp).
     ``num_threads`` <= 0 means the OpenMP default.  ``out`` may be ``x``.
     """
     cdef int typenum = cnp.PyArray_TYPE(x)
-    if (cnp.PyArray_NDIM(x) != 2 or not cnp.PyArray_IS_C_CONTIGUOUS(x)
+    cdef int ndim = cnp.PyArray_NDIM(x)
+    if (ndim < 1 or not 0 <= axis < ndim or not cnp.PyArray_IS_C_CONTIGUOUS(x)
             or not cnp.PyArray_IS_C_CONTIGUOUS(out) or not cnp.PyArray_ISWRITEABLE(out)
             or (typenum != cnp.NPY_FLOAT32 and typenum != cnp.NPY_FLOAT64)
             or cnp.PyArray_TYPE(out) != typenum):
-        raise ValueError("compute() needs C-contiguous float32/float64 arrays of one dtype")
-    cdef Py_ssize_t rows = cnp.PyArray_DIM(x, 0)
-    cdef Py_ssize_t n = cnp.PyArray_DIM(x, 1)
-    if cnp.PyArray_SIZE(out) != (rows if op == FS_LOGSUMEXP else rows * n):
-        raise ValueError("compute(): out has the wrong size")
+        raise ValueError("compute() needs C-contiguous float32/float64 arrays of one dtype and an axis of x")
     if op != FS_SOFTMAX and op != FS_LOG_SOFTMAX and op != FS_LOGSUMEXP:
         raise ValueError(f"compute(): unknown op {op}")
-    launch(op, x, out, rows, n, temperature, num_threads)
+    cdef Py_ssize_t want = cnp.PyArray_SIZE(x)
+    if op == FS_LOGSUMEXP:
+        want = want // cnp.PyArray_DIM(x, axis) if cnp.PyArray_DIM(x, axis) else cnp.PyArray_SIZE(out)
+    if cnp.PyArray_SIZE(out) != want:
+        raise ValueError("compute(): out has the wrong size")
+    launch(op, x, out, axis, temperature, num_threads)
 
 
-def try_fast(int op, x, axis, temperature, out, num_threads):
-    """The result of the most common call, or None to take the general path.
+cdef bint same_or_disjoint(cnp.ndarray a, cnp.ndarray b):
+    """Whether two arrays of one layout are the same memory from the same
+    start (in place: every element is read before it is written) or do not
+    overlap at all."""
+    cdef char *a0 = <char *> cnp.PyArray_DATA(a)
+    cdef char *b0 = <char *> cnp.PyArray_DATA(b)
+    cdef char *a1 = a0 + cnp.PyArray_NBYTES(a)
+    cdef char *b1 = b0 + cnp.PyArray_NBYTES(b)
+    return a1 <= b0 or b1 <= a0 or (a0 == b0 and a1 == b1)
 
-    Handles only arguments that need no conversion and cannot be invalid: a
-    C-contiguous, aligned, native float32/float64 array of >= 1 dimension,
-    rows along the last axis, a float temperature >= 0, no ``out``, threads
-    None or an int >= 1.  Everything else (including every error) goes to
-    ``fastsoftmax._api._apply``, the single validation path."""
-    if type(x) is not cnp.ndarray or out is not None:
+
+def try_fast(int op, x, axis, temperature, out, num_threads, keepdims=False):
+    """The result of a common call, or None to take the general path.
+
+    Handles only arguments that need no conversion and cannot be invalid: an
+    aligned, native float32/float64 array of >= 1 dimension that is C- or
+    Fortran-contiguous, one int axis, a float or int temperature >= 0,
+    threads None or an int >= 1, and ``out`` None or an ndarray of exactly
+    the result's shape, dtype and layout that is writable and either is ``x``
+    or does not overlap it.  Everything else (including every error) goes to
+    ``fastsoftmax._api._apply``, the single validation path.
+
+    A Fortran-ordered ``x`` is computed as its C-ordered transpose, so its
+    result is Fortran-ordered too, as NumPy's ufuncs keep it."""
+    if type(x) is not cnp.ndarray:
         return None
     cdef cnp.ndarray a = <cnp.ndarray> x
     cdef int typenum = cnp.PyArray_TYPE(a)
     cdef int ndim = cnp.PyArray_NDIM(a)
     if ((typenum != cnp.NPY_FLOAT32 and typenum != cnp.NPY_FLOAT64) or ndim < 1
-            or not cnp.PyArray_ISCARRAY_RO(a) or not cnp.PyArray_ISNOTSWAPPED(a)):
+            or not cnp.PyArray_ISALIGNED(a) or not cnp.PyArray_ISNOTSWAPPED(a)):
         return None
-    if type(axis) is not int or (axis != -1 and axis != ndim - 1):
+    if type(axis) is not int or not -ndim <= axis < ndim:
         return None
-    if type(temperature) is not float or not (<double> temperature >= 0.0):
+    cdef int ax = axis % ndim
+    cdef bint fortran = False
+    if not cnp.PyArray_IS_C_CONTIGUOUS(a):
+        if ndim < 2 or not cnp.PyArray_IS_F_CONTIGUOUS(a):
+            return None
+        fortran = True
+        a = a.T
+        ax = ndim - 1 - ax
+    cdef double t
+    if type(temperature) is float or type(temperature) is int:
+        try:
+            t = temperature
+        except OverflowError:
+            return None
+        if not t >= 0.0:
+            return None
+    else:
         return None
     cdef int threads = 0
     if num_threads is not None:
         if type(num_threads) is not int or num_threads < 1:
             return None
         threads = <int> min(num_threads, MAX_THREADS)
-    cdef cnp.npy_intp *dims = cnp.PyArray_DIMS(a)
-    cdef Py_ssize_t n = dims[ndim - 1]
-    cdef Py_ssize_t rows = 1
-    cdef int k
-    for k in range(ndim - 1):
-        rows *= dims[k]
-    cdef cnp.ndarray result = cnp.PyArray_EMPTY(ndim - 1 if op == FS_LOGSUMEXP else ndim, dims, typenum, 0)
-    launch(op, a, result, rows, n, <double> temperature, threads)
-    return result[()] if cnp.PyArray_NDIM(result) == 0 else result
+
+    cdef cnp.npy_intp dims[64]
+    cdef cnp.npy_intp *xdims = cnp.PyArray_DIMS(a)
+    cdef int d, rdim = 0
+    for d in range(ndim):
+        if op != FS_LOGSUMEXP or d != ax:
+            dims[rdim] = xdims[d]
+            rdim += 1
+        elif keepdims:
+            dims[rdim] = 1
+            rdim += 1
+    cdef cnp.ndarray result
+    if out is None:
+        result = cnp.PyArray_EMPTY(rdim, dims, typenum, 0)
+    else:
+        if type(out) is not cnp.ndarray:
+            return None
+        result = <cnp.ndarray> out
+        if fortran:
+            result = result.T
+        if (cnp.PyArray_TYPE(result) != typenum or cnp.PyArray_NDIM(result) != rdim
+                or not cnp.PyArray_IS_C_CONTIGUOUS(result) or not cnp.PyArray_ISWRITEABLE(result)
+                or not cnp.PyArray_ISALIGNED(result) or not cnp.PyArray_ISNOTSWAPPED(result)):
+            return None
+        for d in range(rdim):
+            if cnp.PyArray_DIM(result, d) != dims[d]:
+                return None
+        if not same_or_disjoint(a, result):
+            return None
+    launch(op, a, result, ax, t, threads)
+    if out is not None:
+        return out
+    if fortran:
+        result = result.T
+    return result[()] if rdim == 0 else result
+
+
+def _use_isa(name):
+    """Switch the kernels to an instruction-set variant ("avx512", "avx2",
+    "baseline" or "best"), for tests and benchmarks.  Not thread-safe: call
+    it while no other thread is computing.  Raises ValueError for a variant
+    this build or CPU does not have."""
+    if fs_use_isa(name.encode("ascii")) != 0:
+        raise ValueError(f"instruction set {name!r} is not available here; "
+                         f"this build and CPU offer up to {simd_target()!r}")
 
 
 def openmp_enabled():
@@ -292,7 +369,7 @@ def default_threads():
 
 
 def simd_target():
-    """The instruction-set variant of the kernels chosen for this CPU."""
+    """The instruction-set variant of the kernels in use."""
     return fs_simd_target().decode("ascii")
 
 

@@ -8,6 +8,9 @@
 
 #include "row_kernels.h"
 #include "simd.h"
+#if defined(__SSE2__)
+#include <emmintrin.h>   /* non-temporal stores of the baseline variant */
+#endif
 
 /* Runtime dispatch (x86-64 with GCC or Clang).  Every kernel is compiled
  * three times from the same source: AVX-512 with 64-byte vectors, AVX2+FMA
@@ -38,6 +41,14 @@ FS_INLINE void fs_neumaier_add(double *sum, double *comp, double v)
     *sum = t;
 }
 
+/* max + T * log_sum; T * log_sum alone may overflow where the sum does not. */
+static double fs_max_plus_t_log(double max, double t, double log_sum)
+{
+    double lse = max + t * log_sum;
+    if (isinf(lse) && isfinite(max) && isfinite(t)) lse = t * (max / t + log_sum);
+    return lse;
+}
+
 void fs_stats_init(fs_stats *s)
 {
     s->max = -INFINITY;
@@ -47,19 +58,47 @@ void fs_stats_init(fs_stats *s)
     s->rest_comp = 0.0;
 }
 
-void fs_stats_merge_scan(fs_stats *row, const fs_stats *chunk)
+/* exp((a - b) / T) for a <= b, without overflow in a - b. */
+static double fs_exp_scaled_gap(double a, double b, double t)
 {
-    if (chunk->max > row->max) row->max = chunk->max;
-    row->has_nan |= chunk->has_nan;
+    double d = a - b;
+    if (isinf(d) && isfinite(a) && isfinite(b)) d = a / t - b / t;
+    else d /= t;
+    return exp(d);
 }
 
-void fs_stats_merge_reduce(fs_stats *row, const fs_stats *chunk)
+void fs_stats_merge(const fs_stats *chunk, const fs_params *p, fs_stats *row)
 {
+    row->has_nan |= chunk->has_nan;
+    if (p->mode == FS_MODE_INF) {
+        if (chunk->max > row->max) row->max = chunk->max;
+        row->count += chunk->count;
+        return;
+    }
+    if (chunk->max < row->max) {
+        /* the chunk's terms, relative to the row's larger maximum */
+        if (p->mode == FS_MODE_GENERAL && isfinite(chunk->max))
+            fs_neumaier_add(&row->rest, &row->rest_comp,
+                            ((double)chunk->count + (chunk->rest + chunk->rest_comp)) *
+                                fs_exp_scaled_gap(chunk->max, row->max, p->temperature));
+        return;
+    }
+    if (chunk->max > row->max) {
+        /* a new maximum: what the row had so far moves below it */
+        double below = 0.0;
+        if (p->mode == FS_MODE_GENERAL && isfinite(row->max) && isfinite(chunk->max))
+            below = ((double)row->count + (row->rest + row->rest_comp)) *
+                    fs_exp_scaled_gap(row->max, chunk->max, p->temperature);
+        row->max = chunk->max;
+        row->count = 0;
+        row->rest = below;
+        row->rest_comp = 0.0;
+    }
     row->count += chunk->count;
     fs_neumaier_add(&row->rest, &row->rest_comp, chunk->rest + chunk->rest_comp);
 }
 
-int fs_row_kind_after_scan(const fs_stats *row, ptrdiff_t n, const fs_params *p)
+static int fs_row_kind(const fs_stats *row, ptrdiff_t n, const fs_params *p)
 {
     if (n == 0) return FS_ROW_EMPTY;
     if (row->has_nan) return FS_ROW_NAN;
@@ -70,17 +109,10 @@ int fs_row_kind_after_scan(const fs_stats *row, ptrdiff_t n, const fs_params *p)
     return FS_ROW_NORMAL;
 }
 
-/* max + T * log_sum; T * log_sum alone may overflow where the sum does not. */
-static double fs_max_plus_t_log(double max, double t, double log_sum)
-{
-    double lse = max + t * log_sum;
-    if (isinf(lse) && isfinite(max) && isfinite(t)) lse = t * (max / t + log_sum);
-    return lse;
-}
-
 void fs_row_finish(int op, const fs_stats *row, ptrdiff_t n, const fs_params *p, fs_row_result *r)
 {
-    r->kind = fs_row_kind_after_scan(row, n, p);
+    r->kind = fs_row_kind(row, n, p);
+    r->max = row->max;
     r->log_sum = r->inv_sum = r->logsumexp = NAN;
     switch (r->kind) {
     case FS_ROW_EMPTY:
@@ -125,7 +157,7 @@ typedef struct {
 static const fs_dtype_limits fs_limits_f32 = {-155.0, 15, -126, 126, 0x1p-100, 0x1p100, 1};
 static const fs_dtype_limits fs_limits_f64 = {-1090.0, 40, -1022, 1022, 0.0, INFINITY, 0};
 
-static void fs_params_init(double temperature, fs_params *p, const fs_dtype_limits *lim)
+static void fs_params_for_limits(double temperature, fs_params *p, const fs_dtype_limits *lim)
 {
     memset(p, 0, sizeof *p);
     p->temperature = temperature;
@@ -159,10 +191,15 @@ static void fs_params_init(double temperature, fs_params *p, const fs_dtype_limi
     }
     p->d_floor = lim->k_floor / p->k_scale;
     if (lim->is_float) p->d_floor = (float)p->d_floor;
+    p->unit = p->s_pre == 1.0 && p->s_post == 1.0 && p->inv_tm == 1.0;
 }
 
-void fs_params_init_f32(double temperature, fs_params *p) { fs_params_init(temperature, p, &fs_limits_f32); }
-void fs_params_init_f64(double temperature, fs_params *p) { fs_params_init(temperature, p, &fs_limits_f64); }
+void fs_params_init(int dtype, double temperature, fs_params *p)
+{
+    fs_params_for_limits(temperature, p, dtype == FS_F32 ? &fs_limits_f32 : &fs_limits_f64);
+}
+void fs_params_init_f32(double temperature, fs_params *p) { fs_params_init(FS_F32, temperature, p); }
+void fs_params_init_f64(double temperature, fs_params *p) { fs_params_init(FS_F64, temperature, p); }
 
 /* ---- instruction-set variants ------------------------------------------ */
 
@@ -188,8 +225,10 @@ FS_TARGET_PUSH("arch=x86-64-v3")
 FS_TARGET_POP
 #endif
 
+/* 16 bytes: what SSE2 and NEON registers hold, so no helper passes vectors
+ * through memory */
 #define FS_ISA baseline
-#define FS_VBYTES 32
+#define FS_VBYTES 16
 #include "row_kernels_isa.h"
 #undef FS_ISA
 #undef FS_VBYTES
@@ -198,83 +237,70 @@ FS_TARGET_POP
 
 enum { FS_ISA_BASELINE = 0, FS_ISA_AVX2 = 1, FS_ISA_AVX512 = 2 };
 
+static const struct {
+    const char *name, *words;
+    const fs_kernels *f32, *f64;
+} fs_variants[] = {
 #if defined(FASTSOFTMAX_X86_DISPATCH)
-static int fs_isa_level = -1;   /* -1: not checked yet; set once, then only read */
+    {"baseline", "x86-64 baseline (SSE2, 16-byte vectors)", &fs_kernels_f32_baseline, &fs_kernels_f64_baseline},
+    {"avx2", "AVX2+FMA (x86-64-v3, 32-byte vectors)", &fs_kernels_f32_avx2, &fs_kernels_f64_avx2},
+    {"avx512", "AVX-512 (x86-64-v4, 64-byte vectors)", &fs_kernels_f32_avx512, &fs_kernels_f64_avx512},
+#else
+    {"baseline", "portable baseline (16-byte vectors, no runtime dispatch in this build)",
+     &fs_kernels_f32_baseline, &fs_kernels_f64_baseline},
+#endif
+};
+#define FS_N_VARIANTS ((int)(sizeof fs_variants / sizeof fs_variants[0]))
 
-/* The best variant this CPU runs, lowered by FASTSOFTMAX_FORCE_ISA
- * ("baseline", "avx2"): lets tests and benchmarks exercise every variant. */
+static int fs_best_isa(void)
+{
+#if defined(FASTSOFTMAX_X86_DISPATCH)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw"))
+        return FS_ISA_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return FS_ISA_AVX2;
+#endif
+    return FS_ISA_BASELINE;
+}
+
+/* -1 until first use; then set, and changed only by fs_use_isa (tests). */
+static int fs_isa_level = -1;
+
 static int fs_isa(void)
 {
     if (fs_isa_level < 0) {
-        int level = FS_ISA_BASELINE;
-        __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw"))
-            level = FS_ISA_AVX512;
-        else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-            level = FS_ISA_AVX2;
+        /* FASTSOFTMAX_FORCE_ISA ("baseline", "avx2") lowers the choice */
         const char *force = getenv("FASTSOFTMAX_FORCE_ISA");
-        if (force && strcmp(force, "baseline") == 0) level = FS_ISA_BASELINE;
-        else if (force && strcmp(force, "avx2") == 0 && level > FS_ISA_AVX2) level = FS_ISA_AVX2;
-        fs_isa_level = level;
+        fs_isa_level = fs_best_isa();
+        if (force == NULL || fs_use_isa(force) != 0) fs_isa_level = fs_best_isa();
     }
     return fs_isa_level;
 }
-#define FS_DISPATCH(name, args)                                        \
-    switch (fs_isa()) {                                                \
-    case FS_ISA_AVX512: FS_GLUE(name, _avx512) args; break;            \
-    case FS_ISA_AVX2: FS_GLUE(name, _avx2) args; break;                \
-    default: FS_GLUE(name, _baseline) args; break;                     \
+
+int fs_use_isa(const char *name)
+{
+    int best = fs_best_isa();
+    if (strcmp(name, "best") == 0) { fs_isa_level = best; return 0; }
+    for (int i = 0; i < FS_N_VARIANTS && i <= best; i++) {
+        if (strcmp(name, fs_variants[i].name) == 0) { fs_isa_level = i; return 0; }
     }
-#else
-static int fs_isa(void) { return FS_ISA_BASELINE; }
-#define FS_DISPATCH(name, args) FS_GLUE(name, _baseline) args
-#endif
-
-void fs_dispatch_init(void) { (void)fs_isa(); }
-
-void fs_scan_f32(const float *x, ptrdiff_t n, fs_stats *s) { FS_DISPATCH(fs_scan_f32, (x, n, s)); }
-void fs_scan_f64(const double *x, ptrdiff_t n, fs_stats *s) { FS_DISPATCH(fs_scan_f64, (x, n, s)); }
-
-void fs_reduce_f32(int op, const float *x, float *out, ptrdiff_t n, double max, const fs_params *p, fs_stats *s)
-{
-    FS_DISPATCH(fs_reduce_f32, (op, x, out, n, max, p, s));
-}
-void fs_reduce_f64(int op, const double *x, double *out, ptrdiff_t n, double max, const fs_params *p, fs_stats *s)
-{
-    FS_DISPATCH(fs_reduce_f64, (op, x, out, n, max, p, s));
+    return -1;
 }
 
-void fs_write_f32(int op, const float *x, float *out, ptrdiff_t n, double max, const fs_params *p,
-                  const fs_row_result *r)
+const fs_kernels *fs_kernels_for(int dtype)
 {
-    FS_DISPATCH(fs_write_f32, (op, x, out, n, max, p, r));
+    int level = fs_isa();
+    return dtype == FS_F32 ? fs_variants[level].f32 : fs_variants[level].f64;
 }
-void fs_write_f64(int op, const double *x, double *out, ptrdiff_t n, double max, const fs_params *p,
-                  const fs_row_result *r)
-{
-    FS_DISPATCH(fs_write_f64, (op, x, out, n, max, p, r));
-}
+
+const char *fs_simd_target(void) { return fs_variants[fs_isa()].words; }
 
 void fs_rows_f32(int op, const float *x, float *out, ptrdiff_t rows, ptrdiff_t n, const fs_params *p)
 {
-    FS_DISPATCH(fs_rows_f32, (op, x, out, rows, n, p));
+    fs_kernels_for(FS_F32)->rows(op, x, out, rows, n, p, 0);
 }
 void fs_rows_f64(int op, const double *x, double *out, ptrdiff_t rows, ptrdiff_t n, const fs_params *p)
 {
-    FS_DISPATCH(fs_rows_f64, (op, x, out, rows, n, p));
-}
-
-const char *fs_simd_target(void)
-{
-    switch (fs_isa()) {
-    case FS_ISA_AVX512: return "AVX-512 (x86-64-v4, 64-byte vectors)";
-    case FS_ISA_AVX2: return "AVX2+FMA (x86-64-v3, 32-byte vectors)";
-    default:
-#if defined(FASTSOFTMAX_X86_DISPATCH)
-        return "x86-64 baseline (SSE2)";
-#else
-        return "portable baseline (no runtime dispatch in this build)";
-#endif
-    }
+    fs_kernels_for(FS_F64)->rows(op, x, out, rows, n, p, 0);
 }

@@ -1,17 +1,21 @@
-/* Kernels for one contiguous row (or one chunk of a row), float32 and float64.
+/* Kernels for softmax, log_softmax and logsumexp over float32 and float64.
  *
- * A row is processed in three steps, each of which can run on a whole row or on
- * independent chunks of it (so one huge row can be split across threads):
- *   1. scan:    row maximum and whether a NaN is present            (fs_scan_*)
- *   2. reduce:  sum of exp((x - max) / T) (for the log functions without
- *               the maximum's own terms, which are counted instead);
- *               stores exps or (x - max) / T into the output         (fs_reduce_*)
- *   3. write:   softmax / log_softmax values                        (fs_write_*)
- * fs_rows_* chains the three for whole rows.  Sums are always
- * formed per FS_CHUNK elements and combined in chunk order, so a row gives
- * bit-identical results whether it is processed whole or chunk by chunk on
- * many threads.  Rows of at most four vectors (64 float32 with AVX-512) take a
- * register path with the same math instead; they are never split.
+ * A row (the entries a softmax sums over) is processed in up to three passes:
+ *   1. max:     the row maximum, and whether a NaN is present;
+ *   2. exp-sum: sum of exp((x - max) / T), storing the exps where the last
+ *               pass can scale them in cache (softmax);
+ *   3. write:   softmax (exps times 1/sum) or log_softmax ((x - max) / T - log sum).
+ * Rows of at most FS_SHORT vectors stay in registers from load to store.
+ * Rows longer than FS_CHUNK are split into chunks: each chunk's maximum and
+ * its sum relative to that maximum are found in one visit while the chunk is
+ * in cache, the chunk statistics are combined in chunk order, and the write
+ * pass recomputes from x.  A row therefore gives bit-identical results
+ * whether its chunks run on one thread or on many.
+ *
+ * Contiguous rows use kernels.rows; rows along a strided axis (axis 0 of a C
+ * array, a middle axis, Fortran order) use kernels.columns, which keeps a
+ * running maximum and sum per vector lane across the strided axis, with
+ * contiguous columns in the lanes, so nothing is transposed or copied.
  */
 #ifndef FASTSOFTMAX_ROW_KERNELS_H
 #define FASTSOFTMAX_ROW_KERNELS_H
@@ -23,10 +27,11 @@
 extern "C" {
 #endif
 
-/* Elements per chunk; sums of longer rows are combined chunk by chunk. */
+/* Elements per chunk of a long row. */
 #define FS_CHUNK ((ptrdiff_t)1 << 15)
 
 enum fs_op { FS_SOFTMAX = 0, FS_LOG_SOFTMAX = 1, FS_LOGSUMEXP = 2 };
+enum fs_dtype { FS_F32 = 0, FS_F64 = 1 };
 
 /* How the temperature is applied.  FS_MODE_ZERO / FS_MODE_INF are the exact
  * limits T -> 0+ and T -> inf; they are also used for finite temperatures so
@@ -37,13 +42,14 @@ enum fs_mode { FS_MODE_GENERAL = 0, FS_MODE_ZERO = 1, FS_MODE_INF = 2 };
 enum fs_row_kind {
     FS_ROW_EMPTY = 0,   /* no elements */
     FS_ROW_NAN = 1,     /* every output NaN (NaN, +inf or only -inf present) */
-    FS_ROW_NORMAL = 2   /* computed through reduce + write */
+    FS_ROW_NORMAL = 2   /* finite maximum (or T = 0): computed */
 };
 
 /* Per-call constants derived from the temperature T = tm * 2**e.
  * Values are stored as double but chosen so they are exact in the row dtype. */
 typedef struct {
     int mode;
+    int unit;            /* T == 1: the kernels skip every scaling step */
     double temperature;  /* T itself, used for logsumexp = max + T * log(S) */
     double s_pre, s_post; /* 2**-e split as min(2**-e, 1) and max(2**-e, 1):
                              (x * s_pre - max * s_pre) * s_post / tm == (x - max) / T
@@ -54,59 +60,64 @@ typedef struct {
     double d_floor;      /* scaled differences below this have an exp that rounds to 0 */
 } fs_params;
 
-/* Statistics of a row (or of one chunk of it). */
+/* Statistics of a row, or of one chunk of it. */
 typedef struct {
-    double max;          /* row maximum (exact in the row dtype) */
+    double max;          /* maximum (exact in the row dtype) */
     int has_nan;
     int64_t count;       /* entries at the maximum (FS_MODE_ZERO / GENERAL) or finite entries (FS_MODE_INF) */
-    double rest;         /* sum of exp((x - max) / T) over entries below the maximum */
+    double rest;         /* sum of exp((x - max) / T) over the entries below the maximum */
     double rest_comp;    /* running compensation of rest (Neumaier) */
 } fs_stats;
 
-/* Per-row results needed by the write step. */
+/* What the write pass of a row needs. */
 typedef struct {
     int kind;
+    double max;
     double log_sum;      /* log(S), S = count + rest */
     double inv_sum;      /* 1 / S */
     double logsumexp;    /* max + T * log(S), with every special case resolved */
 } fs_row_result;
 
-void fs_params_init_f32(double temperature, fs_params *p);
-void fs_params_init_f64(double temperature, fs_params *p);
+/* One instruction-set variant's kernels for one dtype.  Pointers are to the
+ * dtype's elements; `stream` asks for non-temporal stores (an output far
+ * larger than the caches). */
+typedef struct {
+    /* `rows` contiguous rows of n elements; out has n per row (1 for logsumexp) */
+    void (*rows)(int op, const void *x, void *out, ptrdiff_t rows, ptrdiff_t n,
+                 const fs_params *p, int stream);
+    /* statistics of one chunk of a long row, relative to the chunk's own maximum */
+    void (*chunk_stats)(int op, const void *x, ptrdiff_t n, const fs_params *p, fs_stats *s);
+    /* the write pass for one chunk of a long row (softmax, log_softmax) */
+    void (*chunk_write)(int op, const void *x, void *out, ptrdiff_t n, const fs_params *p,
+                        const fs_row_result *r, int stream);
+    /* `lanes` side-by-side reductions over a strided axis: entry i of column j
+     * is x[i * stride + j], i < n; out likewise (one entry per column for
+     * logsumexp, out[j]).  stride >= lanes. */
+    void (*columns)(int op, const void *x, void *out, ptrdiff_t n, ptrdiff_t stride,
+                    ptrdiff_t lanes, ptrdiff_t out_stride, const fs_params *p);
+} fs_kernels;
+
+/* The kernel table for a dtype and the instruction set in use. */
+const fs_kernels *fs_kernels_for(int dtype);
+/* Switch every table to an instruction set: "avx512", "avx2", "baseline" or
+ * "best"; returns 0, or -1 when this build or CPU does not have it. */
+int fs_use_isa(const char *name);
+/* The variant in use, in words, for diagnostics. */
+const char *fs_simd_target(void);
+
+void fs_params_init(int dtype, double temperature, fs_params *p);
 
 void fs_stats_init(fs_stats *s);
-/* Fold a chunk's scan statistics into a row's (order-independent). */
-void fs_stats_merge_scan(fs_stats *row, const fs_stats *chunk);
-/* Fold a chunk's reduce statistics into a row's; call in chunk order. */
-void fs_stats_merge_reduce(fs_stats *row, const fs_stats *chunk);
-/* Turn a row's statistics into what the write step of `op` needs. */
+/* Fold a chunk's statistics into its row's; call in chunk order. */
+void fs_stats_merge(const fs_stats *chunk, const fs_params *p, fs_stats *row);
+/* Turn a row's statistics into what the write pass of `op` needs. */
 void fs_row_finish(int op, const fs_stats *row, ptrdiff_t n, const fs_params *p, fs_row_result *r);
-/* Kind of row known after the scan, before the reduce step. */
-int fs_row_kind_after_scan(const fs_stats *row, ptrdiff_t n, const fs_params *p);
 
-void fs_scan_f32(const float *x, ptrdiff_t n, fs_stats *chunk);
-void fs_scan_f64(const double *x, ptrdiff_t n, fs_stats *chunk);
-
-/* The reduce step for one chunk.  In FS_MODE_GENERAL it also stores into out
- * what the write step needs: exps (softmax) or (x - max) / T (log_softmax);
- * out is unused for logsumexp and may be NULL there.  out may be x. */
-void fs_reduce_f32(int op, const float *x, float *out, ptrdiff_t n, double max, const fs_params *p, fs_stats *chunk);
-void fs_reduce_f64(int op, const double *x, double *out, ptrdiff_t n, double max, const fs_params *p, fs_stats *chunk);
-
-/* The write step: in FS_MODE_GENERAL it finishes in place what fs_reduce
- * stored in out; in the limit modes it computes from x (out may be x). */
-void fs_write_f32(int op, const float *x, float *out, ptrdiff_t n, double max, const fs_params *p, const fs_row_result *r);
-void fs_write_f64(int op, const double *x, double *out, ptrdiff_t n, double max, const fs_params *p, const fs_row_result *r);
-
-/* `rows` consecutive rows of length n, each chaining scan, reduce and write;
- * out has n elements per row (softmax, log_softmax) or one (logsumexp). */
+/* Convenience entry points on the current table (C harnesses, tools). */
 void fs_rows_f32(int op, const float *x, float *out, ptrdiff_t rows, ptrdiff_t n, const fs_params *p);
 void fs_rows_f64(int op, const double *x, double *out, ptrdiff_t rows, ptrdiff_t n, const fs_params *p);
-
-/* Pick the instruction-set variant for this CPU (also done lazily on first use). */
-void fs_dispatch_init(void);
-/* Which SIMD variant the dispatcher picked on this CPU, for diagnostics. */
-const char *fs_simd_target(void);
+void fs_params_init_f32(double temperature, fs_params *p);
+void fs_params_init_f64(double temperature, fs_params *p);
 
 #ifdef __cplusplus
 }

@@ -1,9 +1,9 @@
-/* The row kernels, written once and instantiated per dtype and instruction
- * set by row_kernels_isa.h, which defines the parameters: FS_R (the dtype),
- * FS_VR / FS_VI / FS_VU (vectors of it and of same-width ints), FS_VACC and
+/* The kernels, written once and instantiated per dtype and instruction set by
+ * row_kernels_isa.h, which defines the parameters: FS_R (the dtype), FS_VR /
+ * FS_VI / FS_VU (vectors of it and of same-width ints), FS_VACC and
  * FS_ACCUMULATE (double accumulation), FS_NAME (symbol suffixes), FS_TREE
- * (lane reductions), the optional FS_MASKED_* / FS_VMAX_INTRINSIC, and the
- * FS_EXP_* constants.  No include guard on purpose. */
+ * (lane reductions), the optional FS_MASKED_* / FS_VMAX_INTRINSIC / FS_FMA /
+ * FS_STREAM, and the FS_EXP_* constants.  No include guard on purpose. */
 
 #include "vexp.h"
 
@@ -12,7 +12,7 @@
 FS_INLINE FS_VR FS_NAME(vload)(const FS_R *p) { FS_VR v; memcpy(&v, p, sizeof v); return v; }
 FS_INLINE void FS_NAME(vstore)(FS_R *p, FS_VR v) { memcpy(p, &v, sizeof v); }
 
-/* The last n < FS_W elements as a full vector; the missing lanes read `pad`. */
+/* The first n < FS_W elements as a full vector; the missing lanes read `pad`. */
 FS_INLINE FS_VR FS_NAME(vload_tail)(const FS_R *p, ptrdiff_t n, FS_R pad)
 {
 #ifdef FS_MASKED_LOAD
@@ -36,12 +36,18 @@ FS_INLINE void FS_NAME(vstore_tail)(FS_R *p, ptrdiff_t n, FS_VR v)
 #endif
 }
 
-FS_INLINE FS_VI FS_NAME(and_op)(FS_VI a, FS_VI b) { return a & b; }
-
-FS_INLINE int FS_NAME(unit_temperature)(const fs_params *p)
+/* Loads and stores of n <= FS_W elements. */
+FS_INLINE FS_VR FS_NAME(vload_n)(const FS_R *p, ptrdiff_t n, FS_R pad)
 {
-    return p->s_pre == 1.0 && p->s_post == 1.0 && p->inv_tm == 1.0;
+    return n == FS_W ? FS_NAME(vload)(p) : FS_NAME(vload_tail)(p, n, pad);
 }
+FS_INLINE void FS_NAME(vstore_n)(FS_R *p, ptrdiff_t n, FS_VR v)
+{
+    if (n == FS_W) FS_NAME(vstore)(p, v);
+    else FS_NAME(vstore_tail)(p, n, v);
+}
+
+FS_INLINE FS_VI FS_NAME(and_op)(FS_VI a, FS_VI b) { return a & b; }
 #define FS_ADD_OP(a, b) ((a) + (b))
 
 /* NaN-blind maximum: scans track NaN separately. */
@@ -54,6 +60,7 @@ FS_INLINE FS_R FS_NAME(lane_max)(FS_VR v)
 #undef FS_OP_MAX
 }
 
+/* Sum of a vector's lanes in double. */
 FS_INLINE double FS_NAME(lane_sum)(FS_VR v)
 {
     FS_VACC lo = {0}, hi = {0};
@@ -62,9 +69,41 @@ FS_INLINE double FS_NAME(lane_sum)(FS_VR v)
     return FS_TREE_F64(lo, FS_ADD_OP);
 }
 
-/* ---- step 1: scan ------------------------------------------------------ */
+/* Stores of a write pass: non-temporal when asked (an output much larger than
+ * the caches, so the stores neither read the lines first nor evict x). */
+FS_INLINE void FS_NAME(vstore_out)(FS_R *p, FS_VR v, const int stream)
+{
+#ifdef FS_STREAM
+    if (stream) { FS_STREAM(p, v); return; }
+#endif
+    (void)stream;
+    FS_NAME(vstore)(p, v);
+}
 
-FS_INLINE void FS_NAME(scan_impl)(const FS_R *x, ptrdiff_t n, fs_stats *s)
+/* Elements before p reaches the alignment non-temporal stores need. */
+FS_INLINE ptrdiff_t FS_NAME(head_to_align)(const FS_R *p, ptrdiff_t n, const int stream)
+{
+#ifdef FS_STREAM
+    if (stream) {
+        ptrdiff_t head = (ptrdiff_t)(((FS_STREAM_ALIGN - ((uintptr_t)p % FS_STREAM_ALIGN)) % FS_STREAM_ALIGN) / sizeof(FS_R));
+        return (uintptr_t)p % sizeof(FS_R) || head > n ? n : head;
+    }
+#endif
+    (void)p; (void)n; (void)stream;
+    return 0;
+}
+
+FS_INLINE void FS_NAME(stream_fence)(const int stream)
+{
+#ifdef FS_STREAM
+    if (stream) _mm_sfence();
+#endif
+    (void)stream;
+}
+
+/* ---- pass 1: maximum ---------------------------------------------------- */
+
+FS_INLINE FS_R FS_NAME(max_pass)(const FS_R *x, ptrdiff_t n, int *has_nan)
 {
     const FS_VR neg_inf = FS_NAME(vbroadcast)(-INFINITY);
     FS_VR m0 = neg_inf, m1 = neg_inf, m2 = neg_inf, m3 = neg_inf;
@@ -82,46 +121,30 @@ FS_INLINE void FS_NAME(scan_impl)(const FS_R *x, ptrdiff_t n, fs_stats *s)
         m3 = FS_NAME(vmax)(m3, v3);
     }
     for (; i < n; i += FS_W) {
-        FS_VR v = n - i >= FS_W ? FS_NAME(vload)(x + i) : FS_NAME(vload_tail)(x + i, n - i, (FS_R)-INFINITY);
+        FS_VR v = FS_NAME(vload_n)(x + i, n - i < FS_W ? n - i : FS_W, (FS_R)-INFINITY);
         ordered &= (v == v);
         m0 = FS_NAME(vmax)(m0, v);
     }
     m0 = FS_NAME(vmax)(FS_NAME(vmax)(m0, m1), FS_NAME(vmax)(m2, m3));
-    s->max = FS_NAME(lane_max)(m0);
-    s->has_nan = FS_TREE(ordered, FS_NAME(and_op)) == 0;
+    *has_nan = FS_TREE(ordered, FS_NAME(and_op)) == 0;
+    return FS_NAME(lane_max)(m0);
 }
 
-/* ---- step 2: reduce ---------------------------------------------------- */
+/* ---- pass 2: exp and sum -------------------------------------------------- */
 
-/* Elements per block: a block's exps are summed in vector lanes (few terms per
- * lane), and block sums are added with compensation, so the relative error of
- * a row sum stays near one ulp of double for any row length. */
-#define FS_BLOCK ((ptrdiff_t)256)
-
-/* Vectors summed per lane in the row dtype before the partial sums move into
- * double accumulators: few enough terms that even in float32 a partial sum is
- * good to a few ulp. */
+/* Vectors summed per lane in the row dtype before they move into double: few
+ * enough terms that even in float32 a partial sum is good to a few ulp. */
 #define FS_SUB 4
+/* Independent accumulators (latency hiding); a block is FS_UNROLL * FS_SUB vectors. */
+#define FS_UNROLL 4
 
-/* One vector of the reduce step.  op picks what it stores into out, if
- * anything: softmax the exps (scaled by 1/S later), log_softmax the values
- * (x - max) / T (lowered by log S later), so the write step never goes back
- * to x and the stores overlap with the exp arithmetic.  Except for softmax,
- * the entries at the maximum are counted and left out of the sum (their
- * terms are exactly 1), so that log(S) can be formed with log1p. */
-FS_INLINE FS_VR FS_NAME(reduce_vector)(const int op, FS_VR v, FS_VR mv, FS_VR m_pre,
-                                       const FS_NAME(exp_consts) *c, const int unit_t, FS_R *out,
-                                       ptrdiff_t len, FS_VI *at_max)
+/* exp((v - max) / T) for one vector.  Except for softmax, the entries at the
+ * maximum are counted in *at_max and left out (their terms are exactly 1), so
+ * that log(S) can be formed with log1p. */
+FS_INLINE FS_VR FS_NAME(exp_term)(const int op, FS_VR v, FS_VR mv, FS_VR m_pre,
+                                  const FS_NAME(exp_consts) *c, const int unit_t, FS_VI *at_max)
 {
-    FS_VR d = FS_NAME(vscaled_diff)(v, m_pre, c, unit_t);
-    FS_VR e = FS_NAME(vexp_scaled)(d, c, unit_t);
-    if (op != FS_LOGSUMEXP) {
-        /* log values: inv_tm before s_post, the other order can overflow just
-         * short of the largest finite result */
-        FS_VR stored = op == FS_SOFTMAX ? e : unit_t ? d : ((v * c->s_pre - m_pre) * c->inv_tm) * c->s_post;
-        if (len == FS_W) FS_NAME(vstore)(out, stored);
-        else FS_NAME(vstore_tail)(out, len, stored);
-    }
+    FS_VR e = FS_NAME(vexp_scaled)(FS_NAME(vscaled_diff)(v, m_pre, c, unit_t), c, unit_t);
     if (op != FS_SOFTMAX) {
         FS_VI eq = v == mv;
         *at_max -= eq;
@@ -130,216 +153,457 @@ FS_INLINE FS_VR FS_NAME(reduce_vector)(const int op, FS_VR v, FS_VR mv, FS_VR m_
     return e;
 }
 
-FS_INLINE void FS_NAME(reduce_general)(const int op, const FS_R *x, FS_R *out, ptrdiff_t n, FS_R max,
-                                       const fs_params *p, fs_stats *s, const int unit_t)
+/* Adds the sum of exp((x - m) / T) over x[0:n] (without the terms at the
+ * maximum, which are counted, except for softmax) to *s.  store_exps: softmax
+ * keeps the exps in `store` for the write pass (store may be x). */
+FS_INLINE void FS_NAME(exp_sum_pass)(const int op, const FS_R *x, FS_R *store, const int store_exps,
+                                     ptrdiff_t n, FS_R m, const fs_params *p, const int unit_t, fs_stats *s)
 {
     FS_NAME(exp_consts) c;
     FS_NAME(exp_consts_init)(p, &c);
-    const FS_VR mv = FS_NAME(vbroadcast)(max);
-    const FS_VR m_pre = FS_NAME(vbroadcast)(max * (FS_R)p->s_pre);
-    const FS_R pad = (FS_R)-INFINITY;   /* exp gives 0, never equal to the maximum */
+    const FS_VR mv = FS_NAME(vbroadcast)(m);
+    const FS_VR m_pre = FS_NAME(vbroadcast)(m * (FS_R)p->s_pre);
     FS_VI at_max = {0};
+    FS_VACC lo = {0}, hi = {0};
     ptrdiff_t i = 0;
-    while (i < n) {
-        ptrdiff_t block_end = (n - i > FS_BLOCK) ? i + FS_BLOCK : n;
-        FS_VACC a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-        while (i + 2 * FS_W * FS_SUB <= block_end) {
-            FS_VR f0 = {0}, f1 = {0};
-            for (int j = 0; j < FS_SUB; j++, i += 2 * FS_W) {
-                f0 += FS_NAME(reduce_vector)(op, FS_NAME(vload)(x + i), mv, m_pre, &c, unit_t,
-                                             out + i, FS_W, &at_max);
-                f1 += FS_NAME(reduce_vector)(op, FS_NAME(vload)(x + i + FS_W), mv, m_pre, &c, unit_t,
-                                             out + i + FS_W, FS_W, &at_max);
+    const ptrdiff_t block = FS_UNROLL * FS_SUB * FS_W;
+    for (; i + block <= n; i += block) {
+        FS_VR f[FS_UNROLL] = {{0}};
+        for (int j = 0; j < FS_SUB; j++) {
+            for (int u = 0; u < FS_UNROLL; u++) {
+                const ptrdiff_t at = i + (j * FS_UNROLL + u) * FS_W;
+                FS_VR e = FS_NAME(exp_term)(op, FS_NAME(vload)(x + at), mv, m_pre, &c, unit_t, &at_max);
+                if (store_exps) FS_NAME(vstore)(store + at, e);
+                f[u] += e;
             }
-            FS_ACCUMULATE(a0, a1, f0);
-            FS_ACCUMULATE(a2, a3, f1);
         }
-        for (; i < block_end; i += FS_W) {
-            ptrdiff_t len = block_end - i < FS_W ? block_end - i : FS_W;
-            FS_VR v = len == FS_W ? FS_NAME(vload)(x + i) : FS_NAME(vload_tail)(x + i, len, pad);
-            FS_VR e = FS_NAME(reduce_vector)(op, v, mv, m_pre, &c, unit_t, out + i, len, &at_max);
-            FS_ACCUMULATE(a0, a1, e);
-        }
-        i = block_end;
-        a0 = (a0 + a1) + (a2 + a3);
-        fs_neumaier_add(&s->rest, &s->rest_comp, FS_TREE_F64(a0, FS_ADD_OP));
+        FS_VR block_sum = (f[0] + f[1]) + (f[2] + f[3]);
+        FS_BLOCK_FOLD(lo, hi, block_sum, s);
     }
-    s->count = op != FS_SOFTMAX ? FS_TREE(at_max, FS_ADD_OP) : 0;
+    FS_VR tail_sum = {0};
+    for (int count = 0; i < n; i += FS_W, count++) {
+        const ptrdiff_t len = n - i < FS_W ? n - i : FS_W;
+        /* -inf padding: its exp is 0 and it never equals the maximum */
+        FS_VR e = FS_NAME(exp_term)(op, FS_NAME(vload_n)(x + i, len, (FS_R)-INFINITY), mv, m_pre, &c,
+                                    unit_t, &at_max);
+        if (store_exps) FS_NAME(vstore_n)(store + i, len, e);
+        tail_sum += e;
+        if (count == FS_SUB - 1) {
+            FS_BLOCK_FOLD(lo, hi, tail_sum, s);
+            tail_sum = (FS_VR){0};
+            count = -1;
+        }
+    }
+    FS_BLOCK_FOLD(lo, hi, tail_sum, s);
+    FS_ROW_FOLD(lo, hi, s);
+    if (op != FS_SOFTMAX) s->count += FS_TREE(at_max, FS_ADD_OP);
 }
 
-/* out: the row's output (unused for logsumexp, may be NULL there; may be x). */
-FS_INLINE void FS_NAME(reduce_impl)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, FS_R m,
-                                    const fs_params *p, fs_stats *s)
+/* ---- pass 3: write -------------------------------------------------------- */
+
+/* softmax: dst = src * inv (src holds the exps; may be dst). */
+FS_INLINE void FS_NAME(scale_pass)(const FS_R *src, FS_R *dst, ptrdiff_t n, FS_R inv, const int stream)
 {
-    ptrdiff_t count = 0;
-    switch (p->mode) {
-    case FS_MODE_GENERAL:
-        /* specialisations: each op, T == 1 or not */
-#define FS_REDUCE_FOR(OP)                                                             \
-        if (FS_NAME(unit_temperature)(p)) FS_NAME(reduce_general)(OP, x, out, n, m, p, s, 1); \
-        else FS_NAME(reduce_general)(OP, x, out, n, m, p, s, 0);
-        if (op == FS_SOFTMAX) { FS_REDUCE_FOR(FS_SOFTMAX) }
-        else if (op == FS_LOG_SOFTMAX) { FS_REDUCE_FOR(FS_LOG_SOFTMAX) }
-        else { FS_REDUCE_FOR(FS_LOGSUMEXP) }
-#undef FS_REDUCE_FOR
-        return;
-    case FS_MODE_ZERO:
-        for (ptrdiff_t i = 0; i < n; i++) count += x[i] == m;
-        break;
-    default: /* FS_MODE_INF: every finite entry weighs the same */
-        for (ptrdiff_t i = 0; i < n; i++) count += x[i] != (FS_R)-INFINITY;
-        break;
-    }
-    s->count = count;
+    const FS_VR vinv = FS_NAME(vbroadcast)(inv);
+    ptrdiff_t i = FS_NAME(head_to_align)(dst, n, stream);
+    for (ptrdiff_t k = 0; k < i; k++) dst[k] = src[k] * inv;
+    for (; i + FS_W <= n; i += FS_W) FS_NAME(vstore_out)(dst + i, FS_NAME(vload)(src + i) * vinv, stream);
+    if (i < n) FS_NAME(vstore_tail)(dst + i, n - i, FS_NAME(vload_tail)(src + i, n - i, 0) * vinv);
 }
 
-/* ---- step 3: write ----------------------------------------------------- */
+/* log_softmax: dst = (x - m) / T - log_sum, from x (may be dst). */
+FS_INLINE void FS_NAME(log_pass)(const FS_R *x, FS_R *dst, ptrdiff_t n, FS_R m, FS_R log_sum,
+                                 const fs_params *p, const int unit_t, const int stream)
+{
+    FS_NAME(exp_consts) c;
+    FS_NAME(exp_consts_init)(p, &c);
+    const FS_VR m_pre = FS_NAME(vbroadcast)(m * (FS_R)p->s_pre);
+    const FS_VR vlog = FS_NAME(vbroadcast)(log_sum);
+    const ptrdiff_t head = FS_NAME(head_to_align)(dst, n, stream);
+    for (ptrdiff_t i = 0, len; i < n; i += len) {
+        len = i < head ? head - i : (n - i < FS_W ? n - i : FS_W);
+        FS_VR res = FS_NAME(vscaled_log)(FS_NAME(vload_n)(x + i, len, 0), m_pre, &c, unit_t) - vlog;
+        if (len == FS_W) FS_NAME(vstore_out)(dst + i, res, stream);
+        else FS_NAME(vstore_tail)(dst + i, len, res);
+    }
+}
 
-FS_INLINE void FS_NAME(write_impl)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, FS_R m,
-                                   const fs_params *p, const fs_row_result *r)
+/* softmax of a long row's chunk: dst = exp((x - m) / T) * inv, from x. */
+FS_INLINE void FS_NAME(exp_write_pass)(const FS_R *x, FS_R *dst, ptrdiff_t n, FS_R m, FS_R inv,
+                                       const fs_params *p, const int unit_t, const int stream)
+{
+    FS_NAME(exp_consts) c;
+    FS_NAME(exp_consts_init)(p, &c);
+    const FS_VR m_pre = FS_NAME(vbroadcast)(m * (FS_R)p->s_pre);
+    const FS_VR vinv = FS_NAME(vbroadcast)(inv);
+    const ptrdiff_t head = FS_NAME(head_to_align)(dst, n, stream);
+    for (ptrdiff_t i = 0, len; i < n; i += len) {
+        len = i < head ? head - i : (n - i < FS_W ? n - i : FS_W);
+        FS_VR v = FS_NAME(vload_n)(x + i, len, (FS_R)-INFINITY);
+        FS_VR res = FS_NAME(vexp_scaled)(FS_NAME(vscaled_diff)(v, m_pre, &c, unit_t), &c, unit_t) * vinv;
+        if (len == FS_W) FS_NAME(vstore_out)(dst + i, res, stream);
+        else FS_NAME(vstore_tail)(dst + i, len, res);
+    }
+}
+
+/* The limits T -> 0 and T -> inf: all weight on the selected entries, evenly. */
+FS_INLINE int64_t FS_NAME(limit_count)(const FS_R *x, ptrdiff_t n, FS_R m, int mode)
+{
+    int64_t count = 0;
+    if (mode == FS_MODE_ZERO) for (ptrdiff_t i = 0; i < n; i++) count += x[i] == m;
+    else for (ptrdiff_t i = 0; i < n; i++) count += x[i] != (FS_R)-INFINITY;
+    return count;
+}
+
+FS_INLINE void FS_NAME(limit_write)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, const fs_params *p,
+                                    const fs_row_result *r)
+{
+    const FS_R m = (FS_R)r->max;
+    const FS_R hit = op == FS_SOFTMAX ? (FS_R)r->inv_sum : (FS_R)-r->log_sum;
+    const FS_R miss = op == FS_SOFTMAX ? (FS_R)0 : (FS_R)-INFINITY;
+    if (p->mode == FS_MODE_ZERO) for (ptrdiff_t i = 0; i < n; i++) out[i] = x[i] == m ? hit : miss;
+    else for (ptrdiff_t i = 0; i < n; i++) out[i] = x[i] != (FS_R)-INFINITY ? hit : miss;
+}
+
+/* The write pass for a row or chunk whose statistics are final. exps: where
+ * softmax's exp-sum pass stored the exps, or NULL to recompute them from x. */
+FS_INLINE void FS_NAME(write_row)(int op, const FS_R *x, const FS_R *exps, FS_R *out, ptrdiff_t n,
+                                  const fs_params *p, const fs_row_result *r, const int stream)
 {
     if (r->kind == FS_ROW_NAN) {
         for (ptrdiff_t i = 0; i < n; i++) out[i] = (FS_R)NAN;
+    } else if (r->kind != FS_ROW_NORMAL) {
         return;
-    }
-    if (r->kind != FS_ROW_NORMAL) return;
-    if (p->mode == FS_MODE_GENERAL) {
-        /* out holds what the reduce step stored: exps or (x - max) / T */
-        if (op == FS_SOFTMAX) {
-            const FS_R inv_sum = (FS_R)r->inv_sum;
-            for (ptrdiff_t i = 0; i < n; i++) out[i] *= inv_sum;
-        } else {
-            const FS_R log_sum = (FS_R)r->log_sum;
-            for (ptrdiff_t i = 0; i < n; i++) out[i] -= log_sum;
-        }
-        return;
-    }
-    /* Limit modes: all weight sits on the selected entries, spread evenly. */
-    const FS_R hit = op == FS_SOFTMAX ? (FS_R)r->inv_sum : (FS_R)-r->log_sum;
-    const FS_R miss = op == FS_SOFTMAX ? (FS_R)0 : (FS_R)-INFINITY;
-    if (p->mode == FS_MODE_ZERO) {
-        for (ptrdiff_t i = 0; i < n; i++) out[i] = x[i] == m ? hit : miss;
+    } else if (p->mode != FS_MODE_GENERAL) {
+        FS_NAME(limit_write)(op, x, out, n, p, r);
+    } else if (op == FS_LOG_SOFTMAX) {
+        if (p->unit) FS_NAME(log_pass)(x, out, n, (FS_R)r->max, (FS_R)r->log_sum, p, 1, stream);
+        else FS_NAME(log_pass)(x, out, n, (FS_R)r->max, (FS_R)r->log_sum, p, 0, stream);
+    } else if (exps) {
+        FS_NAME(scale_pass)(exps, out, n, (FS_R)r->inv_sum, stream);
     } else {
-        for (ptrdiff_t i = 0; i < n; i++) out[i] = x[i] != (FS_R)-INFINITY ? hit : miss;
+        if (p->unit) FS_NAME(exp_write_pass)(x, out, n, (FS_R)r->max, (FS_R)r->inv_sum, p, 1, stream);
+        else FS_NAME(exp_write_pass)(x, out, n, (FS_R)r->max, (FS_R)r->inv_sum, p, 0, stream);
     }
 }
 
-/* ---- exported entry points --------------------------------------------- */
+/* ---- statistics of a row or chunk ------------------------------------------ */
 
-static void FS_NAME(scan)(const FS_R *x, ptrdiff_t n, fs_stats *s)
+/* Max, then (normal rows) the exp-sum pass relative to that max; softmax
+ * keeps the exps in `store` when it is not NULL. */
+FS_INLINE void FS_NAME(stats_pass)(int op, const FS_R *x, FS_R *store, ptrdiff_t n, const fs_params *p,
+                                   fs_stats *s)
 {
-    FS_NAME(scan_impl)(x, n, s);
+    fs_stats_init(s);
+    const FS_R m = FS_NAME(max_pass)(x, n, &s->has_nan);
+    s->max = m;
+    if (s->has_nan || n == 0) return;
+    if (p->mode != FS_MODE_GENERAL) {
+        s->count = FS_NAME(limit_count)(x, n, m, p->mode);
+        return;
+    }
+    if (!isfinite(m)) return;   /* the row is NaN, or this chunk adds nothing */
+    const int keep = op == FS_SOFTMAX && store != NULL;
+#define FS_EXP_SUM(OP, UNIT) \
+    if (keep) FS_NAME(exp_sum_pass)(OP, x, store, 1, n, m, p, UNIT, s); \
+    else FS_NAME(exp_sum_pass)(OP, x, NULL, 0, n, m, p, UNIT, s);
+    if (op == FS_SOFTMAX) {
+        if (p->unit) { FS_EXP_SUM(FS_SOFTMAX, 1) } else { FS_EXP_SUM(FS_SOFTMAX, 0) }
+    } else {
+        if (p->unit) { FS_EXP_SUM(FS_LOGSUMEXP, 1) } else { FS_EXP_SUM(FS_LOGSUMEXP, 0) }
+    }
+#undef FS_EXP_SUM
+    if (op == FS_SOFTMAX) s->count = 0;
 }
 
-static void FS_NAME(reduce)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, double max,
-                            const fs_params *p, fs_stats *s)
-{
-    FS_NAME(reduce_impl)(op, x, out, n, (FS_R)max, p, s);
-}
-
-static void FS_NAME(write)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, double max,
-                              const fs_params *p, const fs_row_result *r)
-{
-    FS_NAME(write_impl)(op, x, out, n, (FS_R)max, p, r);
-}
+/* ---- short rows in registers -------------------------------------------- */
 
 /* Rows of up to FS_SHORT vectors are kept in registers from load to store. */
-#define FS_SHORT 4
+#define FS_SHORT 8
 
-/* A short row (0 < n <= FS_SHORT * FS_W, FS_MODE_GENERAL) in registers.
- * Returns 0, having written nothing, for rows with NaN or an infinite
- * maximum: the general path handles those. */
-FS_INLINE int FS_NAME(row_short)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, const fs_params *p)
+/* A short row (0 < n <= FS_SHORT * FS_W, FS_MODE_GENERAL).  Returns 0,
+ * having written nothing, for rows with NaN or an infinite maximum: the
+ * general path handles those. */
+FS_INLINE int FS_NAME(row_short)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, const fs_params *p,
+                                 const FS_NAME(exp_consts) *c, const int unit_t)
 {
     const ptrdiff_t nv = (n + FS_W - 1) / FS_W, last = n - (nv - 1) * FS_W;
-    const FS_VR neg_inf = FS_NAME(vbroadcast)((FS_R)-INFINITY);
     FS_VR v[FS_SHORT];
+    FS_VR vmax = FS_NAME(vbroadcast)((FS_R)-INFINITY);
+    FS_VI ordered = vmax == vmax;
     for (int k = 0; k < FS_SHORT; k++) {
-        if (k < nv - 1) v[k] = FS_NAME(vload)(x + k * FS_W);
-        else if (k == nv - 1) v[k] = FS_NAME(vload_tail)(x + k * FS_W, last, (FS_R)-INFINITY);
-        else v[k] = neg_inf;
-    }
-    FS_VR vmax = v[0];
-    FS_VI ordered = v[0] == v[0];
-    for (int k = 1; k < FS_SHORT; k++) {
+        if (k >= nv) break;
+        v[k] = FS_NAME(vload_n)(x + k * FS_W, k == nv - 1 ? last : FS_W, (FS_R)-INFINITY);
         vmax = FS_NAME(vmax)(vmax, v[k]);
         ordered &= v[k] == v[k];
     }
     const FS_R m = FS_NAME(lane_max)(vmax);
     if (!isfinite(m) || FS_TREE(ordered, FS_NAME(and_op)) == 0) return 0;
 
-    FS_NAME(exp_consts) c;
-    FS_NAME(exp_consts_init)(p, &c);
     const FS_VR mv = FS_NAME(vbroadcast)(m);
     const FS_VR m_pre = FS_NAME(vbroadcast)(m * (FS_R)p->s_pre);
-    const int unit_t = FS_NAME(unit_temperature)(p);
-    FS_VR e[FS_SHORT], sum = {0};
+    FS_VR sum = {0};
     FS_VI at_max = {0};
     for (int k = 0; k < FS_SHORT; k++) {
-        if (k >= nv) { e[k] = (FS_VR){0}; continue; }
-        FS_VR d = FS_NAME(vscaled_diff)(v[k], m_pre, &c, 0);
-        e[k] = unit_t ? FS_NAME(vexp_scaled)(d, &c, 1) : FS_NAME(vexp_scaled)(d, &c, 0);
-        if (op == FS_SOFTMAX) {
-            sum += e[k];
-        } else {   /* the maximum's terms (exactly 1) are counted apart, as in reduce */
-            FS_VI eq = v[k] == mv;
-            at_max -= eq;
-            sum += (FS_VR)((FS_VI)e[k] & ~eq);
-        }
+        if (k >= nv) break;
+        FS_VR e = FS_NAME(exp_term)(op, v[k], mv, m_pre, c, unit_t, &at_max);
+        sum += e;
+        if (op == FS_SOFTMAX) v[k] = e;
     }
-    double log_sum = 0.0;
-    FS_R inv_sum = 0;
     if (op == FS_SOFTMAX) {
-        inv_sum = (FS_R)(1.0 / FS_NAME(lane_sum)(sum));
-    } else {
-        const int count = FS_TREE(at_max, FS_ADD_OP);
-        const double rest = FS_NAME(lane_sum)(sum);
-        log_sum = count == 1 ? log1p(rest) : log(count + rest);
-        if (op == FS_LOGSUMEXP) {
-            *out = (FS_R)fs_max_plus_t_log(m, p->temperature, log_sum);
-            return 1;
+        const FS_VR inv = FS_NAME(vbroadcast)((FS_R)(1.0 / FS_NAME(lane_sum)(sum)));
+        for (int k = 0; k < FS_SHORT; k++) {
+            if (k >= nv) break;
+            FS_NAME(vstore_n)(out + k * FS_W, k == nv - 1 ? last : FS_W, v[k] * inv);
         }
+        return 1;
     }
-    for (int k = 0; k < FS_SHORT && k < nv; k++) {
-        FS_VR res = op == FS_SOFTMAX ? e[k] * inv_sum
-                    /* as in reduce_vector + write_impl */
-                    : (unit_t ? v[k] - mv : ((v[k] * c.s_pre - m_pre) * c.inv_tm) * c.s_post) - (FS_R)log_sum;
-        if (k < nv - 1) FS_NAME(vstore)(out + k * FS_W, res);
-        else FS_NAME(vstore_tail)(out + k * FS_W, last, res);
+    const int count = FS_TREE(at_max, FS_ADD_OP);
+    const double rest = FS_NAME(lane_sum)(sum);
+    const double log_sum = count == 1 ? log1p(rest) : log(count + rest);
+    if (op == FS_LOGSUMEXP) {
+        *out = (FS_R)fs_max_plus_t_log(m, p->temperature, log_sum);
+        return 1;
+    }
+    const FS_VR vlog = FS_NAME(vbroadcast)((FS_R)log_sum);
+    for (int k = 0; k < FS_SHORT; k++) {
+        if (k >= nv) break;
+        FS_NAME(vstore_n)(out + k * FS_W, k == nv - 1 ? last : FS_W,
+                          FS_NAME(vscaled_log)(v[k], m_pre, c, unit_t) - vlog);
     }
     return 1;
 }
 
-FS_INLINE void FS_NAME(row_impl)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, const fs_params *p)
+/* ---- whole rows ----------------------------------------------------------- */
+
+/* Longest row whose softmax exps go to a stack buffer when the output is
+ * streamed, so they are scaled in cache and written once. */
+#define FS_SCRATCH ((ptrdiff_t)(16384 / sizeof(FS_R)))
+
+FS_INLINE void FS_NAME(row_long)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, const fs_params *p,
+                                 int stream)
 {
-    if (n > 0 && n <= FS_SHORT * FS_W && p->mode == FS_MODE_GENERAL && FS_NAME(row_short)(op, x, out, n, p))
-        return;
     fs_stats row;
-    fs_stats_init(&row);
-    FS_NAME(scan_impl)(x, n, &row);
-    if (fs_row_kind_after_scan(&row, n, p) == FS_ROW_NORMAL) {
-        for (ptrdiff_t start = 0; start < n; start += FS_CHUNK) {
-            ptrdiff_t len = n - start < FS_CHUNK ? n - start : FS_CHUNK;
-            fs_stats chunk;
-            fs_stats_init(&chunk);
-            FS_NAME(reduce_impl)(op, x + start, op == FS_LOGSUMEXP ? NULL : out + start, len,
-                                 (FS_R)row.max, p, &chunk);
-            fs_stats_merge_reduce(&row, &chunk);
-        }
-    }
     fs_row_result r;
+    fs_stats_init(&row);
+    for (ptrdiff_t start = 0; start < n; start += FS_CHUNK) {
+        fs_stats chunk;
+        FS_NAME(stats_pass)(op, x + start, NULL, n - start < FS_CHUNK ? n - start : FS_CHUNK, p, &chunk);
+        fs_stats_merge(&chunk, p, &row);
+    }
     fs_row_finish(op, &row, n, p, &r);
-    if (op == FS_LOGSUMEXP) *out = (FS_R)r.logsumexp;
-    else FS_NAME(write_impl)(op, x, out, n, (FS_R)row.max, p, &r);
+    if (op == FS_LOGSUMEXP) { *out = (FS_R)r.logsumexp; return; }
+    for (ptrdiff_t start = 0; start < n; start += FS_CHUNK)
+        FS_NAME(write_row)(op, x + start, NULL, out + start, n - start < FS_CHUNK ? n - start : FS_CHUNK,
+                           p, &r, stream);
 }
 
-static void FS_NAME(rows)(int op, const FS_R *x, FS_R *out, ptrdiff_t rows, ptrdiff_t n,
-                          const fs_params *p)
+FS_INLINE void FS_NAME(row_any)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, const fs_params *p,
+                                int stream, FS_R *scratch)
 {
-    const ptrdiff_t out_step = op == FS_LOGSUMEXP ? 1 : n;
-    for (ptrdiff_t r = 0; r < rows; r++)
-        FS_NAME(row_impl)(op, x + r * n, out + r * out_step, n, p);
+    if (n > FS_CHUNK) { FS_NAME(row_long)(op, x, out, n, p, stream); return; }
+    fs_stats s;
+    fs_row_result r;
+    /* softmax exps: in out, or in the scratch buffer when out is streamed */
+    FS_R *exps = op != FS_SOFTMAX ? NULL : stream && n <= FS_SCRATCH ? scratch : out;
+    FS_NAME(stats_pass)(op, x, exps, n, p, &s);
+    fs_row_finish(op, &s, n, p, &r);
+    if (op == FS_LOGSUMEXP) *out = (FS_R)r.logsumexp;
+    else FS_NAME(write_row)(op, x, exps, out, n, p, &r, stream);
 }
+
+FS_INLINE void FS_NAME(rows_unit)(int op, const FS_R *x, FS_R *out, ptrdiff_t rows, ptrdiff_t n,
+                                  const fs_params *p, int stream, const int unit_t)
+{
+    FS_R scratch[FS_SCRATCH];
+    const ptrdiff_t out_step = op == FS_LOGSUMEXP ? 1 : n;
+    const int use_short = n > 0 && n <= FS_SHORT * FS_W && p->mode == FS_MODE_GENERAL;
+    FS_NAME(exp_consts) c;
+    FS_NAME(exp_consts_init)(p, &c);
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        const FS_R *xr = x + r * n;
+        FS_R *outr = out + r * out_step;
+        if (use_short && FS_NAME(row_short)(op, xr, outr, n, p, &c, unit_t)) continue;
+        FS_NAME(row_any)(op, xr, outr, n, p, stream, scratch);
+    }
+    FS_NAME(stream_fence)(stream);
+}
+
+/* ---- columns: reductions along a strided axis ------------------------------ */
+
+/* One column of a limit mode (T -> 0 or inf), element by element. */
+FS_INLINE void FS_NAME(column_limit_write)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, ptrdiff_t stride,
+                                           ptrdiff_t out_stride, const fs_params *p, const fs_row_result *r)
+{
+    if (r->kind != FS_ROW_NORMAL) {
+        if (r->kind == FS_ROW_NAN) for (ptrdiff_t i = 0; i < n; i++) out[i * out_stride] = (FS_R)NAN;
+        return;
+    }
+    const FS_R m = (FS_R)r->max;
+    const FS_R hit = op == FS_SOFTMAX ? (FS_R)r->inv_sum : (FS_R)-r->log_sum;
+    const FS_R miss = op == FS_SOFTMAX ? (FS_R)0 : (FS_R)-INFINITY;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        const FS_R v = x[i * stride];
+        out[i * out_stride] = (p->mode == FS_MODE_ZERO ? v == m : v != (FS_R)-INFINITY) ? hit : miss;
+    }
+}
+
+/* Up to FS_COLS vectors of side-by-side columns are processed together. */
+#define FS_COLS 4
+
+/* Per lane: the columns' running maximum, NaN flags, counts and sums. */
+FS_INLINE void FS_NAME(columns_block)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, ptrdiff_t stride,
+                                      ptrdiff_t width, ptrdiff_t out_stride, const fs_params *p)
+{
+    const ptrdiff_t nv = (width + FS_W - 1) / FS_W, last = width - (nv - 1) * FS_W;
+#define FS_LEN(k) ((k) == nv - 1 ? last : FS_W)
+    FS_VR m[FS_COLS];
+    FS_VI ordered[FS_COLS];
+    for (int k = 0; k < FS_COLS; k++) {
+        m[k] = FS_NAME(vbroadcast)((FS_R)-INFINITY);
+        ordered[k] = m[k] == m[k];
+    }
+    for (ptrdiff_t i = 0; i < n; i++) {
+        for (int k = 0; k < FS_COLS && k < nv; k++) {
+            FS_VR v = FS_NAME(vload_n)(x + i * stride + k * FS_W, FS_LEN(k), (FS_R)-INFINITY);
+            m[k] = FS_NAME(vmax)(m[k], v);
+            ordered[k] &= v == v;
+        }
+    }
+    /* Per-lane statistics, then the scalar finish for each column. */
+    FS_R col_max[FS_COLS * sizeof(FS_VR) / sizeof(FS_R)];
+    double col_rest[FS_COLS * sizeof(FS_VR) / sizeof(FS_R)];
+    int64_t col_count[FS_COLS * sizeof(FS_VR) / sizeof(FS_R)];
+    int col_nan[FS_COLS * sizeof(FS_VR) / sizeof(FS_R)];
+    for (int k = 0; k < FS_COLS && k < nv; k++) {
+        FS_NAME(vstore)(col_max + k * FS_W, m[k]);
+        for (ptrdiff_t l = 0; l < FS_W; l++) {
+            col_nan[k * FS_W + l] = ordered[k][l] == 0;
+            col_count[k * FS_W + l] = 0;
+            col_rest[k * FS_W + l] = 0.0;
+        }
+    }
+    const int general = p->mode == FS_MODE_GENERAL;
+    if (general && n > 0) {
+        FS_NAME(exp_consts) c;
+        FS_NAME(exp_consts_init)(p, &c);
+        /* lanes whose column is NaN or has an infinite maximum: computed
+         * around 0 and overwritten by the finish */
+        FS_VR mv[FS_COLS], m_pre[FS_COLS], part[FS_COLS];
+        FS_VI at_max[FS_COLS];
+        FS_VACC lo[FS_COLS], hi[FS_COLS];
+        for (int k = 0; k < FS_COLS && k < nv; k++) {
+            FS_VI finite = (m[k] == m[k]) & (m[k] - m[k] == m[k] - m[k]) & ordered[k];
+            mv[k] = (FS_VR)((FS_VI)m[k] & finite);
+            m_pre[k] = mv[k] * (FS_R)p->s_pre;
+            part[k] = (FS_VR){0};
+            at_max[k] = (FS_VI){0};
+            lo[k] = hi[k] = (FS_VACC){0};
+        }
+        for (ptrdiff_t i = 0; i < n; i++) {
+            for (int k = 0; k < FS_COLS && k < nv; k++) {
+                FS_VR v = FS_NAME(vload_n)(x + i * stride + k * FS_W, FS_LEN(k), (FS_R)-INFINITY);
+                FS_VR e = p->unit ? FS_NAME(exp_term)(op, v, mv[k], m_pre[k], &c, 1, &at_max[k])
+                                  : FS_NAME(exp_term)(op, v, mv[k], m_pre[k], &c, 0, &at_max[k]);
+                if (op == FS_SOFTMAX) FS_NAME(vstore_n)(out + i * out_stride + k * FS_W, FS_LEN(k), e);
+                part[k] += e;
+                if (i % FS_SUB == FS_SUB - 1 || i == n - 1) {
+                    FS_ACCUMULATE(lo[k], hi[k], part[k]);
+                    part[k] = (FS_VR){0};
+                }
+            }
+        }
+        for (int k = 0; k < FS_COLS && k < nv; k++) {
+            for (ptrdiff_t l = 0; l < FS_W; l++)
+                col_count[k * FS_W + l] = op == FS_SOFTMAX ? 0 : (int64_t)at_max[k][l];
+            FS_COLUMN_SUMS(lo[k], hi[k], col_rest + k * FS_W);
+        }
+    } else if (n > 0) {
+        for (int k = 0; k < FS_COLS && k < nv; k++)
+            for (ptrdiff_t l = 0; l < FS_LEN(k); l++)
+                for (ptrdiff_t i = 0; i < n; i++) {
+                    const FS_R v = x[i * stride + k * FS_W + l];
+                    col_count[k * FS_W + l] += p->mode == FS_MODE_ZERO ? v == col_max[k * FS_W + l]
+                                                                      : v != (FS_R)-INFINITY;
+                }
+    }
+    FS_R col_a[FS_COLS * sizeof(FS_VR) / sizeof(FS_R)];   /* 1/S, log S or logsumexp per column */
+    fs_row_result res[FS_COLS * sizeof(FS_VR) / sizeof(FS_R)];
+    for (ptrdiff_t j = 0; j < width; j++) {
+        fs_stats s;
+        fs_stats_init(&s);
+        s.max = col_max[j];
+        s.has_nan = col_nan[j];
+        s.count = col_count[j];
+        s.rest = col_rest[j];
+        fs_row_finish(op, &s, n, p, &res[j]);
+        if (op == FS_LOGSUMEXP) out[j] = (FS_R)res[j].logsumexp;
+        else if (res[j].kind != FS_ROW_NORMAL) col_a[j] = (FS_R)NAN;
+        else col_a[j] = op == FS_SOFTMAX ? (FS_R)res[j].inv_sum : (FS_R)res[j].log_sum;
+    }
+    if (op == FS_LOGSUMEXP || n == 0) return;
+    if (!general) {
+        for (ptrdiff_t j = 0; j < width; j++)
+            FS_NAME(column_limit_write)(op, x + j, out + j, n, stride, out_stride, p, &res[j]);
+        return;
+    }
+    FS_NAME(exp_consts) c;
+    FS_NAME(exp_consts_init)(p, &c);
+    FS_VR a[FS_COLS], m_pre[FS_COLS];
+    for (int k = 0; k < FS_COLS && k < nv; k++) {
+        a[k] = FS_NAME(vload_n)(col_a + k * FS_W, FS_LEN(k), 0);
+        m_pre[k] = m[k] * (FS_R)p->s_pre;
+    }
+    for (ptrdiff_t i = 0; i < n; i++) {
+        for (int k = 0; k < FS_COLS && k < nv; k++) {
+            FS_R *o = out + i * out_stride + k * FS_W;
+            FS_VR res_v = op == FS_SOFTMAX
+                ? FS_NAME(vload_n)(o, FS_LEN(k), 0) * a[k]
+                : (p->unit ? FS_NAME(vscaled_log)(FS_NAME(vload_n)(x + i * stride + k * FS_W, FS_LEN(k), 0), m_pre[k], &c, 1)
+                           : FS_NAME(vscaled_log)(FS_NAME(vload_n)(x + i * stride + k * FS_W, FS_LEN(k), 0), m_pre[k], &c, 0)) - a[k];
+            FS_NAME(vstore_n)(o, FS_LEN(k), res_v);
+        }
+    }
+#undef FS_LEN
+}
+
+/* ---- exported kernels ---------------------------------------------------- */
+
+static void FS_NAME(rows)(int op, const void *xv, void *outv, ptrdiff_t rows, ptrdiff_t n,
+                          const fs_params *p, int stream)
+{
+    const FS_R *x = (const FS_R *)xv;
+    FS_R *out = (FS_R *)outv;
+    if (p->unit) FS_NAME(rows_unit)(op, x, out, rows, n, p, stream, 1);
+    else FS_NAME(rows_unit)(op, x, out, rows, n, p, stream, 0);
+}
+
+static void FS_NAME(chunk_stats)(int op, const void *x, ptrdiff_t n, const fs_params *p, fs_stats *s)
+{
+    FS_NAME(stats_pass)(op, (const FS_R *)x, NULL, n, p, s);
+}
+
+static void FS_NAME(chunk_write)(int op, const void *x, void *out, ptrdiff_t n, const fs_params *p,
+                                 const fs_row_result *r, int stream)
+{
+    FS_NAME(write_row)(op, (const FS_R *)x, NULL, (FS_R *)out, n, p, r, stream);
+    FS_NAME(stream_fence)(stream);
+}
+
+static void FS_NAME(columns)(int op, const void *xv, void *outv, ptrdiff_t n, ptrdiff_t stride,
+                             ptrdiff_t lanes, ptrdiff_t out_stride, const fs_params *p)
+{
+    const FS_R *x = (const FS_R *)xv;
+    FS_R *out = (FS_R *)outv;
+    for (ptrdiff_t j = 0; j < lanes; j += FS_COLS * FS_W) {
+        const ptrdiff_t width = lanes - j < FS_COLS * FS_W ? lanes - j : FS_COLS * FS_W;
+        FS_NAME(columns_block)(op, x + j, out + j, n, stride, width, out_stride, p);
+    }
+}
+
+static const fs_kernels FS_NAME(kernels) = {
+    FS_NAME(rows), FS_NAME(chunk_stats), FS_NAME(chunk_write), FS_NAME(columns)
+};
 
 /* The template's parameters, so the next instantiation starts clean. */
 #undef FS_R
@@ -348,11 +612,15 @@ static void FS_NAME(rows)(int op, const FS_R *x, FS_R *out, ptrdiff_t rows, ptrd
 #undef FS_VU
 #undef FS_VACC
 #undef FS_ACCUMULATE
+#undef FS_BLOCK_FOLD
+#undef FS_ROW_FOLD
+#undef FS_COLUMN_SUMS
 #undef FS_NAME
 #undef FS_MASKED_LOAD
 #undef FS_MASKED_STORE
 #undef FS_VMAX_INTRINSIC
-#undef FS_FNMADD
+#undef FS_FMA
+#undef FS_STREAM
 #undef FS_VMAX
 #undef FS_TREE
 #undef FS_EXP_MAGIC
@@ -360,7 +628,9 @@ static void FS_NAME(rows)(int op, const FS_R *x, FS_R *out, ptrdiff_t rows, ptrd
 #undef FS_EXP_LOG2E
 #undef FS_EXP_POLY
 #undef FS_W
-#undef FS_BLOCK
 #undef FS_SUB
+#undef FS_UNROLL
 #undef FS_SHORT
+#undef FS_SCRATCH
+#undef FS_COLS
 #undef FS_ADD_OP

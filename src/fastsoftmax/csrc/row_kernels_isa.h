@@ -17,13 +17,18 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #if FS_VBYTES == 64
 #define FS_HALF_LO(v) __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7)
 #define FS_HALF_HI(v) __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15)
-#else
+#elif FS_VBYTES == 32
 #define FS_HALF_LO(v) __builtin_shufflevector(v, v, 0, 1, 2, 3)
 #define FS_HALF_HI(v) __builtin_shufflevector(v, v, 4, 5, 6, 7)
+#else
+#define FS_HALF_LO(v) __builtin_shufflevector(v, v, 0, 1)
+#define FS_HALF_HI(v) __builtin_shufflevector(v, v, 2, 3)
 #endif
 
 /* Tree reductions over the lanes of a vector: value of lane 0 after folding
  * halves, quarters, ... together with OP(a, b). */
+#define FS_TREE2(v, OP) ({ __typeof__(v) t_ = (v);                                      \
+    t_ = OP(t_, __builtin_shufflevector(t_, t_, 1, 0)); t_[0]; })
 #define FS_TREE4(v, OP) ({ __typeof__(v) t_ = (v);                                      \
     t_ = OP(t_, __builtin_shufflevector(t_, t_, 2, 3, 0, 1));                           \
     t_ = OP(t_, __builtin_shufflevector(t_, t_, 1, 0, 3, 2)); t_[0]; })
@@ -43,9 +48,12 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #if FS_VBYTES == 64
 #define FS_TREE_F32 FS_TREE16
 #define FS_TREE_F64 FS_TREE8
-#else
+#elif FS_VBYTES == 32
 #define FS_TREE_F32 FS_TREE8
 #define FS_TREE_F64 FS_TREE4
+#else
+#define FS_TREE_F32 FS_TREE4
+#define FS_TREE_F64 FS_TREE2
 #endif
 
 /* Loads and stores of a row's last partial vector: masked instructions where
@@ -59,7 +67,12 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #define FS_MASKED_STORE_F64(p, n, v) _mm512_mask_storeu_pd((p), (__mmask8)((1u << (n)) - 1), (__m512d)(v))
 #define FS_VMAX_F32(a, b) _mm512_max_ps((__m512)(a), (__m512)(b))
 #define FS_VMAX_F64(a, b) _mm512_max_pd((__m512d)(a), (__m512d)(b))
-#define FS_FNMADD_F32(a, b, c) ((FS_VR)_mm512_fnmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
+#define FS_FMA_F32(a, b, c) ((FS_VR)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
+#define FS_FMA_F64(a, b, c) ((FS_VR)_mm512_fmadd_pd((__m512d)(a), (__m512d)(b), (__m512d)(c)))
+/* non-temporal stores need 64-byte alignment */
+#define FS_STREAM_ALIGN 64
+#define FS_STREAM_F32(p, v) _mm512_stream_ps((p), (__m512)(v))
+#define FS_STREAM_F64(p, v) _mm512_stream_pd((p), (__m512d)(v))
 #elif defined(FS_ISA_IS_AVX2)
 #define FS_TAIL_MASK_F32(n) ((FS_VI){0, 1, 2, 3, 4, 5, 6, 7} < (FS_VI){0} + (int32_t)(n))
 #define FS_TAIL_MASK_F64(n) ((FS_VI){0, 1, 2, 3} < (FS_VI){0} + (int64_t)(n))
@@ -71,7 +84,19 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #define FS_MASKED_STORE_F64(p, n, v) _mm256_maskstore_pd((p), (__m256i)FS_TAIL_MASK_F64(n), (__m256d)(v))
 #define FS_VMAX_F32(a, b) _mm256_max_ps((__m256)(a), (__m256)(b))
 #define FS_VMAX_F64(a, b) _mm256_max_pd((__m256d)(a), (__m256d)(b))
-#define FS_FNMADD_F32(a, b, c) ((FS_VR)_mm256_fnmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
+#define FS_FMA_F32(a, b, c) ((FS_VR)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
+#define FS_FMA_F64(a, b, c) ((FS_VR)_mm256_fmadd_pd((__m256d)(a), (__m256d)(b), (__m256d)(c)))
+#define FS_STREAM_ALIGN 32
+#define FS_STREAM_F32(p, v) _mm256_stream_ps((p), (__m256)(v))
+#define FS_STREAM_F64(p, v) _mm256_stream_pd((p), (__m256d)(v))
+#elif defined(__SSE2__)
+#define FS_STREAM_ALIGN 16
+#define FS_STREAM_F32(p, v) _mm_stream_ps((p), (__m128)(v))
+#define FS_STREAM_F64(p, v) _mm_stream_pd((p), (__m128d)(v))
+#elif defined(__aarch64__) || defined(__ARM_FEATURE_FMA)
+/* NEON always has a fused multiply-add; the generic expression contracts to it */
+#define FS_FMA_F32(a, b, c) ((a) * (b) + (c))
+#define FS_FMA_F64(a, b, c) ((a) * (b) + (c))
 #endif
 
 /* ---- float32 ---- */
@@ -83,12 +108,28 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #define FS_ACCUMULATE(lo, hi, v)                                            \
     ((lo) += __builtin_convertvector(FS_HALF_LO(v), FS_VACC),                \
      (hi) += __builtin_convertvector(FS_HALF_HI(v), FS_VACC))
+/* Block sums (few float terms per lane) are widened into double lanes, which
+ * are summed once per row. */
+#define FS_BLOCK_FOLD(lo, hi, v, s) FS_ACCUMULATE(lo, hi, v)
+#define FS_ROW_FOLD(lo, hi, s) \
+    ((lo) += (hi), fs_neumaier_add(&(s)->rest, &(s)->rest_comp, FS_TREE_F64(lo, FS_ADD_OP)))
+/* double lanes of a column block: the low half of the float lanes in lo */
+#define FS_COLUMN_SUMS(lo, hi, dst) do {                                      \
+    for (ptrdiff_t l_ = 0; l_ < FS_W / 2; l_++) {                             \
+        (dst)[l_] = (lo)[l_];                                                 \
+        (dst)[l_ + FS_W / 2] = (hi)[l_];                                      \
+    } } while (0)
 #define FS_NAME(name) FS_GLUE(FS_GLUE(fs_, name), FS_GLUE(_f32_, FS_ISA))
 #ifdef FS_MASKED_LOAD_F32
 #define FS_MASKED_LOAD FS_MASKED_LOAD_F32
 #define FS_MASKED_STORE FS_MASKED_STORE_F32
 #define FS_VMAX_INTRINSIC FS_VMAX_F32
-#define FS_FNMADD FS_FNMADD_F32
+#endif
+#ifdef FS_FMA_F32
+#define FS_FMA FS_FMA_F32
+#endif
+#ifdef FS_STREAM_F32
+#define FS_STREAM FS_STREAM_F32
 #endif
 #define FS_TREE FS_TREE_F32
 /* shifted = t + MAGIC rounds t to an integer k, and its low bits, moved into
@@ -96,9 +137,10 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #define FS_EXP_MAGIC (12582912.0f + 127.0f + 64.0f)   /* 1.5 * 2**23 + bias + shift */
 #define FS_EXP_MANT_BITS 23
 #define FS_EXP_LOG2E 1.44269504088896341f
-/* minimax fit of exp on [-ln2/2, ln2/2] with exp(0) == 1 exactly, times 2**-64 */
-#define FS_EXP_POLY {0x1.6ada78p-10f * 0x1p-64f, 0x1.127528p-7f * 0x1p-64f, 0x1.55585ep-5f * 0x1p-64f, \
-                     0x1.5554p-3f * 0x1p-64f, 0x1.fffffcp-2f * 0x1p-64f, 0x1p-64f, 0x1p-64f}
+/* minimax fit of exp on [-ln2/2, ln2/2] with exp(0) == 1 exactly (tools/fit_exp.py),
+ * times 2**-64 */
+#define FS_EXP_POLY {0x1.0fa834p-7f * 0x1p-64f, 0x1.573a54p-5f * 0x1p-64f, 0x1.555a6ap-3f * 0x1p-64f, \
+                     0x1.fffdc6p-2f * 0x1p-64f, 0x1.fffff6p-1f * 0x1p-64f, 0x1p-64f}
 #include "row_kernels_impl.h"   /* undefines its parameters */
 
 /* ---- float64 ---- */
@@ -108,11 +150,24 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #define FS_VU FS_T(vu64)
 #define FS_VACC FS_T(vf64)
 #define FS_ACCUMULATE(lo, hi, v) ((void)(hi), (lo) += (v))
+/* Block sums go into a compensated scalar sum: double lanes alone would
+ * let the error grow with the row length. */
+#define FS_BLOCK_FOLD(lo, hi, v, s) fs_neumaier_add(&(s)->rest, &(s)->rest_comp, FS_TREE_F64(v, FS_ADD_OP))
+#define FS_ROW_FOLD(lo, hi, s) ((void)(lo), (void)(hi))
+#define FS_COLUMN_SUMS(lo, hi, dst) do {                                      \
+    for (ptrdiff_t l_ = 0; l_ < FS_W; l_++) (dst)[l_] = (lo)[l_];             \
+    } while (0)
 #define FS_NAME(name) FS_GLUE(FS_GLUE(fs_, name), FS_GLUE(_f64_, FS_ISA))
 #ifdef FS_MASKED_LOAD_F64
 #define FS_MASKED_LOAD FS_MASKED_LOAD_F64
 #define FS_MASKED_STORE FS_MASKED_STORE_F64
 #define FS_VMAX_INTRINSIC FS_VMAX_F64
+#endif
+#ifdef FS_FMA_F64
+#define FS_FMA FS_FMA_F64
+#endif
+#ifdef FS_STREAM_F64
+#define FS_STREAM FS_STREAM_F64
 #endif
 #define FS_TREE FS_TREE_F64
 #define FS_EXP_MAGIC (6755399441055744.0 + 1023.0 + 600.0)  /* 1.5 * 2**52 + bias + shift */
@@ -139,7 +194,12 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #undef FS_TAIL_MASK_F64
 #undef FS_VMAX_F32
 #undef FS_VMAX_F64
-#undef FS_FNMADD_F32
+#undef FS_FMA_F32
+#undef FS_FMA_F64
+#undef FS_STREAM_F32
+#undef FS_STREAM_F64
+#undef FS_STREAM_ALIGN
+#undef FS_TREE2
 #undef FS_TREE4
 #undef FS_TREE8
 #undef FS_TREE16
