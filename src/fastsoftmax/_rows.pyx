@@ -28,7 +28,7 @@ cdef extern from "openmp_compat.h" nogil:
     int FS_HAVE_OPENMP
 
 cdef extern from "row_kernels.h" nogil:
-    Py_ssize_t FS_CHUNK
+    Py_ssize_t FS_CHUNK, FS_LONG_ROW
     int FS_SOFTMAX, FS_LOG_SOFTMAX, FS_LOGSUMEXP
     int FS_F32, FS_F64
     ctypedef struct fs_params:
@@ -88,8 +88,8 @@ cdef void run_by_rows(const fs_kernels *k, int op, const char *x, char *out, Py_
 cdef int run_by_chunks(const fs_kernels *k, int op, const char *x, char *out, Py_ssize_t rows,
                        Py_ssize_t n, Py_ssize_t size, const fs_params *p, int stream,
                        int threads) noexcept nogil:
-    """Split long rows into FS_CHUNK pieces so that few rows still use every
-    thread.  Chunk statistics are combined in chunk order, as the kernels do
+    """Split long rows (n > FS_LONG_ROW) into FS_CHUNK pieces so that few
+    rows still use every thread.  Chunk statistics are combined in chunk order, as the kernels do
     for a whole row, so results are bit-identical to run_by_rows.  Returns -1
     when out of memory."""
     cdef Py_ssize_t chunks = (n + FS_CHUNK - 1) // FS_CHUNK
@@ -170,7 +170,7 @@ cdef int run(int op, int dtype, const char *x, char *out, Py_ssize_t outer, Py_s
                        <int> min(<Py_ssize_t> threads, outer * ((inner * size + COLUMN_BAND_BYTES - 1) // COLUMN_BAND_BYTES)))
         return 0
     stream = op != FS_LOGSUMEXP and outer * n * size >= STREAM_BYTES
-    if threads > 1 and n >= 2 * FS_CHUNK and outer < 4 * threads:
+    if threads > 1 and n > FS_LONG_ROW and outer < 4 * threads:
         return run_by_chunks(k, op, x, out, outer, n, size, &p, stream, threads)
     run_by_rows(k, op, x, out, outer, n, size, &p, stream, <int> min(<Py_ssize_t> threads, outer))
     return 0

@@ -4,7 +4,7 @@
  *
  * Every case is one fs_rows_* call (one dtype, one op, one temperature, a
  * batch of rows) whose every output is compared with expected values worked
- * out here in long double, following ../shared/CONTRACT.md and
+ * out here in long double, following the package contract (CONTRACT.md) and
  * fastsoftmax/reference.py: the special-value table, the T = 0 and T = inf
  * limits, and the accuracy bounds.  exp/log run in double for float32 rows
  * (ample against its bounds, and cheap under emulation) and in long double

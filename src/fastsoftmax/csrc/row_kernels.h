@@ -6,7 +6,8 @@
  *               pass can scale them in cache (softmax);
  *   3. write:   softmax (exps times 1/sum) or log_softmax ((x - max) / T - log sum).
  * Rows of at most FS_SHORT vectors stay in registers from load to store.
- * Rows longer than FS_CHUNK are split into chunks: each chunk's maximum and
+ * Rows longer than FS_LONG_ROW elements (beyond what the L2 cache holds) are
+ * split into FS_CHUNK pieces: each chunk's maximum and
  * its sum relative to that maximum are found in one visit while the chunk is
  * in cache, the chunk statistics are combined in chunk order, and the write
  * pass recomputes from x.  A row therefore gives bit-identical results
@@ -27,8 +28,9 @@
 extern "C" {
 #endif
 
-/* Elements per chunk of a long row. */
+/* Elements per chunk of a long row, and the length from which rows are long. */
 #define FS_CHUNK ((ptrdiff_t)1 << 15)
+#define FS_LONG_ROW ((ptrdiff_t)1 << 16)
 
 enum fs_op { FS_SOFTMAX = 0, FS_LOG_SOFTMAX = 1, FS_LOGSUMEXP = 2 };
 enum fs_dtype { FS_F32 = 0, FS_F64 = 1 };

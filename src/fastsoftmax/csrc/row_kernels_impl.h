@@ -401,11 +401,17 @@ FS_INLINE void FS_NAME(row_long)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, 
 FS_INLINE void FS_NAME(row_any)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, const fs_params *p,
                                 int stream, FS_R *scratch)
 {
-    if (n > FS_CHUNK) { FS_NAME(row_long)(op, x, out, n, p, stream); return; }
+    if (n > FS_LONG_ROW) { FS_NAME(row_long)(op, x, out, n, p, stream); return; }
     fs_stats s;
     fs_row_result r;
-    /* softmax exps: in out, or in the scratch buffer when out is streamed */
-    FS_R *exps = op != FS_SOFTMAX ? NULL : stream && n <= FS_SCRATCH ? scratch : out;
+    /* softmax exps: in the scratch buffer when out is streamed, else in out
+     * (a row too long for the scratch is then written without streaming, as
+     * its exps are already in cache in out) */
+    FS_R *exps = NULL;
+    if (op == FS_SOFTMAX) {
+        exps = stream && n <= FS_SCRATCH ? scratch : out;
+        stream = stream && n <= FS_SCRATCH;
+    }
     FS_NAME(stats_pass)(op, x, exps, n, p, &s);
     fs_row_finish(op, &s, n, p, &r);
     if (op == FS_LOGSUMEXP) *out = (FS_R)r.logsumexp;
