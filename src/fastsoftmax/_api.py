@@ -213,7 +213,7 @@ def _output(out, shape, shape2, result_dt, compute_dt, x2, name, perm):
     whether it is a view of ``out``.  When it is not, the caller copies it
     into ``out`` afterwards."""
     if out is None:
-        return np.empty(shape2, dtype=compute_dt), False
+        return _rows.empty(shape2, compute_dt.name), False
     _check_out(out, shape, result_dt, name)
     target = out if perm is None else out.transpose(perm)
     if (result_dt == compute_dt and target.flags.c_contiguous and target.flags.aligned):
@@ -223,7 +223,7 @@ def _output(out, shape, shape2, result_dt, compute_dt, x2, name, perm):
         # read before it is written.  Any other overlap goes through a copy.
         if relation == 0 or (relation == 1 and view.shape == x2.shape):
             return view, True
-    return np.empty(shape2, dtype=compute_dt), False
+    return _rows.empty(shape2, compute_dt.name), False
 
 
 # ---- public functions -------------------------------------------------------

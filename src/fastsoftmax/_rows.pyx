@@ -16,6 +16,7 @@ else goes to ``fastsoftmax._api``, the one path that raises errors.
 """
 import os
 
+from cpython.pycapsule cimport PyCapsule_New
 from cython.parallel cimport prange
 from libc.stdlib cimport malloc, free
 cimport numpy as cnp
@@ -53,6 +54,17 @@ cdef extern from "row_kernels.h" nogil:
     void fs_stats_merge(const fs_stats *chunk, const fs_params *p, fs_stats *row)
     void fs_row_finish(int op, const fs_stats *row, Py_ssize_t n, const fs_params *p, fs_row_result *r)
 
+cdef extern from "numpy/arrayobject.h":
+    object PyDataMem_SetHandler(object handler)
+
+cdef extern from "result_cache.h":
+    ctypedef struct PyDataMem_Handler:
+        pass
+    PyDataMem_Handler fs_cache_handler
+    size_t FS_CACHE_MIN_BYTES
+    void fs_cache_release(int enable) noexcept nogil
+    size_t fs_cache_held_bytes() noexcept nogil
+
 SOFTMAX = FS_SOFTMAX
 LOG_SOFTMAX = FS_LOG_SOFTMAX
 LOGSUMEXP = FS_LOGSUMEXP
@@ -79,7 +91,9 @@ cdef void run_by_rows(const fs_kernels *k, int op, const char *x, char *out, Py_
     if threads <= 1:
         k.rows(op, x, out, rows, n, p, stream)
         return
-    block = max(1, rows // (4 * threads))
+    # multiples of 16 rows: the kernels group tiny rows in tiles of up to 16
+    # rows counted from the first, and must see the same tiles on any split
+    block = max(16, (rows // (4 * threads) + 15) // 16 * 16)
     for b in prange((rows + block - 1) // block, num_threads=threads, schedule="dynamic"):
         start = b * block
         count = min(block, rows - start)
@@ -174,6 +188,48 @@ cdef int run(int op, int dtype, const char *x, char *out, Py_ssize_t outer, Py_s
         return run_by_chunks(k, op, x, out, outer, n, size, &p, stream, threads)
     run_by_rows(k, op, x, out, outer, n, size, &p, stream, <int> min(<Py_ssize_t> threads, outer))
     return 0
+
+# ---- result buffers -----------------------------------------------------------
+
+# Large results come from a small cache of buffers (csrc/result_cache.h), so
+# a hot loop does not pay the page faults of a fresh multi-megabyte mmap on
+# every call.  FASTSOFTMAX_RESULT_CACHE=0 turns it off.
+cdef object CACHE_HANDLER = PyCapsule_New(&fs_cache_handler, "mem_handler", NULL)
+if os.environ.get("FASTSOFTMAX_RESULT_CACHE", "1").strip().lower() in ("0", "false", "no", "off"):
+    fs_cache_release(0)
+
+
+cdef cnp.ndarray new_result(int ndim, cnp.npy_intp *dims, int typenum):
+    cdef Py_ssize_t size = 4 if typenum == cnp.NPY_FLOAT32 else 8
+    cdef int d
+    for d in range(ndim):
+        size *= dims[d]
+    if <size_t> size < FS_CACHE_MIN_BYTES:
+        return cnp.PyArray_EMPTY(ndim, dims, typenum, 0)
+    previous = PyDataMem_SetHandler(CACHE_HANDLER)
+    try:
+        return cnp.PyArray_EMPTY(ndim, dims, typenum, 0)
+    finally:
+        PyDataMem_SetHandler(previous)
+
+
+def empty(shape, dtype):
+    """An uninitialised C-contiguous float32/float64 result buffer (large ones
+    from the result cache)."""
+    cdef cnp.npy_intp dims[64]
+    cdef int ndim = len(shape), d
+    for d in range(ndim):
+        dims[d] = shape[d]
+    return new_result(ndim, dims, cnp.NPY_FLOAT32 if dtype == "float32" else cnp.NPY_FLOAT64)
+
+
+def release_result_cache(keep_caching=True):
+    """Free the large result buffers kept for reuse; with ``keep_caching``
+    false, also stop keeping them.  Returns the bytes that were held."""
+    cdef size_t held = fs_cache_held_bytes()
+    fs_cache_release(1 if keep_caching else 0)
+    return held
+
 
 # ---- entry points -----------------------------------------------------------
 
@@ -321,7 +377,7 @@ def try_fast(int op, x, axis, temperature, out, num_threads, keepdims=False):
             rdim += 1
     cdef cnp.ndarray result
     if out is None:
-        result = cnp.PyArray_EMPTY(rdim, dims, typenum, 0)
+        result = new_result(rdim, dims, typenum)
     else:
         if type(out) is not cnp.ndarray:
             return None

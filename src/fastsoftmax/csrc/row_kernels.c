@@ -8,6 +8,7 @@
 
 #include "row_kernels.h"
 #include "simd.h"
+#include "transpose.h"
 #if defined(__SSE2__)
 #include <emmintrin.h>   /* non-temporal stores of the baseline variant */
 #endif

@@ -48,6 +48,19 @@ FS_INLINE void FS_NAME(vstore_n)(FS_R *p, ptrdiff_t n, FS_VR v)
 }
 
 FS_INLINE FS_VI FS_NAME(and_op)(FS_VI a, FS_VI b) { return a & b; }
+
+/* Whether every lane of a comparison result is true. */
+FS_INLINE int FS_NAME(all_set)(FS_VI m)
+{
+#ifdef FS_ALL_SET
+    return FS_ALL_SET(m);
+#else
+    return FS_TREE(m, FS_NAME(and_op)) != 0;
+#endif
+}
+
+/* Lanes that are neither NaN nor infinite. */
+FS_INLINE FS_VI FS_NAME(finite)(FS_VR v) { return (v - v) == (v - v); }
 #define FS_ADD_OP(a, b) ((a) + (b))
 
 /* NaN-blind maximum: scans track NaN separately. */
@@ -337,8 +350,9 @@ FS_INLINE int FS_NAME(row_short)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, 
         vmax = FS_NAME(vmax)(vmax, v[k]);
         ordered &= v[k] == v[k];
     }
+    if (!FS_NAME(all_set)(ordered)) return 0;
     const FS_R m = FS_NAME(lane_max)(vmax);
-    if (!isfinite(m) || FS_TREE(ordered, FS_NAME(and_op)) == 0) return 0;
+    if (!isfinite(m)) return 0;
 
     const FS_VR mv = FS_NAME(vbroadcast)(m);
     const FS_VR m_pre = FS_NAME(vbroadcast)(m * (FS_R)p->s_pre);
@@ -351,7 +365,8 @@ FS_INLINE int FS_NAME(row_short)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, 
         if (op == FS_SOFTMAX) v[k] = e;
     }
     if (op == FS_SOFTMAX) {
-        const FS_VR inv = FS_NAME(vbroadcast)((FS_R)(1.0 / FS_NAME(lane_sum)(sum)));
+        /* at most FS_SHORT terms per lane and a pairwise lane sum: a few ulp */
+        const FS_VR inv = FS_NAME(vbroadcast)((FS_R)1 / FS_TREE(sum, FS_ADD_OP));
         for (int k = 0; k < FS_SHORT; k++) {
             if (k >= nv) break;
             FS_NAME(vstore_n)(out + k * FS_W, k == nv - 1 ? last : FS_W, v[k] * inv);
@@ -371,6 +386,45 @@ FS_INLINE int FS_NAME(row_short)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, 
         FS_NAME(vstore_n)(out + k * FS_W, k == nv - 1 ? last : FS_W,
                           FS_NAME(vscaled_log)(v[k], m_pre, c, unit_t) - vlog);
     }
+    return 1;
+}
+
+/* ---- tiles of tiny rows ------------------------------------------------------ */
+
+/* Softmax of FS_W consecutive rows of n <= FS_W elements at once.  The tile
+ * is transposed in registers so that each lane holds one row: the maximum,
+ * the exps, the sum and 1/sum then cost one vector operation per element
+ * column for all FS_W rows, with no horizontal reductions, and the results
+ * are transposed back before the stores.  Returns 0, having written
+ * nothing, when a row has a NaN or an infinite maximum. */
+FS_INLINE int FS_NAME(tile_softmax)(const FS_R *x, FS_R *out, ptrdiff_t n, const fs_params *p,
+                                    const FS_NAME(exp_consts) *c, const int unit_t)
+{
+    FS_VR t[sizeof(FS_VR) / sizeof(FS_R)];
+    for (ptrdiff_t i = 0; i < FS_W; i++) t[i] = FS_NAME(vload_n)(x + i * n, n, (FS_R)-INFINITY);
+    FS_TRANSPOSE(t);
+    FS_VR m = t[0];
+    FS_VI ordered = t[0] == t[0];
+    for (ptrdiff_t j = 1; j < FS_W; j++) {
+        if (j >= n) break;
+        m = FS_NAME(vmax)(m, t[j]);
+        ordered &= t[j] == t[j];
+    }
+    if (!FS_NAME(all_set)(ordered & FS_NAME(finite)(m))) return 0;
+    const FS_VR m_pre = m * (FS_R)p->s_pre;
+    FS_VR e[sizeof(FS_VR) / sizeof(FS_R)];
+    for (ptrdiff_t j = 0; j < FS_W; j++)
+        e[j] = j < n ? FS_NAME(vexp_scaled)(FS_NAME(vscaled_diff)(t[j], m_pre, c, unit_t), c, unit_t)
+                     : (FS_VR){0};
+    /* pairwise over the columns: a few ulp whatever n */
+    FS_VR s[sizeof(FS_VR) / sizeof(FS_R)];
+    for (ptrdiff_t j = 0; j < FS_W; j++) s[j] = e[j];
+    for (ptrdiff_t half = FS_W / 2; half >= 1; half /= 2)
+        for (ptrdiff_t j = 0; j < half; j++) s[j] += s[j + half];
+    const FS_VR inv = (FS_R)1 / s[0];
+    for (ptrdiff_t j = 0; j < FS_W; j++) e[j] *= inv;
+    FS_TRANSPOSE(e);
+    for (ptrdiff_t i = 0; i < FS_W; i++) FS_NAME(vstore_n)(out + i * n, n, e[i]);
     return 1;
 }
 
@@ -426,7 +480,19 @@ FS_INLINE void FS_NAME(rows_unit)(int op, const FS_R *x, FS_R *out, ptrdiff_t ro
     const int use_short = n > 0 && n <= FS_SHORT * FS_W && p->mode == FS_MODE_GENERAL;
     FS_NAME(exp_consts) c;
     FS_NAME(exp_consts_init)(p, &c);
-    for (ptrdiff_t r = 0; r < rows; r++) {
+    ptrdiff_t r = 0;
+    /* Tiles start at multiples of FS_W rows; callers that split the rows
+     * (threads) split them at multiples of 16, so each row is computed the
+     * same way whatever the split. */
+    if (op == FS_SOFTMAX && use_short && n <= FS_W) {
+        for (; r + FS_W <= rows; r += FS_W) {
+            if (FS_NAME(tile_softmax)(x + r * n, out + r * n, n, p, &c, unit_t)) continue;
+            for (ptrdiff_t k = r; k < r + FS_W; k++)
+                if (!FS_NAME(row_short)(op, x + k * n, out + k * n, n, p, &c, unit_t))
+                    FS_NAME(row_any)(op, x + k * n, out + k * n, n, p, stream, scratch);
+        }
+    }
+    for (; r < rows; r++) {
         const FS_R *xr = x + r * n;
         FS_R *outr = out + r * out_step;
         if (use_short && FS_NAME(row_short)(op, xr, outr, n, p, &c, unit_t)) continue;
@@ -629,6 +695,8 @@ static const fs_kernels FS_NAME(kernels) = {
 #undef FS_STREAM
 #undef FS_VMAX
 #undef FS_TREE
+#undef FS_TRANSPOSE
+#undef FS_ALL_SET
 #undef FS_EXP_MAGIC
 #undef FS_EXP_MANT_BITS
 #undef FS_EXP_LOG2E

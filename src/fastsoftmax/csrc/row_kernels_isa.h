@@ -48,12 +48,18 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #if FS_VBYTES == 64
 #define FS_TREE_F32 FS_TREE16
 #define FS_TREE_F64 FS_TREE8
+#define FS_TRANSPOSE_F32 FS_TRANSPOSE16
+#define FS_TRANSPOSE_F64 FS_TRANSPOSE8
 #elif FS_VBYTES == 32
 #define FS_TREE_F32 FS_TREE8
 #define FS_TREE_F64 FS_TREE4
+#define FS_TRANSPOSE_F32 FS_TRANSPOSE8
+#define FS_TRANSPOSE_F64 FS_TRANSPOSE4
 #else
 #define FS_TREE_F32 FS_TREE4
 #define FS_TREE_F64 FS_TREE2
+#define FS_TRANSPOSE_F32 FS_TRANSPOSE4
+#define FS_TRANSPOSE_F64 FS_TRANSPOSE2
 #endif
 
 /* Loads and stores of a row's last partial vector: masked instructions where
@@ -65,6 +71,8 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #define FS_MASKED_LOAD_F64(p, n, pad) \
     ((FS_VR)_mm512_mask_loadu_pd(_mm512_set1_pd(pad), (__mmask8)((1u << (n)) - 1), (p)))
 #define FS_MASKED_STORE_F64(p, n, v) _mm512_mask_storeu_pd((p), (__mmask8)((1u << (n)) - 1), (__m512d)(v))
+#define FS_ALL_SET_F32(m) (_mm512_movepi32_mask((__m512i)(m)) == 0xffff)
+#define FS_ALL_SET_F64(m) (_mm512_movepi64_mask((__m512i)(m)) == 0xff)
 #define FS_VMAX_F32(a, b) _mm512_max_ps((__m512)(a), (__m512)(b))
 #define FS_VMAX_F64(a, b) _mm512_max_pd((__m512d)(a), (__m512d)(b))
 #define FS_FMA_F32(a, b, c) ((FS_VR)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
@@ -82,6 +90,8 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #define FS_MASKED_LOAD_F64(p, n, pad) FS_NAME(vselect)(FS_TAIL_MASK_F64(n), \
     (FS_VR)_mm256_maskload_pd((p), (__m256i)FS_TAIL_MASK_F64(n)), FS_NAME(vbroadcast)(pad))
 #define FS_MASKED_STORE_F64(p, n, v) _mm256_maskstore_pd((p), (__m256i)FS_TAIL_MASK_F64(n), (__m256d)(v))
+#define FS_ALL_SET_F32(m) (_mm256_movemask_ps((__m256)(m)) == 0xff)
+#define FS_ALL_SET_F64(m) (_mm256_movemask_pd((__m256d)(m)) == 0xf)
 #define FS_VMAX_F32(a, b) _mm256_max_ps((__m256)(a), (__m256)(b))
 #define FS_VMAX_F64(a, b) _mm256_max_pd((__m256d)(a), (__m256d)(b))
 #define FS_FMA_F32(a, b, c) ((FS_VR)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
@@ -90,6 +100,8 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #define FS_STREAM_F32(p, v) _mm256_stream_ps((p), (__m256)(v))
 #define FS_STREAM_F64(p, v) _mm256_stream_pd((p), (__m256d)(v))
 #elif defined(__SSE2__)
+#define FS_ALL_SET_F32(m) (_mm_movemask_ps((__m128)(m)) == 0xf)
+#define FS_ALL_SET_F64(m) (_mm_movemask_pd((__m128d)(m)) == 0x3)
 #define FS_STREAM_ALIGN 16
 #define FS_STREAM_F32(p, v) _mm_stream_ps((p), (__m128)(v))
 #define FS_STREAM_F64(p, v) _mm_stream_pd((p), (__m128d)(v))
@@ -132,6 +144,10 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #define FS_STREAM FS_STREAM_F32
 #endif
 #define FS_TREE FS_TREE_F32
+#define FS_TRANSPOSE FS_TRANSPOSE_F32
+#ifdef FS_ALL_SET_F32
+#define FS_ALL_SET FS_ALL_SET_F32
+#endif
 /* shifted = t + MAGIC rounds t to an integer k, and its low bits, moved into
  * the exponent field, read 2**(k + EXP_SHIFT). */
 #define FS_EXP_MAGIC (12582912.0f + 127.0f + 64.0f)   /* 1.5 * 2**23 + bias + shift */
@@ -170,6 +186,10 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #define FS_STREAM FS_STREAM_F64
 #endif
 #define FS_TREE FS_TREE_F64
+#define FS_TRANSPOSE FS_TRANSPOSE_F64
+#ifdef FS_ALL_SET_F64
+#define FS_ALL_SET FS_ALL_SET_F64
+#endif
 #define FS_EXP_MAGIC (6755399441055744.0 + 1023.0 + 600.0)  /* 1.5 * 2**52 + bias + shift */
 #define FS_EXP_MANT_BITS 52
 #define FS_EXP_LOG2E 1.4426950408889634
@@ -205,3 +225,7 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #undef FS_TREE16
 #undef FS_TREE_F32
 #undef FS_TREE_F64
+#undef FS_TRANSPOSE_F32
+#undef FS_TRANSPOSE_F64
+#undef FS_ALL_SET_F32
+#undef FS_ALL_SET_F64
