@@ -78,7 +78,7 @@ cdef Py_ssize_t MIN_PARALLEL_ELEMENTS = 1 << 15
 # not fit the caches anyway, and this saves reading each line before writing.
 cdef Py_ssize_t STREAM_BYTES = 8 << 20
 # Bytes of adjacent columns per work item of a strided reduction.
-cdef Py_ssize_t COLUMN_BAND_BYTES = 256
+cdef Py_ssize_t COLUMN_BAND_BYTES = 512
 
 # ---- loops ------------------------------------------------------------------
 

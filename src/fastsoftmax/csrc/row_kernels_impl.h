@@ -520,95 +520,98 @@ FS_INLINE void FS_NAME(column_limit_write)(int op, const FS_R *x, FS_R *out, ptr
     }
 }
 
-/* Up to FS_COLS vectors of side-by-side columns are processed together. */
-#define FS_COLS 4
+/* Vectors of adjacent columns reduced together: wide enough that each row
+ * of the band is several whole cache lines, small enough that the band's
+ * maxima and partial sums stay in registers. */
+#define FS_COLS 8
+/* Rows whose exps are summed in the row dtype before they go to double. */
+#define FS_COL_SUB 8
 
-/* Per lane: the columns' running maximum, NaN flags, counts and sums. */
-FS_INLINE void FS_NAME(columns_block)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, ptrdiff_t stride,
-                                      ptrdiff_t width, ptrdiff_t out_stride, const fs_params *p)
+/* One band of nv vectors of adjacent columns (nv compile-time: FS_COLS for
+ * full bands, 1 for the rest, whose last vector may be partial: `last`
+ * lanes).  Three passes down the strided axis, as for rows: maxima, exps
+ * and sums, then the write; each lane is its own reduction, so a column's
+ * result does not depend on the band it falls in. */
+FS_INLINE void FS_NAME(columns_band)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, ptrdiff_t stride,
+                                     ptrdiff_t out_stride, const fs_params *p, const int nv,
+                                     ptrdiff_t last, const int unit_t)
 {
-    const ptrdiff_t nv = (width + FS_W - 1) / FS_W, last = width - (nv - 1) * FS_W;
 #define FS_LEN(k) ((k) == nv - 1 ? last : FS_W)
+    enum { LANES = FS_COLS * sizeof(FS_VR) / sizeof(FS_R) };
     FS_VR m[FS_COLS];
     FS_VI ordered[FS_COLS];
-    for (int k = 0; k < FS_COLS; k++) {
+    for (int k = 0; k < nv; k++) {
         m[k] = FS_NAME(vbroadcast)((FS_R)-INFINITY);
         ordered[k] = m[k] == m[k];
     }
-    for (ptrdiff_t i = 0; i < n; i++) {
-        for (int k = 0; k < FS_COLS && k < nv; k++) {
+    for (ptrdiff_t i = 0; i < n; i++)
+        for (int k = 0; k < nv; k++) {
             FS_VR v = FS_NAME(vload_n)(x + i * stride + k * FS_W, FS_LEN(k), (FS_R)-INFINITY);
             m[k] = FS_NAME(vmax)(m[k], v);
             ordered[k] &= v == v;
         }
-    }
-    /* Per-lane statistics, then the scalar finish for each column. */
-    FS_R col_max[FS_COLS * sizeof(FS_VR) / sizeof(FS_R)];
-    double col_rest[FS_COLS * sizeof(FS_VR) / sizeof(FS_R)];
-    int64_t col_count[FS_COLS * sizeof(FS_VR) / sizeof(FS_R)];
-    int col_nan[FS_COLS * sizeof(FS_VR) / sizeof(FS_R)];
-    for (int k = 0; k < FS_COLS && k < nv; k++) {
-        FS_NAME(vstore)(col_max + k * FS_W, m[k]);
-        for (ptrdiff_t l = 0; l < FS_W; l++) {
-            col_nan[k * FS_W + l] = ordered[k][l] == 0;
-            col_count[k * FS_W + l] = 0;
-            col_rest[k * FS_W + l] = 0.0;
-        }
-    }
+
+    FS_R col_max[LANES];
+    int64_t col_count[LANES];
+    double col_rest[LANES];
+    for (int k = 0; k < nv; k++) FS_NAME(vstore)(col_max + k * FS_W, m[k]);
+    for (ptrdiff_t l = 0; l < nv * FS_W; l++) { col_count[l] = 0; col_rest[l] = 0.0; }
     const int general = p->mode == FS_MODE_GENERAL;
+    FS_NAME(exp_consts) c;
+    FS_NAME(exp_consts_init)(p, &c);
     if (general && n > 0) {
-        FS_NAME(exp_consts) c;
-        FS_NAME(exp_consts_init)(p, &c);
-        /* lanes whose column is NaN or has an infinite maximum: computed
+        /* lanes of NaN columns or with an infinite maximum are computed
          * around 0 and overwritten by the finish */
-        FS_VR mv[FS_COLS], m_pre[FS_COLS], part[FS_COLS];
+        FS_VR mv[FS_COLS], m_pre[FS_COLS];
         FS_VI at_max[FS_COLS];
         FS_VACC lo[FS_COLS], hi[FS_COLS];
-        for (int k = 0; k < FS_COLS && k < nv; k++) {
-            FS_VI finite = (m[k] == m[k]) & (m[k] - m[k] == m[k] - m[k]) & ordered[k];
-            mv[k] = (FS_VR)((FS_VI)m[k] & finite);
+        for (int k = 0; k < nv; k++) {
+            mv[k] = (FS_VR)((FS_VI)m[k] & FS_NAME(finite)(m[k]));
             m_pre[k] = mv[k] * (FS_R)p->s_pre;
-            part[k] = (FS_VR){0};
             at_max[k] = (FS_VI){0};
             lo[k] = hi[k] = (FS_VACC){0};
         }
-        for (ptrdiff_t i = 0; i < n; i++) {
-            for (int k = 0; k < FS_COLS && k < nv; k++) {
-                FS_VR v = FS_NAME(vload_n)(x + i * stride + k * FS_W, FS_LEN(k), (FS_R)-INFINITY);
-                FS_VR e = p->unit ? FS_NAME(exp_term)(op, v, mv[k], m_pre[k], &c, 1, &at_max[k])
-                                  : FS_NAME(exp_term)(op, v, mv[k], m_pre[k], &c, 0, &at_max[k]);
-                if (op == FS_SOFTMAX) FS_NAME(vstore_n)(out + i * out_stride + k * FS_W, FS_LEN(k), e);
-                part[k] += e;
-                if (i % FS_SUB == FS_SUB - 1 || i == n - 1) {
-                    FS_ACCUMULATE(lo[k], hi[k], part[k]);
-                    part[k] = (FS_VR){0};
+        for (ptrdiff_t i0 = 0; i0 < n; i0 += FS_COL_SUB) {
+            const ptrdiff_t i1 = n - i0 < FS_COL_SUB ? n : i0 + FS_COL_SUB;
+            FS_VR part[FS_COLS];
+            for (int k = 0; k < nv; k++) part[k] = (FS_VR){0};
+            for (ptrdiff_t i = i0; i < i1; i++)
+                for (int k = 0; k < nv; k++) {
+                    FS_VR v = FS_NAME(vload_n)(x + i * stride + k * FS_W, FS_LEN(k), (FS_R)-INFINITY);
+                    FS_VR e = FS_NAME(exp_term)(op, v, mv[k], m_pre[k], &c, unit_t, &at_max[k]);
+                    if (op == FS_SOFTMAX) FS_NAME(vstore_n)(out + i * out_stride + k * FS_W, FS_LEN(k), e);
+                    part[k] += e;
                 }
-            }
+            for (int k = 0; k < nv; k++) FS_ACCUMULATE(lo[k], hi[k], part[k]);
         }
-        for (int k = 0; k < FS_COLS && k < nv; k++) {
+        for (int k = 0; k < nv; k++) {
             for (ptrdiff_t l = 0; l < FS_W; l++)
                 col_count[k * FS_W + l] = op == FS_SOFTMAX ? 0 : (int64_t)at_max[k][l];
             FS_COLUMN_SUMS(lo[k], hi[k], col_rest + k * FS_W);
         }
     } else if (n > 0) {
-        for (int k = 0; k < FS_COLS && k < nv; k++)
-            for (ptrdiff_t l = 0; l < FS_LEN(k); l++)
+        for (int k = 0; k < nv; k++)
+            for (ptrdiff_t l = 0; l < FS_LEN(k); l++) {
+                const FS_R mx = col_max[k * FS_W + l];
                 for (ptrdiff_t i = 0; i < n; i++) {
                     const FS_R v = x[i * stride + k * FS_W + l];
-                    col_count[k * FS_W + l] += p->mode == FS_MODE_ZERO ? v == col_max[k * FS_W + l]
-                                                                      : v != (FS_R)-INFINITY;
+                    col_count[k * FS_W + l] += p->mode == FS_MODE_ZERO ? v == mx : v != (FS_R)-INFINITY;
                 }
+            }
     }
-    FS_R col_a[FS_COLS * sizeof(FS_VR) / sizeof(FS_R)];   /* 1/S, log S or logsumexp per column */
-    fs_row_result res[FS_COLS * sizeof(FS_VR) / sizeof(FS_R)];
+
+    /* the scalar finish of each column, as for a row */
+    const ptrdiff_t width = (nv - 1) * FS_W + last;
+    FS_R col_a[LANES];   /* 1/S or log S per column; NaN for NaN columns */
+    fs_row_result res[LANES];
     for (ptrdiff_t j = 0; j < width; j++) {
-        fs_stats s;
-        fs_stats_init(&s);
-        s.max = col_max[j];
-        s.has_nan = col_nan[j];
-        s.count = col_count[j];
-        s.rest = col_rest[j];
-        fs_row_finish(op, &s, n, p, &res[j]);
+        fs_stats st;
+        fs_stats_init(&st);
+        st.max = col_max[j];
+        st.has_nan = ordered[j / FS_W][j % FS_W] == 0;
+        st.count = col_count[j];
+        st.rest = col_rest[j];
+        fs_row_finish(op, &st, n, p, &res[j]);
         if (op == FS_LOGSUMEXP) out[j] = (FS_R)res[j].logsumexp;
         else if (res[j].kind != FS_ROW_NORMAL) col_a[j] = (FS_R)NAN;
         else col_a[j] = op == FS_SOFTMAX ? (FS_R)res[j].inv_sum : (FS_R)res[j].log_sum;
@@ -619,24 +622,33 @@ FS_INLINE void FS_NAME(columns_block)(int op, const FS_R *x, FS_R *out, ptrdiff_
             FS_NAME(column_limit_write)(op, x + j, out + j, n, stride, out_stride, p, &res[j]);
         return;
     }
-    FS_NAME(exp_consts) c;
-    FS_NAME(exp_consts_init)(p, &c);
     FS_VR a[FS_COLS], m_pre[FS_COLS];
-    for (int k = 0; k < FS_COLS && k < nv; k++) {
+    for (int k = 0; k < nv; k++) {
         a[k] = FS_NAME(vload_n)(col_a + k * FS_W, FS_LEN(k), 0);
         m_pre[k] = m[k] * (FS_R)p->s_pre;
     }
-    for (ptrdiff_t i = 0; i < n; i++) {
-        for (int k = 0; k < FS_COLS && k < nv; k++) {
+    for (ptrdiff_t i = 0; i < n; i++)
+        for (int k = 0; k < nv; k++) {
             FS_R *o = out + i * out_stride + k * FS_W;
-            FS_VR res_v = op == FS_SOFTMAX
+            FS_VR r = op == FS_SOFTMAX
                 ? FS_NAME(vload_n)(o, FS_LEN(k), 0) * a[k]
-                : (p->unit ? FS_NAME(vscaled_log)(FS_NAME(vload_n)(x + i * stride + k * FS_W, FS_LEN(k), 0), m_pre[k], &c, 1)
-                           : FS_NAME(vscaled_log)(FS_NAME(vload_n)(x + i * stride + k * FS_W, FS_LEN(k), 0), m_pre[k], &c, 0)) - a[k];
-            FS_NAME(vstore_n)(o, FS_LEN(k), res_v);
+                : FS_NAME(vscaled_log)(FS_NAME(vload_n)(x + i * stride + k * FS_W, FS_LEN(k), 0), m_pre[k], &c,
+                                       unit_t) - a[k];
+            FS_NAME(vstore_n)(o, FS_LEN(k), r);
         }
-    }
 #undef FS_LEN
+}
+
+FS_INLINE void FS_NAME(columns_unit)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, ptrdiff_t stride,
+                                     ptrdiff_t lanes, ptrdiff_t out_stride, const fs_params *p,
+                                     const int unit_t)
+{
+    ptrdiff_t j = 0;
+    for (; j + FS_COLS * FS_W <= lanes; j += FS_COLS * FS_W)
+        FS_NAME(columns_band)(op, x + j, out + j, n, stride, out_stride, p, FS_COLS, FS_W, unit_t);
+    for (; j < lanes; j += FS_W)
+        FS_NAME(columns_band)(op, x + j, out + j, n, stride, out_stride, p, 1,
+                              lanes - j < FS_W ? lanes - j : FS_W, unit_t);
 }
 
 /* ---- exported kernels ---------------------------------------------------- */
@@ -667,10 +679,8 @@ static void FS_NAME(columns)(int op, const void *xv, void *outv, ptrdiff_t n, pt
 {
     const FS_R *x = (const FS_R *)xv;
     FS_R *out = (FS_R *)outv;
-    for (ptrdiff_t j = 0; j < lanes; j += FS_COLS * FS_W) {
-        const ptrdiff_t width = lanes - j < FS_COLS * FS_W ? lanes - j : FS_COLS * FS_W;
-        FS_NAME(columns_block)(op, x + j, out + j, n, stride, width, out_stride, p);
-    }
+    if (p->unit) FS_NAME(columns_unit)(op, x, out, n, stride, lanes, out_stride, p, 1);
+    else FS_NAME(columns_unit)(op, x, out, n, stride, lanes, out_stride, p, 0);
 }
 
 static const fs_kernels FS_NAME(kernels) = {
@@ -707,4 +717,5 @@ static const fs_kernels FS_NAME(kernels) = {
 #undef FS_SHORT
 #undef FS_SCRATCH
 #undef FS_COLS
+#undef FS_COL_SUB
 #undef FS_ADD_OP
