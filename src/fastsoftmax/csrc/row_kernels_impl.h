@@ -400,8 +400,16 @@ FS_INLINE int FS_NAME(row_short)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, 
 FS_INLINE int FS_NAME(tile_softmax)(const FS_R *x, FS_R *out, ptrdiff_t n, const fs_params *p,
                                     const FS_NAME(exp_consts) *c, const int unit_t)
 {
+    /* Full-width loads and stores of a row run into the following rows of the
+     * tile, which is harmless: the extra lanes land in columns >= n, never
+     * used, and the following rows' stores come later.  Rows whose full
+     * width would leave the tile are masked.  (Masked stores are slow on
+     * some CPUs, AMD Zen 4 among them.) */
+    const ptrdiff_t full_rows = (FS_W * n - FS_W) / n + 1;
     FS_VR t[sizeof(FS_VR) / sizeof(FS_R)];
-    for (ptrdiff_t i = 0; i < FS_W; i++) t[i] = FS_NAME(vload_n)(x + i * n, n, (FS_R)-INFINITY);
+    const FS_R *xr = x;
+    for (ptrdiff_t i = 0; i < FS_W; i++, xr += n)
+        t[i] = i < full_rows ? FS_NAME(vload)(xr) : FS_NAME(vload_tail)(xr, n, (FS_R)-INFINITY);
     FS_TRANSPOSE(t);
     FS_VR m = t[0];
     FS_VI ordered = t[0] == t[0];
@@ -412,19 +420,21 @@ FS_INLINE int FS_NAME(tile_softmax)(const FS_R *x, FS_R *out, ptrdiff_t n, const
     }
     if (!FS_NAME(all_set)(ordered & FS_NAME(finite)(m))) return 0;
     const FS_VR m_pre = m * (FS_R)p->s_pre;
-    FS_VR e[sizeof(FS_VR) / sizeof(FS_R)];
-    for (ptrdiff_t j = 0; j < FS_W; j++)
-        e[j] = j < n ? FS_NAME(vexp_scaled)(FS_NAME(vscaled_diff)(t[j], m_pre, c, unit_t), c, unit_t)
-                     : (FS_VR){0};
-    /* pairwise over the columns: a few ulp whatever n */
-    FS_VR s[sizeof(FS_VR) / sizeof(FS_R)];
-    for (ptrdiff_t j = 0; j < FS_W; j++) s[j] = e[j];
-    for (ptrdiff_t half = FS_W / 2; half >= 1; half /= 2)
-        for (ptrdiff_t j = 0; j < half; j++) s[j] += s[j + half];
-    const FS_VR inv = (FS_R)1 / s[0];
-    for (ptrdiff_t j = 0; j < FS_W; j++) e[j] *= inv;
-    FS_TRANSPOSE(e);
-    for (ptrdiff_t i = 0; i < FS_W; i++) FS_NAME(vstore_n)(out + i * n, n, e[i]);
+    /* four partial sums of at most FS_W / 4 terms, then pairwise: a few ulp */
+    FS_VR acc[4] = {{0}};
+    for (ptrdiff_t j = 0; j < FS_W; j++) {
+        if (j >= n) { t[j] = (FS_VR){0}; continue; }
+        t[j] = FS_NAME(vexp_scaled)(FS_NAME(vscaled_diff)(t[j], m_pre, c, unit_t), c, unit_t);
+        acc[j % 4] += t[j];
+    }
+    const FS_VR inv = (FS_R)1 / ((acc[0] + acc[1]) + (acc[2] + acc[3]));
+    for (ptrdiff_t j = 0; j < FS_W; j++) t[j] *= inv;
+    FS_TRANSPOSE(t);
+    FS_R *outr = out;
+    for (ptrdiff_t i = 0; i < FS_W; i++, outr += n) {
+        if (i < full_rows) FS_NAME(vstore)(outr, t[i]);
+        else FS_NAME(vstore_tail)(outr, n, t[i]);
+    }
     return 1;
 }
 
