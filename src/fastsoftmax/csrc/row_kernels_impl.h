@@ -114,6 +114,19 @@ FS_INLINE void FS_NAME(stream_fence)(const int stream)
     (void)stream;
 }
 
+/* Rows of at least FS_W elements end with a full vector over their last FS_W
+ * elements, overlapping the vector before, rather than with a masked one
+ * (masked stores are slow on some CPUs, AMD Zen 4 among them).  Lanes
+ * already counted are masked out of sums; stores rewrite the overlapped
+ * lanes with the same values; and the last vector of x is loaded before
+ * anything is stored, so in-place calls (out == x) still read the input. */
+FS_INLINE FS_VI FS_NAME(last_lanes)(ptrdiff_t len)
+{
+    FS_VI lane;
+    for (ptrdiff_t l = 0; l < FS_W; l++) lane[l] = (__typeof__(lane[0]))l;
+    return lane >= (FS_VI){0} + (__typeof__(lane[0]))(FS_W - len);
+}
+
 /* ---- pass 1: maximum ---------------------------------------------------- */
 
 FS_INLINE FS_R FS_NAME(max_pass)(const FS_R *x, ptrdiff_t n, int *has_nan)
@@ -133,8 +146,14 @@ FS_INLINE FS_R FS_NAME(max_pass)(const FS_R *x, ptrdiff_t n, int *has_nan)
         m2 = FS_NAME(vmax)(m2, v2);
         m3 = FS_NAME(vmax)(m3, v3);
     }
-    for (; i < n; i += FS_W) {
-        FS_VR v = FS_NAME(vload_n)(x + i, n - i < FS_W ? n - i : FS_W, (FS_R)-INFINITY);
+    for (; i + FS_W <= n; i += FS_W) {
+        FS_VR v = FS_NAME(vload)(x + i);
+        ordered &= (v == v);
+        m0 = FS_NAME(vmax)(m0, v);
+    }
+    if (i < n) {
+        /* see FS_OVERLAP_TAIL */
+        FS_VR v = n >= FS_W ? FS_NAME(vload)(x + n - FS_W) : FS_NAME(vload_tail)(x + i, n - i, (FS_R)-INFINITY);
         ordered &= (v == v);
         m0 = FS_NAME(vmax)(m0, v);
     }
@@ -180,6 +199,7 @@ FS_INLINE void FS_NAME(exp_sum_pass)(const int op, const FS_R *x, FS_R *store, c
     FS_VACC lo = {0}, hi = {0};
     ptrdiff_t i = 0;
     const ptrdiff_t block = FS_UNROLL * FS_SUB * FS_W;
+    const FS_VR last_x = n >= FS_W ? FS_NAME(vload)(x + n - FS_W) : mv;
     for (; i + block <= n; i += block) {
         FS_VR f[FS_UNROLL] = {{0}};
         for (int j = 0; j < FS_SUB; j++) {
@@ -194,18 +214,32 @@ FS_INLINE void FS_NAME(exp_sum_pass)(const int op, const FS_R *x, FS_R *store, c
         FS_BLOCK_FOLD(lo, hi, block_sum, s);
     }
     FS_VR tail_sum = {0};
-    for (int count = 0; i < n; i += FS_W, count++) {
-        const ptrdiff_t len = n - i < FS_W ? n - i : FS_W;
-        /* -inf padding: its exp is 0 and it never equals the maximum */
-        FS_VR e = FS_NAME(exp_term)(op, FS_NAME(vload_n)(x + i, len, (FS_R)-INFINITY), mv, m_pre, &c,
-                                    unit_t, &at_max);
-        if (store_exps) FS_NAME(vstore_n)(store + i, len, e);
+    for (int count = 0; i + FS_W <= n; i += FS_W, count++) {
+        FS_VR e = FS_NAME(exp_term)(op, FS_NAME(vload)(x + i), mv, m_pre, &c, unit_t, &at_max);
+        if (store_exps) FS_NAME(vstore)(store + i, e);
         tail_sum += e;
         if (count == FS_SUB - 1) {
             FS_BLOCK_FOLD(lo, hi, tail_sum, s);
             tail_sum = (FS_VR){0};
             count = -1;
         }
+    }
+    if (i < n && n >= FS_W) {   /* FS_OVERLAP_TAIL */
+        const FS_VI fresh = FS_NAME(last_lanes)(n - i);
+        FS_VR e = FS_NAME(vexp_scaled)(FS_NAME(vscaled_diff)(last_x, m_pre, &c, unit_t), &c, unit_t);
+        if (store_exps) FS_NAME(vstore)(store + n - FS_W, e);
+        if (op != FS_SOFTMAX) {
+            FS_VI eq = (last_x == mv) & fresh;
+            at_max -= eq;
+            e = (FS_VR)((FS_VI)e & ~eq);
+        }
+        tail_sum += (FS_VR)((FS_VI)e & fresh);
+    } else if (i < n) {
+        /* -inf padding: its exp is 0 and it never equals the maximum */
+        FS_VR e = FS_NAME(exp_term)(op, FS_NAME(vload_tail)(x + i, n - i, (FS_R)-INFINITY), mv, m_pre, &c,
+                                    unit_t, &at_max);
+        if (store_exps) FS_NAME(vstore_tail)(store + i, n - i, e);
+        tail_sum += e;
     }
     FS_BLOCK_FOLD(lo, hi, tail_sum, s);
     FS_ROW_FOLD(lo, hi, s);
@@ -218,10 +252,12 @@ FS_INLINE void FS_NAME(exp_sum_pass)(const int op, const FS_R *x, FS_R *store, c
 FS_INLINE void FS_NAME(scale_pass)(const FS_R *src, FS_R *dst, ptrdiff_t n, FS_R inv, const int stream)
 {
     const FS_VR vinv = FS_NAME(vbroadcast)(inv);
+    const FS_VR last = n >= FS_W ? FS_NAME(vload)(src + n - FS_W) : vinv;   /* FS_OVERLAP_TAIL */
     ptrdiff_t i = FS_NAME(head_to_align)(dst, n, stream);
     for (ptrdiff_t k = 0; k < i; k++) dst[k] = src[k] * inv;
     for (; i + FS_W <= n; i += FS_W) FS_NAME(vstore_out)(dst + i, FS_NAME(vload)(src + i) * vinv, stream);
-    if (i < n) FS_NAME(vstore_tail)(dst + i, n - i, FS_NAME(vload_tail)(src + i, n - i, 0) * vinv);
+    if (i < n && n >= FS_W) FS_NAME(vstore)(dst + n - FS_W, last * vinv);
+    else if (i < n) FS_NAME(vstore_tail)(dst + i, n - i, FS_NAME(vload_tail)(src + i, n - i, 0) * vinv);
 }
 
 /* log_softmax: dst = (x - m) / T - log_sum, from x (may be dst). */
@@ -232,13 +268,16 @@ FS_INLINE void FS_NAME(log_pass)(const FS_R *x, FS_R *dst, ptrdiff_t n, FS_R m, 
     FS_NAME(exp_consts_init)(p, &c);
     const FS_VR m_pre = FS_NAME(vbroadcast)(m * (FS_R)p->s_pre);
     const FS_VR vlog = FS_NAME(vbroadcast)(log_sum);
+    const FS_VR last = n >= FS_W ? FS_NAME(vload)(x + n - FS_W) : vlog;   /* FS_OVERLAP_TAIL */
     const ptrdiff_t head = FS_NAME(head_to_align)(dst, n, stream);
-    for (ptrdiff_t i = 0, len; i < n; i += len) {
-        len = i < head ? head - i : (n - i < FS_W ? n - i : FS_W);
-        FS_VR res = FS_NAME(vscaled_log)(FS_NAME(vload_n)(x + i, len, 0), m_pre, &c, unit_t) - vlog;
-        if (len == FS_W) FS_NAME(vstore_out)(dst + i, res, stream);
-        else FS_NAME(vstore_tail)(dst + i, len, res);
-    }
+    ptrdiff_t i = 0;
+    if (head) FS_NAME(vstore_tail)(dst, head, FS_NAME(vscaled_log)(FS_NAME(vload_tail)(x, head, 0), m_pre, &c, unit_t) - vlog);
+    for (i = head; i + FS_W <= n; i += FS_W)
+        FS_NAME(vstore_out)(dst + i, FS_NAME(vscaled_log)(FS_NAME(vload)(x + i), m_pre, &c, unit_t) - vlog, stream);
+    if (i < n && n >= FS_W)
+        FS_NAME(vstore)(dst + n - FS_W, FS_NAME(vscaled_log)(last, m_pre, &c, unit_t) - vlog);
+    else if (i < n)
+        FS_NAME(vstore_tail)(dst + i, n - i, FS_NAME(vscaled_log)(FS_NAME(vload_tail)(x + i, n - i, 0), m_pre, &c, unit_t) - vlog);
 }
 
 /* softmax of a long row's chunk: dst = exp((x - m) / T) * inv, from x. */
@@ -249,14 +288,18 @@ FS_INLINE void FS_NAME(exp_write_pass)(const FS_R *x, FS_R *dst, ptrdiff_t n, FS
     FS_NAME(exp_consts_init)(p, &c);
     const FS_VR m_pre = FS_NAME(vbroadcast)(m * (FS_R)p->s_pre);
     const FS_VR vinv = FS_NAME(vbroadcast)(inv);
+#define FS_SOFTMAX_OF(v) (FS_NAME(vexp_scaled)(FS_NAME(vscaled_diff)((v), m_pre, &c, unit_t), &c, unit_t) * vinv)
+    const FS_VR last = n >= FS_W ? FS_NAME(vload)(x + n - FS_W) : vinv;   /* FS_OVERLAP_TAIL */
     const ptrdiff_t head = FS_NAME(head_to_align)(dst, n, stream);
-    for (ptrdiff_t i = 0, len; i < n; i += len) {
-        len = i < head ? head - i : (n - i < FS_W ? n - i : FS_W);
-        FS_VR v = FS_NAME(vload_n)(x + i, len, (FS_R)-INFINITY);
-        FS_VR res = FS_NAME(vexp_scaled)(FS_NAME(vscaled_diff)(v, m_pre, &c, unit_t), &c, unit_t) * vinv;
-        if (len == FS_W) FS_NAME(vstore_out)(dst + i, res, stream);
-        else FS_NAME(vstore_tail)(dst + i, len, res);
-    }
+    ptrdiff_t i = 0;
+    if (head) FS_NAME(vstore_tail)(dst, head, FS_SOFTMAX_OF(FS_NAME(vload_tail)(x, head, (FS_R)-INFINITY)));
+    for (i = head; i + FS_W <= n; i += FS_W)
+        FS_NAME(vstore_out)(dst + i, FS_SOFTMAX_OF(FS_NAME(vload)(x + i)), stream);
+    if (i < n && n >= FS_W)
+        FS_NAME(vstore)(dst + n - FS_W, FS_SOFTMAX_OF(last));
+    else if (i < n)
+        FS_NAME(vstore_tail)(dst + i, n - i, FS_SOFTMAX_OF(FS_NAME(vload_tail)(x + i, n - i, (FS_R)-INFINITY)));
+#undef FS_SOFTMAX_OF
 }
 
 /* The limits T -> 0 and T -> inf: all weight on the selected entries, evenly. */
@@ -341,12 +384,18 @@ FS_INLINE int FS_NAME(row_short)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, 
                                  const FS_NAME(exp_consts) *c, const int unit_t)
 {
     const ptrdiff_t nv = (n + FS_W - 1) / FS_W, last = n - (nv - 1) * FS_W;
+    /* the last vector: full and overlapping when the row allows it
+     * (FS_OVERLAP_TAIL), its fresh lanes marked; masked otherwise */
+    const int overlap = n >= FS_W;
+    const FS_R *last_at = overlap ? x + n - FS_W : x + (nv - 1) * FS_W;
+    const FS_VI fresh = FS_NAME(last_lanes)(last);
     FS_VR v[FS_SHORT];
     FS_VR vmax = FS_NAME(vbroadcast)((FS_R)-INFINITY);
     FS_VI ordered = vmax == vmax;
     for (int k = 0; k < FS_SHORT; k++) {
         if (k >= nv) break;
-        v[k] = FS_NAME(vload_n)(x + k * FS_W, k == nv - 1 ? last : FS_W, (FS_R)-INFINITY);
+        v[k] = k < nv - 1 ? FS_NAME(vload)(x + k * FS_W)
+             : overlap ? FS_NAME(vload)(last_at) : FS_NAME(vload_tail)(last_at, last, (FS_R)-INFINITY);
         vmax = FS_NAME(vmax)(vmax, v[k]);
         ordered &= v[k] == v[k];
     }
@@ -360,31 +409,39 @@ FS_INLINE int FS_NAME(row_short)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, 
     FS_VI at_max = {0};
     for (int k = 0; k < FS_SHORT; k++) {
         if (k >= nv) break;
-        FS_VR e = FS_NAME(exp_term)(op, v[k], mv, m_pre, c, unit_t, &at_max);
-        sum += e;
-        if (op == FS_SOFTMAX) v[k] = e;
+        FS_VR e = FS_NAME(vexp_scaled)(FS_NAME(vscaled_diff)(v[k], m_pre, c, unit_t), c, unit_t);
+        if (op == FS_SOFTMAX) {
+            sum += k < nv - 1 || !overlap ? e : (FS_VR)((FS_VI)e & fresh);
+            v[k] = e;
+        } else {   /* the maximum's terms are counted apart, as in exp_term */
+            FS_VI eq = v[k] == mv;
+            if (k == nv - 1 && overlap) eq &= fresh;
+            at_max -= eq;
+            e = (FS_VR)((FS_VI)e & ~eq);
+            sum += k < nv - 1 || !overlap ? e : (FS_VR)((FS_VI)e & fresh);
+        }
     }
+    FS_VR scale, shift;
     if (op == FS_SOFTMAX) {
         /* at most FS_SHORT terms per lane and a pairwise lane sum: a few ulp */
-        const FS_VR inv = FS_NAME(vbroadcast)((FS_R)1 / FS_TREE(sum, FS_ADD_OP));
-        for (int k = 0; k < FS_SHORT; k++) {
-            if (k >= nv) break;
-            FS_NAME(vstore_n)(out + k * FS_W, k == nv - 1 ? last : FS_W, v[k] * inv);
+        scale = FS_NAME(vbroadcast)((FS_R)1 / FS_TREE(sum, FS_ADD_OP));
+        shift = (FS_VR){0};
+    } else {
+        const int count = FS_TREE(at_max, FS_ADD_OP);
+        const double rest = FS_NAME(lane_sum)(sum);
+        const double log_sum = count == 1 ? log1p(rest) : log(count + rest);
+        if (op == FS_LOGSUMEXP) {
+            *out = (FS_R)fs_max_plus_t_log(m, p->temperature, log_sum);
+            return 1;
         }
-        return 1;
+        shift = FS_NAME(vbroadcast)((FS_R)log_sum);
     }
-    const int count = FS_TREE(at_max, FS_ADD_OP);
-    const double rest = FS_NAME(lane_sum)(sum);
-    const double log_sum = count == 1 ? log1p(rest) : log(count + rest);
-    if (op == FS_LOGSUMEXP) {
-        *out = (FS_R)fs_max_plus_t_log(m, p->temperature, log_sum);
-        return 1;
-    }
-    const FS_VR vlog = FS_NAME(vbroadcast)((FS_R)log_sum);
     for (int k = 0; k < FS_SHORT; k++) {
         if (k >= nv) break;
-        FS_NAME(vstore_n)(out + k * FS_W, k == nv - 1 ? last : FS_W,
-                          FS_NAME(vscaled_log)(v[k], m_pre, c, unit_t) - vlog);
+        FS_VR r = op == FS_SOFTMAX ? v[k] * scale : FS_NAME(vscaled_log)(v[k], m_pre, c, unit_t) - shift;
+        if (k < nv - 1) FS_NAME(vstore)(out + k * FS_W, r);
+        else if (overlap) FS_NAME(vstore)(out + n - FS_W, r);
+        else FS_NAME(vstore_tail)(out + k * FS_W, last, r);
     }
     return 1;
 }
