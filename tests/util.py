@@ -98,3 +98,78 @@ def assert_close(name: str, actual, expected, dtype, context: str = "", scale: f
         err = np.abs(a - e) / np.maximum(max(1.0, scale), np.abs(e))
         bound = 4 * SOFTMAX_REL[dtype] * slack
         assert np.all(err <= bound), f"{where}: max err {err.max():.3g} > {bound:.3g}"
+
+
+# ---- instruction-set variants and a vectorised oracle ------------------------
+
+# The compiled variants, best first, and a word of fastsoftmax._rows.simd_target()'s text for each.
+ISAS = ("avx512", "avx2", "baseline")
+ISA_WORDS = {"avx512": "AVX-512", "avx2": "AVX2", "baseline": "baseline"}
+_VECTOR_BYTES = {"avx512": 64, "avx2": 32, "baseline": 16}
+
+
+def lanes(isa: str, dtype) -> int:
+    """Elements per vector of a variant: the height of a tile of tiny rows and
+    the longest row that goes into one."""
+    return _VECTOR_BYTES[isa] // np.dtype(dtype).itemsize
+
+
+def oracle(name: str, x, axis: int = -1, temperature: float = 1.0, keepdims: bool = False):
+    """``name`` over one axis computed with NumPy in long double, vectorised
+    (fast enough for arrays too big for the pure-Python reference), rounded
+    to x's dtype.  Only for inputs whose every reduced row has a finite
+    maximum and no NaN, and 0 < T < inf."""
+    x = np.asarray(x)
+    w = x.astype(np.longdouble)
+    t = np.longdouble(temperature)
+    m = w.max(axis=axis, keepdims=True)
+    assert np.all(np.isfinite(m)), "oracle(): rows need a finite maximum"
+    a = (w - m) / t
+    e = np.exp(a)
+    s = e.sum(axis=axis, keepdims=True)
+    if name == "softmax":
+        r = e / s
+    elif name == "log_softmax":
+        r = a - np.log(s)
+    else:
+        r = m + t * np.log(s)
+        if not keepdims:
+            r = np.squeeze(r, axis=axis)
+    return r.astype(x.dtype)
+
+
+# ---- rows (or columns) with special values ------------------------------------
+
+SPECIAL_KINDS = ["nan", "+inf", "all -inf", "some -inf", "+inf and -inf", "nan and +inf", "huge", "ties"]
+
+
+def special_values(kind, n, pos, dtype, rng):
+    """n entries (a row, or a column along a strided axis) of one of
+    SPECIAL_KINDS; `pos` picks where the special entry sits."""
+    inf, big = np.inf, np.finfo(dtype).max
+    row = (rng.standard_normal(n) * 4).astype(dtype)
+    pos %= n
+    if kind == "nan":
+        row[pos] = np.nan
+    elif kind == "+inf":
+        row[pos] = inf
+    elif kind == "all -inf":
+        row[:] = -inf
+    elif kind == "some -inf":            # a finite maximum: computed by the fast paths themselves
+        row[np.arange(n) != pos] = -inf
+        if n > 2:
+            row[(pos + 1) % n] = 1.5
+    elif kind == "+inf and -inf":
+        row[:] = -inf
+        row[pos] = inf
+    elif kind == "nan and +inf":
+        row[pos] = np.nan
+        row[(pos + 1) % n] = inf
+    elif kind == "huge":                 # near the dtype's max: nothing may overflow
+        row[:] = -big
+        row[pos] = big
+        row[(pos + 2) % n] = big / 2
+    elif kind == "ties":
+        row[:] = 2.25
+    return row
+

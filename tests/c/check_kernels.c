@@ -312,6 +312,25 @@ static void group_extreme_temperatures(const dtype *d)
 enum { SOME_NEG_INF, ONLY_NEG_INF, POS_INF, POS_AND_NEG_INF, ONE_NAN, NAN_AND_INFS, TWO_POS_INF, ALL_EQUAL,
        N_KINDS };
 
+/* Turns the row of n entries at s (random logits) into one of the special
+ * kinds, the special entry at pos. */
+static void make_special(const dtype *d, void *s, ptrdiff_t n, int kind, ptrdiff_t pos)
+{
+    const ptrdiff_t next = (pos + 1) % n, after = (pos + 2) % n;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        if ((kind == SOME_NEG_INF && i % 3 == 2) || kind == ONLY_NEG_INF) d->set(s, i, -INFINITY);
+        if (kind == ALL_EQUAL) d->set(s, i, 1.5);
+    }
+    switch (kind) {
+    case SOME_NEG_INF: d->set(s, pos, -INFINITY); d->set(s, next, 2.0); break;
+    case POS_INF: d->set(s, pos, INFINITY); break;
+    case POS_AND_NEG_INF: d->set(s, next, -INFINITY); d->set(s, pos, INFINITY); break;
+    case ONE_NAN: d->set(s, pos, NAN); break;
+    case NAN_AND_INFS: d->set(s, next, INFINITY); d->set(s, after, -INFINITY); d->set(s, pos, NAN); break;
+    case TWO_POS_INF: d->set(s, pos, INFINITY); d->set(s, (pos + n / 2 + 1) % n, INFINITY); break;
+    }
+}
+
 /* The special-value table, row kind by row kind, with the special entries at
  * the start, middle and end (vector bodies and tails); each special row sits
  * between two ordinary rows, which must come out as if alone. */
@@ -324,21 +343,9 @@ static void group_special(const dtype *d)
         for (int kind = 0; kind < N_KINDS; kind++) {
             for (int w = 0; w < 3; w++) {
                 void *x = new_rows(d, 3 * n);
-                char *s = (char *)x + n * d->size;   /* the special row is the middle one */
-                const ptrdiff_t pos = where[w], next = (pos + 1) % n, after = (pos + 2) % n;
                 fill_random(d, x, 0, 3 * n, 4.0, 0, 0);
-                for (ptrdiff_t i = 0; i < n; i++) {
-                    if ((kind == SOME_NEG_INF && i % 3 == 2) || kind == ONLY_NEG_INF) d->set(s, i, -INFINITY);
-                    if (kind == ALL_EQUAL) d->set(s, i, 1.5);
-                }
-                switch (kind) {
-                case SOME_NEG_INF: d->set(s, pos, -INFINITY); d->set(s, next, 2.0); break;
-                case POS_INF: d->set(s, pos, INFINITY); break;
-                case POS_AND_NEG_INF: d->set(s, next, -INFINITY); d->set(s, pos, INFINITY); break;
-                case ONE_NAN: d->set(s, pos, NAN); break;
-                case NAN_AND_INFS: d->set(s, next, INFINITY); d->set(s, after, -INFINITY); d->set(s, pos, NAN); break;
-                case TWO_POS_INF: d->set(s, pos, INFINITY); d->set(s, (pos + n / 2 + 1) % n, INFINITY); break;
-                }
+                /* the special row is the middle one */
+                make_special(d, (char *)x + n * d->size, n, kind, where[w]);
                 for (size_t k = 0; k < N_TEMPS; k++) check_batch(&g, TEMPS[k], x, 3, n, 0);
                 free_rows(d, x);
             }
@@ -352,6 +359,38 @@ static void group_special(const dtype *d)
         check_batch(&g, TEMPS[k], x, 0, 5, 0);
     }
     free_rows(d, x);
+    group_done(&g);
+}
+
+/* Many tiny rows in one call: softmax computes groups of lanes-per-vector
+ * rows of n <= lanes (16 float32 / 8 float64 with AVX-512, 8 / 4 AVX2, 4 / 2
+ * baseline) as transposed tiles counted from the first row, whose full-width
+ * loads and stores run into the following rows; rows near a tile's end are
+ * masked, rows after the last whole tile go one by one, and a tile with a
+ * special row falls back to row by row.  Each batch is checked plain and
+ * with two special rows (kinds and places rotating: a tile's first and last
+ * row, inside, after the last tile); check_batch also checks the guard just
+ * past out and out == x. */
+static void group_tiles(const dtype *d)
+{
+    static const ptrdiff_t row_counts[] = {16, 17, 23, 31, 32, 33, 40};
+    group g = {d, "tiles: 16..40 rows of n=1..17", 0, 0, 0};
+    int turn = 0;
+    for (size_t j = 0; j < sizeof row_counts / sizeof row_counts[0]; j++) {
+        const ptrdiff_t rows = row_counts[j];
+        for (ptrdiff_t n = 1; n <= 17; n++) {
+            void *x = new_rows(d, rows * n);
+            fill_random(d, x, 0, rows * n, n % 5 ? 4.0 : 30.0, n % 3 == 0, 0);
+            for (size_t k = 0; k < N_TEMPS; k++) check_batch(&g, TEMPS[k], x, rows, n, 0);
+            const ptrdiff_t places[] = {0, 3, 7, 8, 15, 16, rows - 1};
+            for (int s = 0; s < 2; s++, turn++) {
+                const ptrdiff_t r = places[(turn * 3) % 7] % rows, pos = (turn * 5) % n;
+                make_special(d, (char *)x + r * n * d->size, n, turn % N_KINDS, pos);
+            }
+            for (size_t k = 0; k < N_TEMPS; k++) check_batch(&g, TEMPS[k], x, rows, n, 0);
+            free_rows(d, x);
+        }
+    }
     group_done(&g);
 }
 
@@ -405,6 +444,7 @@ int main(void)
         group_random(dtypes[k]);
         group_long(dtypes[k]);
         group_special(dtypes[k]);
+        group_tiles(dtypes[k]);
         group_huge(dtypes[k]);
         group_near_zero(dtypes[k]);
         group_extreme_temperatures(dtypes[k]);

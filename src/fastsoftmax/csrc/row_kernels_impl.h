@@ -187,9 +187,13 @@ FS_INLINE FS_VR FS_NAME(exp_term)(const int op, FS_VR v, FS_VR mv, FS_VR m_pre,
 
 /* Adds the sum of exp((x - m) / T) over x[0:n] (without the terms at the
  * maximum, which are counted, except for softmax) to *s.  store_exps: softmax
- * keeps the exps in `store` for the write pass (store may be x). */
+ * keeps the exps in `store` for the write pass (store may be x).  ahead: the
+ * next row or chunk (ahead_n elements), fetched into the caches meanwhile:
+ * this pass is bound by arithmetic, so the memory system is free to bring
+ * in what the next max pass will read. */
 FS_INLINE void FS_NAME(exp_sum_pass)(const int op, const FS_R *x, FS_R *store, const int store_exps,
-                                     ptrdiff_t n, FS_R m, const fs_params *p, const int unit_t, fs_stats *s)
+                                     ptrdiff_t n, FS_R m, const fs_params *p, const int unit_t, fs_stats *s,
+                                     const FS_R *ahead, ptrdiff_t ahead_n)
 {
     FS_NAME(exp_consts) c;
     FS_NAME(exp_consts_init)(p, &c);
@@ -205,6 +209,7 @@ FS_INLINE void FS_NAME(exp_sum_pass)(const int op, const FS_R *x, FS_R *store, c
         for (int j = 0; j < FS_SUB; j++) {
             for (int u = 0; u < FS_UNROLL; u++) {
                 const ptrdiff_t at = i + (j * FS_UNROLL + u) * FS_W;
+                if (ahead && at < ahead_n) __builtin_prefetch(ahead + at, 0, 2);
                 FS_VR e = FS_NAME(exp_term)(op, FS_NAME(vload)(x + at), mv, m_pre, &c, unit_t, &at_max);
                 if (store_exps) FS_NAME(vstore)(store + at, e);
                 f[u] += e;
@@ -348,7 +353,7 @@ FS_INLINE void FS_NAME(write_row)(int op, const FS_R *x, const FS_R *exps, FS_R 
 /* Max, then (normal rows) the exp-sum pass relative to that max; softmax
  * keeps the exps in `store` when it is not NULL. */
 FS_INLINE void FS_NAME(stats_pass)(int op, const FS_R *x, FS_R *store, ptrdiff_t n, const fs_params *p,
-                                   fs_stats *s)
+                                   fs_stats *s, const FS_R *ahead, ptrdiff_t ahead_n)
 {
     fs_stats_init(s);
     const FS_R m = FS_NAME(max_pass)(x, n, &s->has_nan);
@@ -361,8 +366,8 @@ FS_INLINE void FS_NAME(stats_pass)(int op, const FS_R *x, FS_R *store, ptrdiff_t
     if (!isfinite(m)) return;   /* the row is NaN, or this chunk adds nothing */
     const int keep = op == FS_SOFTMAX && store != NULL;
 #define FS_EXP_SUM(OP, UNIT) \
-    if (keep) FS_NAME(exp_sum_pass)(OP, x, store, 1, n, m, p, UNIT, s); \
-    else FS_NAME(exp_sum_pass)(OP, x, NULL, 0, n, m, p, UNIT, s);
+    if (keep) FS_NAME(exp_sum_pass)(OP, x, store, 1, n, m, p, UNIT, s, ahead, ahead_n); \
+    else FS_NAME(exp_sum_pass)(OP, x, NULL, 0, n, m, p, UNIT, s, ahead, ahead_n);
     if (op == FS_SOFTMAX) {
         if (p->unit) { FS_EXP_SUM(FS_SOFTMAX, 1) } else { FS_EXP_SUM(FS_SOFTMAX, 0) }
     } else {
@@ -509,7 +514,9 @@ FS_INLINE void FS_NAME(row_long)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, 
     fs_stats_init(&row);
     for (ptrdiff_t start = 0; start < n; start += FS_CHUNK) {
         fs_stats chunk;
-        FS_NAME(stats_pass)(op, x + start, NULL, n - start < FS_CHUNK ? n - start : FS_CHUNK, p, &chunk);
+        const ptrdiff_t len = n - start < FS_CHUNK ? n - start : FS_CHUNK;
+        const ptrdiff_t next = n - start - len < FS_CHUNK ? n - start - len : FS_CHUNK;
+        FS_NAME(stats_pass)(op, x + start, NULL, len, p, &chunk, x + start + len, next);
         fs_stats_merge(&chunk, p, &row);
     }
     fs_row_finish(op, &row, n, p, &r);
@@ -519,8 +526,9 @@ FS_INLINE void FS_NAME(row_long)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, 
                            p, &r, stream);
 }
 
+/* ahead: the next row (same length), or NULL. */
 FS_INLINE void FS_NAME(row_any)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, const fs_params *p,
-                                int stream, FS_R *scratch)
+                                int stream, FS_R *scratch, const FS_R *ahead)
 {
     if (n > FS_LONG_ROW) { FS_NAME(row_long)(op, x, out, n, p, stream); return; }
     fs_stats s;
@@ -533,7 +541,7 @@ FS_INLINE void FS_NAME(row_any)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, c
         exps = stream && n <= FS_SCRATCH ? scratch : out;
         stream = stream && n <= FS_SCRATCH;
     }
-    FS_NAME(stats_pass)(op, x, exps, n, p, &s);
+    FS_NAME(stats_pass)(op, x, exps, n, p, &s, ahead, ahead ? n : 0);
     fs_row_finish(op, &s, n, p, &r);
     if (op == FS_LOGSUMEXP) *out = (FS_R)r.logsumexp;
     else FS_NAME(write_row)(op, x, exps, out, n, p, &r, stream);
@@ -556,14 +564,14 @@ FS_INLINE void FS_NAME(rows_unit)(int op, const FS_R *x, FS_R *out, ptrdiff_t ro
             if (FS_NAME(tile_softmax)(x + r * n, out + r * n, n, p, &c, unit_t)) continue;
             for (ptrdiff_t k = r; k < r + FS_W; k++)
                 if (!FS_NAME(row_short)(op, x + k * n, out + k * n, n, p, &c, unit_t))
-                    FS_NAME(row_any)(op, x + k * n, out + k * n, n, p, stream, scratch);
+                    FS_NAME(row_any)(op, x + k * n, out + k * n, n, p, stream, scratch, NULL);
         }
     }
     for (; r < rows; r++) {
         const FS_R *xr = x + r * n;
         FS_R *outr = out + r * out_step;
         if (use_short && FS_NAME(row_short)(op, xr, outr, n, p, &c, unit_t)) continue;
-        FS_NAME(row_any)(op, xr, outr, n, p, stream, scratch);
+        FS_NAME(row_any)(op, xr, outr, n, p, stream, scratch, r + 2 < rows ? xr + 2 * n : NULL);
     }
     FS_NAME(stream_fence)(stream);
 }
@@ -731,7 +739,7 @@ static void FS_NAME(rows)(int op, const void *xv, void *outv, ptrdiff_t rows, pt
 
 static void FS_NAME(chunk_stats)(int op, const void *x, ptrdiff_t n, const fs_params *p, fs_stats *s)
 {
-    FS_NAME(stats_pass)(op, (const FS_R *)x, NULL, n, p, s);
+    FS_NAME(stats_pass)(op, (const FS_R *)x, NULL, n, p, s, NULL, 0);
 }
 
 static void FS_NAME(chunk_write)(int op, const void *x, void *out, ptrdiff_t n, const fs_params *p,

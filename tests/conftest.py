@@ -1,0 +1,32 @@
+"""Fixtures shared by the test files: ``isa`` runs a test once per compiled
+instruction-set variant of the kernels, switched in-process."""
+import pytest
+
+from fastsoftmax import _rows
+from util import ISA_WORDS, ISAS
+
+
+def variant_in_use() -> str:
+    target = _rows.simd_target()
+    for name in ISAS:
+        if ISA_WORDS[name] in target:
+            return name
+    return "best"
+
+
+@pytest.fixture(params=ISAS)
+def isa(request):
+    """Switch the kernels to one variant for the test, then back to the one in
+    use before (the best one, unless FASTSOFTMAX_FORCE_ISA lowered it).
+    Variants this CPU or build lacks are skipped."""
+    name = request.param
+    previous = variant_in_use()
+    try:
+        _rows._use_isa(name)
+    except ValueError as e:
+        pytest.skip(str(e))
+    try:
+        assert ISA_WORDS[name] in _rows.simd_target(), (name, _rows.simd_target())
+        yield name
+    finally:
+        _rows._use_isa(previous)
