@@ -183,3 +183,138 @@ def test_chunked_long_rows_with_special_values(t):
         one = fast(x, temperature=t, num_threads=1)
         np.testing.assert_array_equal(fast(x, temperature=t, num_threads=2), one, err_msg=name)
         assert_close(name, one, ref(x, temperature=t), np.float32, f"T={t}")
+
+
+# ---- out= in the compiled fast path (fastsoftmax._rows.try_fast) ----------------
+
+@pytest.fixture
+def general_calls(monkeypatch):
+    """Ops that went through fastsoftmax._api._apply (the general path) rather
+    than the compiled fast path, in call order."""
+    from fastsoftmax import _api
+
+    calls = []
+    real = _api._apply
+
+    def spy(op, *args, **kwargs):
+        calls.append(_api._NAMES[op])
+        return real(op, *args, **kwargs)
+
+    monkeypatch.setattr(_api, "_apply", spy)
+    return calls
+
+
+def _fast_path_cases(dtype):
+    """(x, axis, keepdims) whose results the fast path writes straight into a
+    matching out: C inputs along the last, first and a middle axis, Fortran
+    inputs along every axis."""
+    c2 = logits((6, 40), dtype, seed=1)
+    c2[2, ::3] = -np.inf
+    c3 = logits((3, 17, 5), dtype, seed=2)
+    for x in (c2, c3, np.asfortranarray(c2), np.asfortranarray(c3)):
+        for axis in range(-1, x.ndim - 1):
+            yield x, axis
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_out_fast_path_matching_layout(general_calls, name, dtype):
+    fast, ref = FUNCTIONS[name]
+    for x, axis in _fast_path_cases(dtype):
+        order = "F" if not x.flags.c_contiguous else "C"
+        plain = fast(x, axis=axis)
+        want = ref(x, axis=axis)
+        for keepdims in ((False, True) if name == "logsumexp" else (False,)):
+            shape = want.shape if not keepdims else tuple(1 if a == axis % x.ndim else s
+                                                          for a, s in enumerate(x.shape))
+            out = np.full(shape, 99.0, dtype=dtype, order=order)
+            kw = {"keepdims": True} if keepdims else {}
+            assert fast(x, axis=axis, out=out, **kw) is out
+            np.testing.assert_array_equal(out.reshape(plain.shape), plain, err_msg=f"{order} axis={axis}")
+            assert_close(name, out.reshape(want.shape), want, dtype, f"{order} axis={axis}")
+    assert general_calls == [], "a matching out= left the fast path"
+    # a 0-d out for logsumexp over a 1-D input
+    if name == "logsumexp":
+        v = logits(9, dtype)
+        out0 = np.zeros((), dtype)
+        assert fs.logsumexp(v, out=out0) is out0
+        assert out0 == fs.logsumexp(v)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_out_fast_path_in_place(general_calls, name, dtype):
+    fast = FUNCTIONS[name][0]
+    for x, axis in _fast_path_cases(dtype):
+        want = fast(x, axis=axis)
+        y = x.copy(order="K")
+        assert fast(y, axis=axis, out=y) is y
+        np.testing.assert_array_equal(y, want, err_msg=f"axis={axis} C={x.flags.c_contiguous}")
+    assert general_calls == []
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_out_partly_overlapping_x_is_exact(general_calls, name, dtype):
+    """out overlapping x without being x goes to the general path, which
+    computes into a fresh buffer and copies: for a C input exactly the plain
+    result (the same kernel); for an F input, which the general path copies
+    to C order first, the reference's values within the bounds."""
+    fast, ref = FUNCTIONS[name]
+    x0 = logits((6, 40), dtype, seed=3)
+    for order in "CF":
+        x0 = np.array(x0, order=order)
+        for axis in (-1, 0):
+            want = fast(x0, axis=axis) if order == "C" else ref(x0, axis=axis)
+            for shift in (1, 40, -1, -6):
+                buf = np.zeros(x0.size + abs(shift), dtype)
+                src = np.ndarray(x0.shape, dtype, buf, max(0, -shift) * buf.itemsize, order=order)
+                dst = np.ndarray(x0.shape, dtype, buf, max(0, shift) * buf.itemsize, order=order)
+                src[...] = x0
+                del general_calls[:]
+                assert fast(src, axis=axis, out=dst) is dst
+                assert general_calls == [name]
+                if order == "C":
+                    np.testing.assert_array_equal(dst, want, err_msg=f"axis={axis} shift={shift}")
+                else:
+                    assert_close(name, dst, want, dtype, f"F axis={axis} shift={shift}")
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_out_of_another_layout_takes_the_general_path(general_calls, name):
+    fast, ref = FUNCTIONS[name]
+    for x, axis in _fast_path_cases(np.float32):
+        want = ref(x, axis=axis)
+        if want.ndim < 2:
+            continue                     # 0-d and 1-D results are both C and F ordered
+        other = "C" if not x.flags.c_contiguous else "F"
+        out = np.full(want.shape, 99.0, np.float32, order=other)
+        del general_calls[:]
+        assert fast(x, axis=axis, out=out) is out
+        assert general_calls == [name]
+        assert_close(name, out, want, np.float32, f"out {other} axis={axis}")
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_bad_out_with_fast_path_inputs_raises_and_writes_nothing(general_calls, name):
+    """Inputs the fast path would take, with an out it must refuse: the same
+    errors as the general path, nothing written."""
+    fast = FUNCTIONS[name][0]
+    for x, axis in _fast_path_cases(np.float32):
+        shape = fast(x, axis=axis).shape
+        order = "F" if not x.flags.c_contiguous else "C"
+        readonly = np.zeros(shape, np.float32, order=order)
+        readonly.flags.writeable = False
+        wrong_shape = shape[:-1] + (shape[-1] + 1,) if shape else (1,)
+        cases = [(np.zeros(shape, np.float64, order=order), TypeError, "out has dtype"),
+                 (np.zeros(wrong_shape, np.float32, order=order), ValueError, "out has shape"),
+                 (readonly, ValueError, "read-only")]
+        if name != "logsumexp":            # x's own memory, seen with the wrong dtype
+            cases.append((x.view(np.int32), TypeError, "out has dtype"))
+        for out, exc, msg in cases:
+            before = out.copy()
+            del general_calls[:]
+            with pytest.raises(exc, match=msg):
+                fast(x, axis=axis, out=out)
+            assert general_calls == [name]
+            np.testing.assert_array_equal(out, before)

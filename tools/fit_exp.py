@@ -1,5 +1,13 @@
 """Fit the exp polynomials used by the kernels (csrc/vexp.h) and check them.
 
+Three fits:
+  * float32, degree 5 on |t| <= ln2/2 (every float32 variant);
+  * float64, degree 11 on |t| <= ln2/2 (float64 without a table);
+  * float64, degree 6 on |t| <= ln2/32 for the table-driven exp (float64 with
+    AVX-512, where one instruction reads a 16-entry table of 2**(j/16)),
+    interpolated at Chebyshev nodes in 60-digit decimal arithmetic, which
+    float64 least squares cannot resolve; the table itself is printed too.
+
 exp(t) on |t| <= ln2/2 is approximated by p(t) = 1 + t*q(t): p(0) == 1
 exactly, so a row maximum's own term is exactly 1.  q minimises the maximum
 *relative* error (Lawson's iteratively reweighted least squares, which
@@ -41,7 +49,45 @@ def horner_error(coef, dtype):
     return float(np.max(np.abs(p.astype(np.float64) - exact) / exact))
 
 
+def table_fit(degree=6, digits=60):
+    """q of p(t) = 1 + t q(t) interpolating exp at Chebyshev nodes of
+    |t| <= ln2/32, and the max relative error of the rounded coefficients."""
+    import math
+    from decimal import Decimal, getcontext
+    getcontext().prec = digits
+    half = Decimal(2).ln() / 32
+    m = degree                                   # q has degree - 1, m nodes
+    nodes = [half * Decimal(math.cos((2 * k + 1) * math.pi / (2 * m))) for k in range(m)]
+    a = [[t ** j for j in range(m)] for t in nodes]
+    b = [(t.exp() - 1) / t for t in nodes]
+    for i in range(m):                           # Gaussian elimination, partial pivoting
+        piv = max(range(i, m), key=lambda r: abs(a[r][i]))
+        a[i], a[piv], b[i], b[piv] = a[piv], a[i], b[piv], b[i]
+        for r in range(i + 1, m):
+            f = a[r][i] / a[i][i]
+            a[r] = [x - f * y for x, y in zip(a[r], a[i])]
+            b[r] -= f * b[i]
+    q = [Decimal(0)] * m
+    for i in reversed(range(m)):
+        q[i] = (b[i] - sum(a[i][c] * q[c] for c in range(i + 1, m))) / a[i][i]
+    coef = [float(c) for c in q]
+    worst = Decimal(0)
+    for k in range(-1000, 1001):
+        t = half * Decimal(k) / 1000
+        acc = Decimal(0)
+        for c in reversed(coef):
+            acc = acc * t + Decimal(c)
+        worst = max(worst, abs(1 + t * acc - t.exp()) / t.exp())
+    table = [float((Decimal(2) ** (Decimal(j) / 16))) for j in range(16)]
+    return coef, float(worst), table
+
+
 if __name__ == "__main__":
+    coef, err, table = table_fit()
+    print("float64 table-driven degree 6: q highest degree first:")
+    print("   ", ", ".join(c.hex() for c in coef[::-1]))
+    print(f"    max relative error (exact arithmetic, rounded coefficients): {err:.2e}")
+    print("    table 2**(j/16):", ", ".join(t.hex() for t in table))
     for degree, dtype in ((5, np.float32), (11, np.float64)):
         coef = fit(degree, dtype)
         print(f"{np.dtype(dtype).name} degree {degree}: p(t) = 1 + t*q(t), q highest degree first:")

@@ -158,6 +158,18 @@ typedef struct {
 static const fs_dtype_limits fs_limits_f32 = {-155.0, 15, -126, 126, 0x1p-100, 0x1p100, 1};
 static const fs_dtype_limits fs_limits_f64 = {-1090.0, 40, -1022, 1022, 0.0, INFINITY, 0};
 
+/* ln(2) * tm * scale (scale a power of two) as c_hi + c_lo, c_hi keeping
+ * hi_bits significant bits so that k * c_hi is exact for the k in use. */
+static void fs_split_ln2(double tm, double scale, int hi_bits, double *c_hi, double *c_lo)
+{
+    const double ln2_hi = 0.6931471805599453 * scale, ln2_lo = 2.3190468138462996e-17 * scale;
+    double c = ln2_hi * tm;
+    double c_err = fma(ln2_hi, tm, -c) + ln2_lo * tm;
+    int ce = ilogb(c);
+    *c_hi = ldexp(nearbyint(ldexp(c, hi_bits - 1 - ce)), ce - (hi_bits - 1));
+    *c_lo = (c - *c_hi) + c_err;
+}
+
 static void fs_params_for_limits(double temperature, fs_params *p, const fs_dtype_limits *lim)
 {
     memset(p, 0, sizeof *p);
@@ -178,13 +190,10 @@ static void fs_params_for_limits(double temperature, fs_params *p, const fs_dtyp
     p->k_scale = 1.4426950408889634 / tm;
     p->inv_tm = 1.0 / tm;
     /* ln2 * tm in double-double, then split so c_hi keeps c_hi_bits bits. */
-    const double ln2_hi = 0.6931471805599453, ln2_lo = 2.3190468138462996e-17;
-    double c = ln2_hi * tm;
-    double c_err = fma(ln2_hi, tm, -c) + ln2_lo * tm;
-    int ce = ilogb(c);
-    double c_hi = ldexp(nearbyint(ldexp(c, lim->c_hi_bits - 1 - ce)), ce - (lim->c_hi_bits - 1));
-    p->c_hi = c_hi;
-    p->c_lo = (c - c_hi) + c_err;
+    fs_split_ln2(tm, 1.0, lim->c_hi_bits, &p->c_hi, &p->c_lo);
+    /* the table-driven exp takes steps of ln2 / 16, so k is 16 times larger */
+    p->k_scale_t = 16.0 * 1.4426950408889634 / tm;
+    fs_split_ln2(tm, 1.0 / 16.0, lim->c_hi_bits - 4, &p->c_hi_t, &p->c_lo_t);
     if (lim->is_float) {
         p->k_scale = (float)p->k_scale;
         p->inv_tm = (float)p->inv_tm;
@@ -201,6 +210,14 @@ void fs_params_init(int dtype, double temperature, fs_params *p)
 }
 void fs_params_init_f32(double temperature, fs_params *p) { fs_params_init(FS_F32, temperature, p); }
 void fs_params_init_f64(double temperature, fs_params *p) { fs_params_init(FS_F64, temperature, p); }
+
+/* 2**(j/16) * 2**-600, j = 0..15, correctly rounded: the table of the
+ * table-driven float64 exp (vexp.h), its 2**-600 undone by 2**(k + 600). */
+static const double fs_exp2_sixteenths[16] = {
+    0x1.0000000000000p-600, 0x1.0b5586cf9890fp-600, 0x1.172b83c7d517bp-600, 0x1.2387a6e756238p-600,
+    0x1.306fe0a31b715p-600, 0x1.3dea64c123422p-600, 0x1.4bfdad5362a27p-600, 0x1.5ab07dd485429p-600,
+    0x1.6a09e667f3bcdp-600, 0x1.7a11473eb0187p-600, 0x1.8ace5422aa0dbp-600, 0x1.9c49182a3f090p-600,
+    0x1.ae89f995ad3adp-600, 0x1.c199bdd85529cp-600, 0x1.d5818dcfba487p-600, 0x1.ea4afa2a490dap-600};
 
 /* ---- instruction-set variants ------------------------------------------ */
 

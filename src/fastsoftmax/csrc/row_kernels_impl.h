@@ -786,6 +786,10 @@ static const fs_kernels FS_NAME(kernels) = {
 #undef FS_EXP_MANT_BITS
 #undef FS_EXP_LOG2E
 #undef FS_EXP_POLY
+#undef FS_EXP_TABLE
+#undef FS_EXP_TABLE_LOOKUP
+#undef FS_EXP_TABLE_MAGIC
+#undef FS_EXP_TABLE_POLY
 #undef FS_W
 #undef FS_SUB
 #undef FS_UNROLL

@@ -77,6 +77,10 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #define FS_VMAX_F64(a, b) _mm512_max_pd((__m512d)(a), (__m512d)(b))
 #define FS_FMA_F32(a, b, c) ((FS_VR)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
 #define FS_FMA_F64(a, b, c) ((FS_VR)_mm512_fmadd_pd((__m512d)(a), (__m512d)(b), (__m512d)(c)))
+/* one vpermt2pd reads the 16-entry table of the float64 exp */
+#define FS_EXP_TABLE_F64 1
+#define FS_EXP_TABLE_LOOKUP_F64(idx) ((FS_VR)_mm512_permutex2var_pd(_mm512_loadu_pd(fs_exp2_sixteenths), \
+    (__m512i)(idx), _mm512_loadu_pd(fs_exp2_sixteenths + 8)))
 /* non-temporal stores need 64-byte alignment */
 #define FS_STREAM_ALIGN 64
 #define FS_STREAM_F32(p, v) _mm512_stream_ps((p), (__m512)(v))
@@ -187,6 +191,15 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #endif
 #define FS_TREE FS_TREE_F64
 #define FS_TRANSPOSE FS_TRANSPOSE_F64
+#ifdef FS_EXP_TABLE_F64
+#define FS_EXP_TABLE 1
+#define FS_EXP_TABLE_LOOKUP FS_EXP_TABLE_LOOKUP_F64
+/* 1.5 * 2**52 + 16 * (bias + shift): low bits of shifted read 16 (k + bias + shift) + j */
+#define FS_EXP_TABLE_MAGIC (6755399441055744.0 + 16.0 * (1023.0 + 600.0))
+/* p(r) = 1 + r q(r) interpolating exp at Chebyshev nodes of |r| <= ln2/32 (tools/fit_exp.py) */
+#define FS_EXP_TABLE_POLY {0x1.6c17ed4cc4834p-10, 0x1.11123cf1dba3ap-7, 0x1.55555554e9468p-5, \
+                           0x1.555555547d378p-3, 0x1.0000000000001p-1, 0x1.0000000000003p+0}
+#endif
 #ifdef FS_ALL_SET_F64
 #define FS_ALL_SET FS_ALL_SET_F64
 #endif
@@ -216,6 +229,8 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #undef FS_VMAX_F64
 #undef FS_FMA_F32
 #undef FS_FMA_F64
+#undef FS_EXP_TABLE_F64
+#undef FS_EXP_TABLE_LOOKUP_F64
 #undef FS_STREAM_F32
 #undef FS_STREAM_F64
 #undef FS_STREAM_ALIGN
