@@ -1,7 +1,9 @@
 /* Nanoseconds per element of each pass of the float32 softmax kernels (max,
  * exp+sum with the exps stored, scale) on rows of n elements, for every
  * instruction-set variant this CPU runs.  The passes are the kernels' own
- * static functions: this file includes row_kernels.c.
+ * static functions: this file includes row_kernels.c.  Each pass runs over
+ * one row `rows` times in a row, so the figures are for data in L1, which
+ * is where the kernels run their second and third passes.
  *
  *   cc -O3 -ffp-contract=fast -fno-math-errno -Wno-psabi -DFASTSOFTMAX_X86_DISPATCH \
  *      -Isrc/fastsoftmax/csrc tools/pass_timing.c -lm -o /tmp/pass_timing
@@ -27,16 +29,17 @@ static double now(void)
         double t0 = now();                                                                 \
         for (long r = 0; r < rows; r++) {                                                  \
             int nan;                                                                       \
-            m[r] = fs_max_pass_f32_##ISA(x + r * n, n, &nan);                              \
+            m[r] = fs_max_pass_f32_##ISA(x, n, &nan);                                      \
+            if (nan) m[r] = 0;                                                             \
         }                                                                                  \
         double t1 = now();                                                                 \
         for (long r = 0; r < rows; r++) {                                                  \
             fs_stats_init(&s[r]);                                                          \
-            fs_exp_sum_pass_f32_##ISA(FS_SOFTMAX, x + r * n, out + r * n, 1, n, m[r], p, 1, &s[r]); \
+            fs_exp_sum_pass_f32_##ISA(FS_SOFTMAX, x, out, 1, n, m[r], p, 1, &s[r], NULL, 0); \
         }                                                                                  \
         double t2 = now();                                                                 \
         for (long r = 0; r < rows; r++)                                                    \
-            fs_scale_pass_f32_##ISA(out + r * n, out + r * n, n, (float)(1.0 / s[r].rest), 0); \
+            fs_scale_pass_f32_##ISA(out, out, n, (float)(1.0 / s[r].rest), 0);             \
         double t3 = now();                                                                 \
         t[0] += t1 - t0; t[1] += t2 - t1; t[2] += t3 - t2;                                 \
     }

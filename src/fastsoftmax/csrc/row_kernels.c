@@ -148,15 +148,15 @@ void fs_row_finish(int op, const fs_stats *row, ptrdiff_t n, const fs_params *p,
 /* ---- temperature ------------------------------------------------------ */
 
 typedef struct {
-    double k_floor;          /* 2**k_floor rounds to 0 in the dtype */
+    double k_zero;           /* k at which the exp kernels' 2**(k + shift) reads +0: -(bias + shift) */
     int c_hi_bits;           /* |k| stays below 2**(mantissa bits - c_hi_bits) */
     int e_min, e_max;        /* powers of two that scale exactly in the dtype */
     double tm_zero, tm_inf;  /* beyond these every exp rounds to 0 or 1 in the dtype */
     int is_float;
 } fs_dtype_limits;
 
-static const fs_dtype_limits fs_limits_f32 = {-155.0, 15, -126, 126, 0x1p-100, 0x1p100, 1};
-static const fs_dtype_limits fs_limits_f64 = {-1090.0, 40, -1022, 1022, 0.0, INFINITY, 0};
+static const fs_dtype_limits fs_limits_f32 = {-(127.0 + 64.0), 15, -126, 126, 0x1p-100, 0x1p100, 1};
+static const fs_dtype_limits fs_limits_f64 = {-(1023.0 + 600.0), 40, -1022, 1022, 0.0, INFINITY, 0};
 
 /* ln(2) * tm * scale (scale a power of two) as c_hi + c_lo, c_hi keeping
  * hi_bits significant bits so that k * c_hi is exact for the k in use. */
@@ -199,8 +199,9 @@ static void fs_params_for_limits(double temperature, fs_params *p, const fs_dtyp
         p->inv_tm = (float)p->inv_tm;
         p->c_lo = (float)p->c_lo;
     }
-    p->d_floor = lim->k_floor / p->k_scale;
-    if (lim->is_float) p->d_floor = (float)p->d_floor;
+    p->d_clamp = lim->k_zero / p->k_scale;
+    p->d_clamp_t = 16.0 * lim->k_zero / p->k_scale_t;
+    if (lim->is_float) p->d_clamp = (float)p->d_clamp;
     p->unit = p->s_pre == 1.0 && p->s_post == 1.0 && p->inv_tm == 1.0;
 }
 

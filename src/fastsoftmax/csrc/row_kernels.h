@@ -59,9 +59,10 @@ typedef struct {
     double k_scale;      /* log2(e) / tm, picks the power of two in exp */
     double c_hi, c_lo;   /* ln(2) * tm split so that k * c_hi is exact */
     double inv_tm;       /* 1 / tm */
-    double k_scale_t, c_hi_t, c_lo_t;  /* the same for the table-driven exp (float64
-                             AVX-512): steps of ln(2) / 16 */
-    double d_floor;      /* scaled differences below this have an exp that rounds to 0 */
+    double k_scale_t, c_hi_t, c_lo_t, d_clamp_t;  /* the same for the table-driven
+                             exp (float64 AVX-512): steps of ln(2) / 16 */
+    double d_clamp;      /* scaled differences are clamped here, where the exp kernel's
+                             power of two is exactly 0 (see vexp.h) */
 } fs_params;
 
 /* Statistics of a row, or of one chunk of it. */

@@ -167,8 +167,14 @@ FS_INLINE FS_R FS_NAME(max_pass)(const FS_R *x, ptrdiff_t n, int *has_nan)
 /* Vectors summed per lane in the row dtype before they move into double: few
  * enough terms that even in float32 a partial sum is good to a few ulp. */
 #define FS_SUB 4
-/* Independent accumulators (latency hiding); a block is FS_UNROLL * FS_SUB vectors. */
+/* Independent accumulators (latency hiding); a block is FS_UNROLL * FS_SUB
+ * vectors.  Fewer where registers are few (16 for AVX2 and SSE2): spilled
+ * accumulators cost more than the latency they hide. */
+#if FS_VBYTES == 64
 #define FS_UNROLL 4
+#else
+#define FS_UNROLL 2
+#endif
 
 /* exp((v - max) / T) for one vector.  Except for softmax, the entries at the
  * maximum are counted in *at_max and left out (their terms are exactly 1), so
@@ -215,7 +221,9 @@ FS_INLINE void FS_NAME(exp_sum_pass)(const int op, const FS_R *x, FS_R *store, c
                 f[u] += e;
             }
         }
-        FS_VR block_sum = (f[0] + f[1]) + (f[2] + f[3]);
+        for (int half = FS_UNROLL / 2; half >= 1; half /= 2)   /* pairwise */
+            for (int u = 0; u < half; u++) f[u] += f[u + half];
+        FS_VR block_sum = f[0];
         FS_BLOCK_FOLD(lo, hi, block_sum, s);
     }
     FS_VR tail_sum = {0};

@@ -104,6 +104,8 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #define FS_STREAM_F32(p, v) _mm256_stream_ps((p), (__m256)(v))
 #define FS_STREAM_F64(p, v) _mm256_stream_pd((p), (__m256d)(v))
 #elif defined(__SSE2__)
+#define FS_VMAX_F32(a, b) _mm_max_ps((__m128)(a), (__m128)(b))
+#define FS_VMAX_F64(a, b) _mm_max_pd((__m128d)(a), (__m128d)(b))
 #define FS_ALL_SET_F32(m) (_mm_movemask_ps((__m128)(m)) == 0xf)
 #define FS_ALL_SET_F64(m) (_mm_movemask_pd((__m128d)(m)) == 0x3)
 #define FS_STREAM_ALIGN 16
@@ -139,6 +141,8 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #ifdef FS_MASKED_LOAD_F32
 #define FS_MASKED_LOAD FS_MASKED_LOAD_F32
 #define FS_MASKED_STORE FS_MASKED_STORE_F32
+#endif
+#ifdef FS_VMAX_F32
 #define FS_VMAX_INTRINSIC FS_VMAX_F32
 #endif
 #ifdef FS_FMA_F32
@@ -181,6 +185,8 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #ifdef FS_MASKED_LOAD_F64
 #define FS_MASKED_LOAD FS_MASKED_LOAD_F64
 #define FS_MASKED_STORE FS_MASKED_STORE_F64
+#endif
+#ifdef FS_VMAX_F64
 #define FS_VMAX_INTRINSIC FS_VMAX_F64
 #endif
 #ifdef FS_FMA_F64

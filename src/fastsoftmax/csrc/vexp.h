@@ -22,7 +22,7 @@
  */
 
 typedef struct {
-    FS_VR s_pre, s_post, k_scale, c_hi, c_lo, inv_tm, d_floor, k_scale_t, c_hi_t, c_lo_t;
+    FS_VR s_pre, s_post, k_scale, c_hi, c_lo, inv_tm, d_clamp, k_scale_t, c_hi_t, c_lo_t, d_clamp_t;
 } FS_NAME(exp_consts);
 
 FS_INLINE FS_VR FS_NAME(vbroadcast)(FS_R v) { return (FS_VR){0} + v; }
@@ -40,10 +40,11 @@ FS_INLINE void FS_NAME(exp_consts_init)(const fs_params *p, FS_NAME(exp_consts) 
     c->c_hi = FS_NAME(vbroadcast)((FS_R)p->c_hi);
     c->c_lo = FS_NAME(vbroadcast)((FS_R)p->c_lo);
     c->inv_tm = FS_NAME(vbroadcast)((FS_R)p->inv_tm);
-    c->d_floor = FS_NAME(vbroadcast)((FS_R)p->d_floor);
+    c->d_clamp = FS_NAME(vbroadcast)((FS_R)p->d_clamp);
     c->k_scale_t = FS_NAME(vbroadcast)((FS_R)p->k_scale_t);
     c->c_hi_t = FS_NAME(vbroadcast)((FS_R)p->c_hi_t);
     c->c_lo_t = FS_NAME(vbroadcast)((FS_R)p->c_lo_t);
+    c->d_clamp_t = FS_NAME(vbroadcast)((FS_R)p->d_clamp_t);
 }
 
 #ifdef FS_VMAX_INTRINSIC
@@ -80,8 +81,7 @@ FS_INLINE FS_VR FS_NAME(vscaled_log)(FS_VR x, FS_VR m_pre, const FS_NAME(exp_con
  * subnormal results correctly, as below. */
 FS_INLINE FS_VR FS_NAME(vexp_scaled)(FS_VR d, const FS_NAME(exp_consts) *c, const int unit_t)
 {
-    FS_VI alive = d > c->d_floor;
-    d = (FS_VR)((FS_VI)d & alive);
+    d = FS_VMAX(d, c->d_clamp_t);   /* see below */
     const FS_VR magic = FS_NAME(vbroadcast)(FS_EXP_TABLE_MAGIC);
     FS_VR shifted = d * c->k_scale_t + magic;   /* round(16 d / (ln2 tm)) + magic */
     FS_VR k = shifted - magic;
@@ -93,19 +93,21 @@ FS_INLINE FS_VR FS_NAME(vexp_scaled)(FS_VR d, const FS_NAME(exp_consts) *c, cons
     FS_VR poly = q * r + (FS_R)1;
     FS_VR tab = FS_EXP_TABLE_LOOKUP(shifted);
     FS_VR two_k = (FS_VR)(((FS_VU)shifted >> 4) << FS_EXP_MANT_BITS);
-    return (FS_VR)((FS_VI)((poly * tab) * two_k) & alive);
+    return (poly * tab) * two_k;
 }
 #else
 /* exp(d / tm) for a scaled difference d <= 0 (finite or -inf); 0 where it
  * underflows. */
 FS_INLINE FS_VR FS_NAME(vexp_scaled)(FS_VR d, const FS_NAME(exp_consts) *c, const int unit_t)
 {
-    /* Lanes whose exp rounds to 0 (-inf among them) are computed as exp(0)
-     * and zeroed at the end with bit operations: feeding them through the
-     * arithmetic would make it produce subnormals, which cost a microcode
-     * assist of ~100 cycles per vector on common CPUs (think -inf masks). */
-    FS_VI alive = d > c->d_floor;
-    d = (FS_VR)((FS_VI)d & alive);
+    /* Far below the maximum (-inf masks, -1e9 "masks") d is clamped to the
+     * point where the power of two read off `shifted` is exactly +0: their
+     * exp comes out 0 without an underflow.  Subnormal intermediates would
+     * cost a microcode assist of ~100 cycles per vector on many CPUs; only
+     * the rare entries between that point and the underflow threshold
+     * (between 104 and 132 below the maximum in float32, at T = 1) still
+     * underflow in the last multiplication, correctly rounded. */
+    d = FS_VMAX(d, c->d_clamp);
 
     const FS_VR magic = FS_NAME(vbroadcast)(FS_EXP_MAGIC);
     FS_VR shifted = d * c->k_scale + magic;       /* round(d / (ln2 tm)) + magic */
@@ -130,6 +132,6 @@ FS_INLINE FS_VR FS_NAME(vexp_scaled)(FS_VR d, const FS_NAME(exp_consts) *c, cons
         poly = poly * r + coeff[i];
 
     FS_VR two_k_shifted = (FS_VR)((FS_VU)shifted << FS_EXP_MANT_BITS);
-    return (FS_VR)((FS_VI)(poly * two_k_shifted) & alive);
+    return poly * two_k_shifted;
 }
 #endif
