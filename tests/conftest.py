@@ -3,15 +3,7 @@ instruction-set variant of the kernels, switched in-process."""
 import pytest
 
 from fastsoftmax import _rows
-from util import ISA_WORDS, ISAS
-
-
-def variant_in_use() -> str:
-    target = _rows.simd_target()
-    for name in ISAS:
-        if ISA_WORDS[name] in target:
-            return name
-    return "best"
+from util import ISA_WORDS, ISAS, variant_in_use
 
 
 @pytest.fixture(params=ISAS)

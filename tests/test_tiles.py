@@ -68,6 +68,9 @@ def test_tiles_match_the_reference_and_write_only_inside_out(isa, dtype):
                     assert _untouched(big, offset, want.size), f"{name} {context}: wrote outside out"
                     # a new result array gives the same bits as out=
                     np.testing.assert_array_equal(fast(x, temperature=t), out, err_msg=context)
+                    if name == "softmax":            # rows sum to 1 within 2e-6 (float32 too)
+                        sums = out.astype(np.float64).sum(axis=-1)
+                        assert np.all(np.abs(sums - 1) <= 2e-6), f"{context}: row sums {sums - 1}"
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -108,6 +108,17 @@ ISA_WORDS = {"avx512": "AVX-512", "avx2": "AVX2", "baseline": "baseline"}
 _VECTOR_BYTES = {"avx512": 64, "avx2": 32, "baseline": 16}
 
 
+def variant_in_use() -> str:
+    """The name of the variant the kernels use now (for _rows._use_isa)."""
+    from fastsoftmax import _rows
+
+    target = _rows.simd_target()
+    for name in ISAS:
+        if ISA_WORDS[name] in target:
+            return name
+    return "best"
+
+
 def lanes(isa: str, dtype) -> int:
     """Elements per vector of a variant: the height of a tile of tiny rows and
     the longest row that goes into one."""
