@@ -49,6 +49,14 @@ FS_INLINE void FS_NAME(vstore_n)(FS_R *p, ptrdiff_t n, FS_VR v)
 
 FS_INLINE FS_VI FS_NAME(and_op)(FS_VI a, FS_VI b) { return a & b; }
 
+/* Loops over a fixed handful of vectors are unrolled, so that the vectors
+ * live in registers rather than in an array on the stack. */
+#if defined(__clang__)
+#define FS_UNROLL_ALL _Pragma("clang loop unroll(full)")
+#else
+#define FS_UNROLL_ALL _Pragma("GCC unroll 16")
+#endif
+
 /* Whether every lane of a comparison result is true. */
 FS_INLINE int FS_NAME(all_set)(FS_VI m)
 {
@@ -393,7 +401,7 @@ FS_INLINE void FS_NAME(stats_pass)(int op, const FS_R *x, FS_R *store, ptrdiff_t
 /* A short row (0 < n <= FS_SHORT * FS_W, FS_MODE_GENERAL).  Returns 0,
  * having written nothing, for rows with NaN or an infinite maximum: the
  * general path handles those. */
-FS_INLINE int FS_NAME(row_short)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, const fs_params *p,
+FS_INLINE int FS_NAME(row_short)(const int op, const FS_R *x, FS_R *out, ptrdiff_t n, const fs_params *p,
                                  const FS_NAME(exp_consts) *c, const int unit_t)
 {
     const ptrdiff_t nv = (n + FS_W - 1) / FS_W, last = n - (nv - 1) * FS_W;
@@ -405,6 +413,7 @@ FS_INLINE int FS_NAME(row_short)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, 
     FS_VR v[FS_SHORT];
     FS_VR vmax = FS_NAME(vbroadcast)((FS_R)-INFINITY);
     FS_VI ordered = vmax == vmax;
+    FS_UNROLL_ALL
     for (int k = 0; k < FS_SHORT; k++) {
         if (k >= nv) break;
         v[k] = k < nv - 1 ? FS_NAME(vload)(x + k * FS_W)
@@ -420,6 +429,7 @@ FS_INLINE int FS_NAME(row_short)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, 
     const FS_VR m_pre = FS_NAME(vbroadcast)(m * (FS_R)p->s_pre);
     FS_VR sum = {0};
     FS_VI at_max = {0};
+    FS_UNROLL_ALL
     for (int k = 0; k < FS_SHORT; k++) {
         if (k >= nv) break;
         FS_VR e = FS_NAME(vexp_scaled)(FS_NAME(vscaled_diff)(v[k], m_pre, c, unit_t), c, unit_t);
@@ -449,6 +459,7 @@ FS_INLINE int FS_NAME(row_short)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, 
         }
         shift = FS_NAME(vbroadcast)((FS_R)log_sum);
     }
+    FS_UNROLL_ALL
     for (int k = 0; k < FS_SHORT; k++) {
         if (k >= nv) break;
         FS_VR r = op == FS_SOFTMAX ? v[k] * scale : FS_NAME(vscaled_log)(v[k], m_pre, c, unit_t) - shift;
@@ -478,11 +489,13 @@ FS_INLINE int FS_NAME(tile_softmax)(const FS_R *x, FS_R *out, ptrdiff_t n, const
     const ptrdiff_t full_rows = (FS_W * n - FS_W) / n + 1;
     FS_VR t[sizeof(FS_VR) / sizeof(FS_R)];
     const FS_R *xr = x;
+    FS_UNROLL_ALL
     for (ptrdiff_t i = 0; i < FS_W; i++, xr += n)
         t[i] = i < full_rows ? FS_NAME(vload)(xr) : FS_NAME(vload_tail)(xr, n, (FS_R)-INFINITY);
     FS_TRANSPOSE(t);
     FS_VR m = t[0];
     FS_VI ordered = t[0] == t[0];
+    FS_UNROLL_ALL
     for (ptrdiff_t j = 1; j < FS_W; j++) {
         if (j >= n) break;
         m = FS_NAME(vmax)(m, t[j]);
@@ -492,15 +505,18 @@ FS_INLINE int FS_NAME(tile_softmax)(const FS_R *x, FS_R *out, ptrdiff_t n, const
     const FS_VR m_pre = m * (FS_R)p->s_pre;
     /* four partial sums of at most FS_W / 4 terms, then pairwise: a few ulp */
     FS_VR acc[4] = {{0}};
+    FS_UNROLL_ALL
     for (ptrdiff_t j = 0; j < FS_W; j++) {
         if (j >= n) { t[j] = (FS_VR){0}; continue; }
         t[j] = FS_NAME(vexp_scaled)(FS_NAME(vscaled_diff)(t[j], m_pre, c, unit_t), c, unit_t);
         acc[j % 4] += t[j];
     }
     const FS_VR inv = (FS_R)1 / ((acc[0] + acc[1]) + (acc[2] + acc[3]));
+    FS_UNROLL_ALL
     for (ptrdiff_t j = 0; j < FS_W; j++) t[j] *= inv;
     FS_TRANSPOSE(t);
     FS_R *outr = out;
+    FS_UNROLL_ALL
     for (ptrdiff_t i = 0; i < FS_W; i++, outr += n) {
         if (i < full_rows) FS_NAME(vstore)(outr, t[i]);
         else FS_NAME(vstore_tail)(outr, n, t[i]);
@@ -555,7 +571,7 @@ FS_INLINE void FS_NAME(row_any)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, c
     else FS_NAME(write_row)(op, x, exps, out, n, p, &r, stream);
 }
 
-FS_INLINE void FS_NAME(rows_unit)(int op, const FS_R *x, FS_R *out, ptrdiff_t rows, ptrdiff_t n,
+FS_INLINE void FS_NAME(rows_unit)(const int op, const FS_R *x, FS_R *out, ptrdiff_t rows, ptrdiff_t n,
                                   const fs_params *p, int stream, const int unit_t)
 {
     FS_R scratch[FS_SCRATCH];
@@ -741,8 +757,15 @@ static void FS_NAME(rows)(int op, const void *xv, void *outv, ptrdiff_t rows, pt
 {
     const FS_R *x = (const FS_R *)xv;
     FS_R *out = (FS_R *)outv;
-    if (p->unit) FS_NAME(rows_unit)(op, x, out, rows, n, p, stream, 1);
-    else FS_NAME(rows_unit)(op, x, out, rows, n, p, stream, 0);
+    /* one specialisation per operation and T == 1 or not: the per-row code
+     * then has no run-time branches on either */
+#define FS_ROWS_FOR(OP) \
+    if (p->unit) FS_NAME(rows_unit)(OP, x, out, rows, n, p, stream, 1); \
+    else FS_NAME(rows_unit)(OP, x, out, rows, n, p, stream, 0);
+    if (op == FS_SOFTMAX) { FS_ROWS_FOR(FS_SOFTMAX) }
+    else if (op == FS_LOG_SOFTMAX) { FS_ROWS_FOR(FS_LOG_SOFTMAX) }
+    else { FS_ROWS_FOR(FS_LOGSUMEXP) }
+#undef FS_ROWS_FOR
 }
 
 static void FS_NAME(chunk_stats)(int op, const void *x, ptrdiff_t n, const fs_params *p, fs_stats *s)
@@ -804,5 +827,6 @@ static const fs_kernels FS_NAME(kernels) = {
 #undef FS_SHORT
 #undef FS_SCRATCH
 #undef FS_COLS
+#undef FS_UNROLL_ALL
 #undef FS_COL_SUB
 #undef FS_ADD_OP
