@@ -759,13 +759,8 @@ static void FS_NAME(rows)(int op, const void *xv, void *outv, ptrdiff_t rows, pt
     FS_R *out = (FS_R *)outv;
     /* one specialisation per operation and T == 1 or not: the per-row code
      * then has no run-time branches on either */
-#define FS_ROWS_FOR(OP) \
-    if (p->unit) FS_NAME(rows_unit)(OP, x, out, rows, n, p, stream, 1); \
-    else FS_NAME(rows_unit)(OP, x, out, rows, n, p, stream, 0);
-    if (op == FS_SOFTMAX) { FS_ROWS_FOR(FS_SOFTMAX) }
-    else if (op == FS_LOG_SOFTMAX) { FS_ROWS_FOR(FS_LOG_SOFTMAX) }
-    else { FS_ROWS_FOR(FS_LOGSUMEXP) }
-#undef FS_ROWS_FOR
+    if (p->unit) FS_NAME(rows_unit)(op, x, out, rows, n, p, stream, 1);
+    else FS_NAME(rows_unit)(op, x, out, rows, n, p, stream, 0);
 }
 
 static void FS_NAME(chunk_stats)(int op, const void *x, ptrdiff_t n, const fs_params *p, fs_stats *s)
