@@ -15,7 +15,8 @@ from . import reference
 from ._api import log_softmax, logsumexp, softmax
 from ._version import __version__
 
-__all__ = ["softmax", "log_softmax", "logsumexp", "reference", "build_info", "__version__"]
+__all__ = ["softmax", "log_softmax", "logsumexp", "reference", "build_info", "release_result_cache",
+           "__version__"]
 
 
 def build_info() -> dict:
@@ -33,3 +34,22 @@ def build_info() -> dict:
         "default_threads": _rows.default_threads(),
         "simd": _rows.simd_target(),
     }
+
+
+def release_result_cache(keep_caching: bool = True) -> int:
+    """Free the large result buffers kept for reuse; return the bytes freed.
+
+    Results of 1 MiB and more are allocated from a small cache of freed
+    result buffers (at most 4 buffers, 1 GiB in all), so that a hot loop does
+    not pay for the page faults of a fresh allocation on every call.  With
+    ``keep_caching=False`` the cache also stops keeping buffers from now on
+    (the environment variable ``FASTSOFTMAX_RESULT_CACHE=0`` does that from
+    the start).
+
+    >>> import fastsoftmax as fs
+    >>> fs.release_result_cache() >= 0
+    True
+    """
+    from . import _rows
+
+    return int(_rows.release_result_cache(bool(keep_caching)))
