@@ -261,6 +261,8 @@ def softmax(x, axis=-1, *, temperature=1.0, out=None, num_threads=None):
     -------
     ndarray
         Same shape as ``x`` (a NumPy scalar for a 0-d input); ``out`` if given.
+        A new result is C-contiguous, or Fortran-ordered when ``x`` is
+        Fortran-ordered and one axis is reduced (as NumPy's ufuncs keep it).
 
     Notes
     -----
