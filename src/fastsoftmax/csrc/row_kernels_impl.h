@@ -101,17 +101,15 @@ FS_INLINE void FS_NAME(vstore_out)(FS_R *p, FS_VR v, const int stream)
     FS_NAME(vstore)(p, v);
 }
 
-/* Elements before p reaches the alignment non-temporal stores need. */
+/* Elements before p reaches a whole vector's alignment: the write passes
+ * store aligned vectors, since a store that straddles two cache lines costs
+ * two (NumPy's own buffers are only 16-byte aligned), and non-temporal
+ * stores need the alignment.  Short rows are not worth the extra head. */
 FS_INLINE ptrdiff_t FS_NAME(head_to_align)(const FS_R *p, ptrdiff_t n, const int stream)
 {
-#ifdef FS_STREAM
-    if (stream) {
-        ptrdiff_t head = (ptrdiff_t)(((FS_STREAM_ALIGN - ((uintptr_t)p % FS_STREAM_ALIGN)) % FS_STREAM_ALIGN) / sizeof(FS_R));
-        return (uintptr_t)p % sizeof(FS_R) || head > n ? n : head;
-    }
-#endif
-    (void)p; (void)n; (void)stream;
-    return 0;
+    const ptrdiff_t head = (ptrdiff_t)(((sizeof(FS_VR) - ((uintptr_t)p % sizeof(FS_VR))) % sizeof(FS_VR)) / sizeof(FS_R));
+    if (stream) return (uintptr_t)p % sizeof(FS_R) || head > n ? n : head;
+    return n >= 4 * FS_W && (uintptr_t)p % sizeof(FS_R) == 0 ? head : 0;
 }
 
 FS_INLINE void FS_NAME(stream_fence)(const int stream)

@@ -81,8 +81,6 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #define FS_EXP_TABLE_F64 1
 #define FS_EXP_TABLE_LOOKUP_F64(idx) ((FS_VR)_mm512_permutex2var_pd(_mm512_loadu_pd(fs_exp2_sixteenths), \
     (__m512i)(idx), _mm512_loadu_pd(fs_exp2_sixteenths + 8)))
-/* non-temporal stores need 64-byte alignment */
-#define FS_STREAM_ALIGN 64
 #define FS_STREAM_F32(p, v) _mm512_stream_ps((p), (__m512)(v))
 #define FS_STREAM_F64(p, v) _mm512_stream_pd((p), (__m512d)(v))
 #elif defined(FS_ISA_IS_AVX2)
@@ -100,7 +98,6 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #define FS_VMAX_F64(a, b) _mm256_max_pd((__m256d)(a), (__m256d)(b))
 #define FS_FMA_F32(a, b, c) ((FS_VR)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
 #define FS_FMA_F64(a, b, c) ((FS_VR)_mm256_fmadd_pd((__m256d)(a), (__m256d)(b), (__m256d)(c)))
-#define FS_STREAM_ALIGN 32
 #define FS_STREAM_F32(p, v) _mm256_stream_ps((p), (__m256)(v))
 #define FS_STREAM_F64(p, v) _mm256_stream_pd((p), (__m256d)(v))
 #elif defined(__SSE2__)
@@ -108,7 +105,6 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #define FS_VMAX_F64(a, b) _mm_max_pd((__m128d)(a), (__m128d)(b))
 #define FS_ALL_SET_F32(m) (_mm_movemask_ps((__m128)(m)) == 0xf)
 #define FS_ALL_SET_F64(m) (_mm_movemask_pd((__m128d)(m)) == 0x3)
-#define FS_STREAM_ALIGN 16
 #define FS_STREAM_F32(p, v) _mm_stream_ps((p), (__m128)(v))
 #define FS_STREAM_F64(p, v) _mm_stream_pd((p), (__m128d)(v))
 #elif defined(__aarch64__) || defined(__ARM_FEATURE_FMA)
@@ -239,7 +235,6 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #undef FS_EXP_TABLE_LOOKUP_F64
 #undef FS_STREAM_F32
 #undef FS_STREAM_F64
-#undef FS_STREAM_ALIGN
 #undef FS_TREE2
 #undef FS_TREE4
 #undef FS_TREE8
