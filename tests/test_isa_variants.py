@@ -21,7 +21,8 @@ import pytest
 
 import fastsoftmax as fs
 from fastsoftmax import _rows
-from util import DTYPES, FUNCTIONS, ISA_WORDS, ISAS, assert_close, axes_for, layouts, logits, oracle, variant_in_use
+from util import (DTYPES, FUNCTIONS, ISA_WORDS, ISAS, SPECIAL_TABLE, assert_close, axes_for, layouts, logits,
+                  oracle, variant_in_use)
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
@@ -100,15 +101,7 @@ def test_long_rows_every_variant(isa, dtype, n):
             np.testing.assert_array_equal(fast(x, temperature=t, num_threads=2), got)
 
 
-# row -> (softmax, log_softmax, logsumexp) at T = 1, as in test_special_values.py
-TABLE = [
-    ([0.0, -inf, 0.0], [0.5, 0.0, 0.5], [-math.log(2), -inf, -math.log(2)], math.log(2)),
-    ([-inf, -inf], [nan, nan], [nan, nan], -inf),
-    ([1.0, inf, 2.0], [nan, nan, nan], [nan, nan, nan], inf),
-    ([inf, -inf], [nan, nan], [nan, nan], inf),
-    ([1.0, nan, inf], [nan, nan, nan], [nan, nan, nan], nan),
-    ([nan, -inf], [nan, nan], [nan, nan], nan),
-]
+TABLE = SPECIAL_TABLE
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -7,21 +7,13 @@ import numpy as np
 import pytest
 
 import fastsoftmax as fs
-from util import DTYPES, FUNCTIONS, assert_close
+from util import DTYPES, FUNCTIONS, SPECIAL_TABLE, assert_close
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
 inf, nan = math.inf, math.nan
 
-# row -> (softmax, log_softmax, logsumexp) at T = 1
-TABLE = [
-    ([0.0, -inf, 0.0], [0.5, 0.0, 0.5], [-math.log(2), -inf, -math.log(2)], math.log(2)),
-    ([-inf, -inf], [nan, nan], [nan, nan], -inf),
-    ([1.0, inf, 2.0], [nan, nan, nan], [nan, nan, nan], inf),
-    ([inf, -inf], [nan, nan], [nan, nan], inf),
-    ([1.0, nan, inf], [nan, nan, nan], [nan, nan, nan], nan),
-    ([nan, -inf], [nan, nan], [nan, nan], nan),
-]
+TABLE = SPECIAL_TABLE
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -1,6 +1,8 @@
 """Shared test helpers: an array zoo and comparison against the reference."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 import fastsoftmax as fs
@@ -184,3 +186,13 @@ def special_values(kind, n, pos, dtype, rng):
         row[:] = 2.25
     return row
 
+
+# row -> (softmax, log_softmax, logsumexp) at T = 1: the contract's special-value table
+SPECIAL_TABLE = [
+    ([0.0, -math.inf, 0.0], [0.5, 0.0, 0.5], [-math.log(2), -math.inf, -math.log(2)], math.log(2)),
+    ([-math.inf, -math.inf], [math.nan, math.nan], [math.nan, math.nan], -math.inf),
+    ([1.0, math.inf, 2.0], [math.nan] * 3, [math.nan] * 3, math.inf),
+    ([math.inf, -math.inf], [math.nan, math.nan], [math.nan, math.nan], math.inf),
+    ([1.0, math.nan, math.inf], [math.nan] * 3, [math.nan] * 3, math.nan),
+    ([math.nan, -math.inf], [math.nan, math.nan], [math.nan, math.nan], math.nan),
+]

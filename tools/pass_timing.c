@@ -39,7 +39,7 @@ static double now(void)
         }                                                                                  \
         double t2 = now();                                                                 \
         for (long r = 0; r < rows; r++)                                                    \
-            fs_scale_pass_f32_##ISA(out, out, n, (float)(1.0 / s[r].rest), 0);             \
+            fs_map_pass_f32_##ISA(FS_MAP_SCALE, out, out, n, 0, (float)(1.0 / s[r].rest), p, 1, 0); \
         double t3 = now();                                                                 \
         t[0] += t1 - t0; t[1] += t2 - t1; t[2] += t3 - t2;                                 \
     }

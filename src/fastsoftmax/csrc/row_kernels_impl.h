@@ -267,58 +267,48 @@ FS_INLINE void FS_NAME(exp_sum_pass)(const int op, const FS_R *x, FS_R *store, c
 
 /* ---- pass 3: write -------------------------------------------------------- */
 
-/* softmax: dst = src * inv (src holds the exps; may be dst). */
-FS_INLINE void FS_NAME(scale_pass)(const FS_R *src, FS_R *dst, ptrdiff_t n, FS_R inv, const int stream)
+#ifndef FS_MAP_KINDS
+#define FS_MAP_KINDS   /* defined once for every instantiation */
+/* What a write pass stores for each element. */
+enum { FS_MAP_SCALE = 0,   /* softmax from stored exps: src * inv */
+       FS_MAP_LOG = 1,     /* log_softmax from x: (x - m) / T - log_sum */
+       FS_MAP_EXP = 2 };   /* softmax from x: exp((x - m) / T) * inv */
+#endif
+
+typedef struct {
+    FS_NAME(exp_consts) c;
+    FS_VR m_pre, a;        /* a: inv (softmax) or log_sum (log_softmax) */
+} FS_NAME(map_consts);
+
+FS_INLINE FS_VR FS_NAME(map_vec)(const int kind, FS_VR v, const FS_NAME(map_consts) *k, const int unit_t)
 {
-    const FS_VR vinv = FS_NAME(vbroadcast)(inv);
-    const FS_VR last = n >= FS_W ? FS_NAME(vload)(src + n - FS_W) : vinv;   /* FS_OVERLAP_TAIL */
-    ptrdiff_t i = FS_NAME(head_to_align)(dst, n, stream);
-    for (ptrdiff_t k = 0; k < i; k++) dst[k] = src[k] * inv;
-    for (; i + FS_W <= n; i += FS_W) FS_NAME(vstore_out)(dst + i, FS_NAME(vload)(src + i) * vinv, stream);
-    if (i < n && n >= FS_W) FS_NAME(vstore)(dst + n - FS_W, last * vinv);
-    else if (i < n) FS_NAME(vstore_tail)(dst + i, n - i, FS_NAME(vload_tail)(src + i, n - i, 0) * vinv);
+    if (kind == FS_MAP_SCALE) return v * k->a;
+    if (kind == FS_MAP_LOG) return FS_NAME(vscaled_log)(v, k->m_pre, &k->c, unit_t) - k->a;
+    return FS_NAME(vexp_scaled)(FS_NAME(vscaled_diff)(v, k->m_pre, &k->c, unit_t), &k->c, unit_t) * k->a;
 }
 
-/* log_softmax: dst = (x - m) / T - log_sum, from x (may be dst). */
-FS_INLINE void FS_NAME(log_pass)(const FS_R *x, FS_R *dst, ptrdiff_t n, FS_R m, FS_R log_sum,
+/* A write pass: dst[i] = map(src[i]); src may be dst.  An aligned body (see
+ * head_to_align), the head before it masked, the tail overlapping
+ * (FS_OVERLAP_TAIL). */
+FS_INLINE void FS_NAME(map_pass)(const int kind, const FS_R *src, FS_R *dst, ptrdiff_t n, FS_R m, FS_R a,
                                  const fs_params *p, const int unit_t, const int stream)
 {
-    FS_NAME(exp_consts) c;
-    FS_NAME(exp_consts_init)(p, &c);
-    const FS_VR m_pre = FS_NAME(vbroadcast)(m * (FS_R)p->s_pre);
-    const FS_VR vlog = FS_NAME(vbroadcast)(log_sum);
-    const FS_VR last = n >= FS_W ? FS_NAME(vload)(x + n - FS_W) : vlog;   /* FS_OVERLAP_TAIL */
+    FS_NAME(map_consts) k;
+    FS_NAME(exp_consts_init)(p, &k.c);
+    k.m_pre = FS_NAME(vbroadcast)(m * (FS_R)p->s_pre);
+    k.a = FS_NAME(vbroadcast)(a);
+    /* -inf padding: exp gives 0 and the other maps ignore the lanes */
+    const FS_R pad = kind == FS_MAP_EXP ? (FS_R)-INFINITY : 0;
+    const FS_VR last = n >= FS_W ? FS_NAME(vload)(src + n - FS_W) : k.a;
     const ptrdiff_t head = FS_NAME(head_to_align)(dst, n, stream);
-    ptrdiff_t i = 0;
-    if (head) FS_NAME(vstore_tail)(dst, head, FS_NAME(vscaled_log)(FS_NAME(vload_tail)(x, head, 0), m_pre, &c, unit_t) - vlog);
-    for (i = head; i + FS_W <= n; i += FS_W)
-        FS_NAME(vstore_out)(dst + i, FS_NAME(vscaled_log)(FS_NAME(vload)(x + i), m_pre, &c, unit_t) - vlog, stream);
+    ptrdiff_t i = head;
+    if (head) FS_NAME(vstore_tail)(dst, head, FS_NAME(map_vec)(kind, FS_NAME(vload_tail)(src, head, pad), &k, unit_t));
+    for (; i + FS_W <= n; i += FS_W)
+        FS_NAME(vstore_out)(dst + i, FS_NAME(map_vec)(kind, FS_NAME(vload)(src + i), &k, unit_t), stream);
     if (i < n && n >= FS_W)
-        FS_NAME(vstore)(dst + n - FS_W, FS_NAME(vscaled_log)(last, m_pre, &c, unit_t) - vlog);
+        FS_NAME(vstore)(dst + n - FS_W, FS_NAME(map_vec)(kind, last, &k, unit_t));
     else if (i < n)
-        FS_NAME(vstore_tail)(dst + i, n - i, FS_NAME(vscaled_log)(FS_NAME(vload_tail)(x + i, n - i, 0), m_pre, &c, unit_t) - vlog);
-}
-
-/* softmax of a long row's chunk: dst = exp((x - m) / T) * inv, from x. */
-FS_INLINE void FS_NAME(exp_write_pass)(const FS_R *x, FS_R *dst, ptrdiff_t n, FS_R m, FS_R inv,
-                                       const fs_params *p, const int unit_t, const int stream)
-{
-    FS_NAME(exp_consts) c;
-    FS_NAME(exp_consts_init)(p, &c);
-    const FS_VR m_pre = FS_NAME(vbroadcast)(m * (FS_R)p->s_pre);
-    const FS_VR vinv = FS_NAME(vbroadcast)(inv);
-#define FS_SOFTMAX_OF(v) (FS_NAME(vexp_scaled)(FS_NAME(vscaled_diff)((v), m_pre, &c, unit_t), &c, unit_t) * vinv)
-    const FS_VR last = n >= FS_W ? FS_NAME(vload)(x + n - FS_W) : vinv;   /* FS_OVERLAP_TAIL */
-    const ptrdiff_t head = FS_NAME(head_to_align)(dst, n, stream);
-    ptrdiff_t i = 0;
-    if (head) FS_NAME(vstore_tail)(dst, head, FS_SOFTMAX_OF(FS_NAME(vload_tail)(x, head, (FS_R)-INFINITY)));
-    for (i = head; i + FS_W <= n; i += FS_W)
-        FS_NAME(vstore_out)(dst + i, FS_SOFTMAX_OF(FS_NAME(vload)(x + i)), stream);
-    if (i < n && n >= FS_W)
-        FS_NAME(vstore)(dst + n - FS_W, FS_SOFTMAX_OF(last));
-    else if (i < n)
-        FS_NAME(vstore_tail)(dst + i, n - i, FS_SOFTMAX_OF(FS_NAME(vload_tail)(x + i, n - i, (FS_R)-INFINITY)));
-#undef FS_SOFTMAX_OF
+        FS_NAME(vstore_tail)(dst + i, n - i, FS_NAME(map_vec)(kind, FS_NAME(vload_tail)(src + i, n - i, pad), &k, unit_t));
 }
 
 /* The limits T -> 0 and T -> inf: all weight on the selected entries, evenly. */
@@ -352,13 +342,13 @@ FS_INLINE void FS_NAME(write_row)(int op, const FS_R *x, const FS_R *exps, FS_R 
     } else if (p->mode != FS_MODE_GENERAL) {
         FS_NAME(limit_write)(op, x, out, n, p, r);
     } else if (op == FS_LOG_SOFTMAX) {
-        if (p->unit) FS_NAME(log_pass)(x, out, n, (FS_R)r->max, (FS_R)r->log_sum, p, 1, stream);
-        else FS_NAME(log_pass)(x, out, n, (FS_R)r->max, (FS_R)r->log_sum, p, 0, stream);
+        if (p->unit) FS_NAME(map_pass)(FS_MAP_LOG, x, out, n, (FS_R)r->max, (FS_R)r->log_sum, p, 1, stream);
+        else FS_NAME(map_pass)(FS_MAP_LOG, x, out, n, (FS_R)r->max, (FS_R)r->log_sum, p, 0, stream);
     } else if (exps) {
-        FS_NAME(scale_pass)(exps, out, n, (FS_R)r->inv_sum, stream);
+        FS_NAME(map_pass)(FS_MAP_SCALE, exps, out, n, 0, (FS_R)r->inv_sum, p, 1, stream);
     } else {
-        if (p->unit) FS_NAME(exp_write_pass)(x, out, n, (FS_R)r->max, (FS_R)r->inv_sum, p, 1, stream);
-        else FS_NAME(exp_write_pass)(x, out, n, (FS_R)r->max, (FS_R)r->inv_sum, p, 0, stream);
+        if (p->unit) FS_NAME(map_pass)(FS_MAP_EXP, x, out, n, (FS_R)r->max, (FS_R)r->inv_sum, p, 1, stream);
+        else FS_NAME(map_pass)(FS_MAP_EXP, x, out, n, (FS_R)r->max, (FS_R)r->inv_sum, p, 0, stream);
     }
 }
 
