@@ -97,7 +97,7 @@ def test_input_never_modified_and_result_layouts(name):
         np.testing.assert_allclose(r, call(name, xc, axis=axis), rtol=8e-6, atol=1e-7)
         if isinstance(r, np.ndarray):
             if isinstance(axis, int):
-                assert r.flags.f_contiguous
+                assert r.flags.f_contiguous and r.flags.owndata
             else:
                 assert r.flags.c_contiguous
         if isinstance(axis, int) and isinstance(r, np.ndarray):

@@ -199,16 +199,16 @@ if os.environ.get("FASTSOFTMAX_RESULT_CACHE", "1").strip().lower() in ("0", "fal
     fs_cache_release(0)
 
 
-cdef cnp.ndarray new_result(int ndim, cnp.npy_intp *dims, int typenum):
+cdef cnp.ndarray new_result(int ndim, cnp.npy_intp *dims, int typenum, int fortran=0):
     cdef Py_ssize_t size = 4 if typenum == cnp.NPY_FLOAT32 else 8
     cdef int d
     for d in range(ndim):
         size *= dims[d]
     if <size_t> size < FS_CACHE_MIN_BYTES:
-        return cnp.PyArray_EMPTY(ndim, dims, typenum, 0)
+        return cnp.PyArray_EMPTY(ndim, dims, typenum, fortran)
     previous = PyDataMem_SetHandler(CACHE_HANDLER)
     try:
-        return cnp.PyArray_EMPTY(ndim, dims, typenum, 0)
+        return cnp.PyArray_EMPTY(ndim, dims, typenum, fortran)
     finally:
         PyDataMem_SetHandler(previous)
 
@@ -375,8 +375,16 @@ def try_fast(int op, x, axis, temperature, out, num_threads, keepdims=False):
         elif keepdims:
             dims[rdim] = 1
             rdim += 1
-    cdef cnp.ndarray result
-    if out is None:
+    cdef cnp.ndarray result, owner = None
+    cdef cnp.npy_intp fdims[64]
+    if out is None and fortran:
+        # a Fortran-ordered array that owns its data, computed through its
+        # C-ordered transpose
+        for d in range(rdim):
+            fdims[d] = dims[rdim - 1 - d]
+        owner = new_result(rdim, fdims, typenum, 1)
+        result = owner.T
+    elif out is None:
         result = new_result(rdim, dims, typenum)
     else:
         if type(out) is not cnp.ndarray:
@@ -396,8 +404,8 @@ def try_fast(int op, x, axis, temperature, out, num_threads, keepdims=False):
     launch(op, a, result, ax, t, threads)
     if out is not None:
         return out
-    if fortran:
-        result = result.T
+    if owner is not None:
+        result = owner
     return result[()] if rdim == 0 else result
 
 
