@@ -1,9 +1,13 @@
 """The public functions: argument checks, dtype rules, axis and ``out=`` handling.
 
-Every call goes through :func:`_apply`, which turns the input into a 2-D
-C-contiguous (rows, n) float32/float64 array whose rows are the reduced axes,
-picks (or makes) a matching output buffer, and hands both to the compiled row
-loops in :mod:`fastsoftmax._rows`.
+A call first tries :func:`fastsoftmax._rows.try_fast`, which computes the
+common calls (an aligned float32/float64 array in C or Fortran order, one
+axis, valid arguments, ``out`` None or an exact match) without any Python-level
+work.  Everything else, every error included, goes through :func:`_apply`:
+it converts the input to a C-contiguous float32/float64 array (reduced over
+one axis in place, or over several axes moved to the end and flattened into
+rows), picks or makes a matching output buffer, and hands both to the
+compiled loops in :mod:`fastsoftmax._rows`.
 """
 from __future__ import annotations
 
