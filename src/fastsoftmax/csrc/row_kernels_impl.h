@@ -798,7 +798,6 @@ static const fs_kernels FS_NAME(kernels) = {
 #undef FS_ALL_SET
 #undef FS_EXP_MAGIC
 #undef FS_EXP_MANT_BITS
-#undef FS_EXP_LOG2E
 #undef FS_EXP_POLY
 #undef FS_EXP_TABLE
 #undef FS_EXP_TABLE_LOOKUP

@@ -156,7 +156,6 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
  * the exponent field, read 2**(k + EXP_SHIFT). */
 #define FS_EXP_MAGIC (12582912.0f + 127.0f + 64.0f)   /* 1.5 * 2**23 + bias + shift */
 #define FS_EXP_MANT_BITS 23
-#define FS_EXP_LOG2E 1.44269504088896341f
 /* minimax fit of exp on [-ln2/2, ln2/2] with exp(0) == 1 exactly (tools/fit_exp.py),
  * times 2**-64 */
 #define FS_EXP_POLY {0x1.0fa834p-7f * 0x1p-64f, 0x1.573a54p-5f * 0x1p-64f, 0x1.555a6ap-3f * 0x1p-64f, \
@@ -207,7 +206,6 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #endif
 #define FS_EXP_MAGIC (6755399441055744.0 + 1023.0 + 600.0)  /* 1.5 * 2**52 + bias + shift */
 #define FS_EXP_MANT_BITS 52
-#define FS_EXP_LOG2E 1.4426950408889634
 /* Chebyshev fit of exp on [-ln2/2, ln2/2] (error 2e-17) with exp(0) == 1
  * exactly, degree 11, times 2**-600 */
 #define FS_EXP_POLY {0x1.af52906239de4p-26 * 0x1p-600, 0x1.28a6924913659p-22 * 0x1p-600,      \
