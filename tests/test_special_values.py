@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import fastsoftmax as fs
+from fastsoftmax import reference
 from util import DTYPES, FUNCTIONS, SPECIAL_TABLE, assert_close
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
@@ -154,3 +155,18 @@ def test_log_softmax_just_below_overflow():
     for name, (fast, ref) in FUNCTIONS.items():
         assert_close(name, fast(x, temperature=0.001), ref(x, temperature=0.001), np.float64, "T=0.001")
     assert np.isfinite(fs.log_softmax(x, temperature=0.001)[1])
+
+
+def test_log_softmax_at_tiny_temperature_keeps_finite_values():
+    """Found by fuzzing: at a temperature so small that every exp but the
+    maximum's is 0 (the kernels then take the T -> 0 limit), log_softmax of a
+    subnormal gap is still (x - max) / T - log(count), finite, not -inf."""
+    x = np.array([0.0, 1e-45, -3e-45], dtype=np.float32)
+    t = 8.327652255816858e-70
+    want = np.asarray(reference.log_softmax(x.astype(np.float64), temperature=t))
+    for got in (fs.log_softmax(x, temperature=t),
+                fs.log_softmax(np.stack([x] * 5, axis=1), axis=0, temperature=t)[:, 2]):
+        assert np.all(np.isfinite(got[[0, 2]]))
+        np.testing.assert_allclose(got, want.astype(np.float32), rtol=1e-6)
+    # T = 0 itself is the exact limit: -inf off the maximum
+    np.testing.assert_array_equal(fs.log_softmax(x, temperature=0.0), [-np.inf, 0.0, -np.inf])

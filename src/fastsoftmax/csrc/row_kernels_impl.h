@@ -320,14 +320,26 @@ FS_INLINE int64_t FS_NAME(limit_count)(const FS_R *x, ptrdiff_t n, FS_R m, int m
     return count;
 }
 
+/* One entry in a limit mode: the selected entries (at the maximum for T ->
+ * 0, not -inf for T -> inf) share all the weight.  log_softmax at a tiny
+ * but nonzero T is the one case where an entry left out is not -inf: its
+ * (x - max) / T can still be finite (a subnormal x - max), so it is
+ * computed; the exps are all 0 there, so log S is log(count) exactly. */
+FS_INLINE FS_R FS_NAME(limit_value)(int op, FS_R v, const fs_params *p, const fs_row_result *r)
+{
+    const FS_R m = (FS_R)r->max;
+    const int selected = p->mode == FS_MODE_ZERO ? v == m : v != (FS_R)-INFINITY;
+    if (op == FS_SOFTMAX) return selected ? (FS_R)r->inv_sum : (FS_R)0;
+    if (selected) return (FS_R)-r->log_sum;
+    if (p->mode == FS_MODE_ZERO && p->temperature != 0.0)
+        return (FS_R)(((double)v - (double)m) / p->temperature - r->log_sum);
+    return (FS_R)-INFINITY;
+}
+
 FS_INLINE void FS_NAME(limit_write)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, const fs_params *p,
                                     const fs_row_result *r)
 {
-    const FS_R m = (FS_R)r->max;
-    const FS_R hit = op == FS_SOFTMAX ? (FS_R)r->inv_sum : (FS_R)-r->log_sum;
-    const FS_R miss = op == FS_SOFTMAX ? (FS_R)0 : (FS_R)-INFINITY;
-    if (p->mode == FS_MODE_ZERO) for (ptrdiff_t i = 0; i < n; i++) out[i] = x[i] == m ? hit : miss;
-    else for (ptrdiff_t i = 0; i < n; i++) out[i] = x[i] != (FS_R)-INFINITY ? hit : miss;
+    for (ptrdiff_t i = 0; i < n; i++) out[i] = FS_NAME(limit_value)(op, x[i], p, r);
 }
 
 /* The write pass for a row or chunk whose statistics are final. exps: where
@@ -598,13 +610,7 @@ FS_INLINE void FS_NAME(column_limit_write)(int op, const FS_R *x, FS_R *out, ptr
         if (r->kind == FS_ROW_NAN) for (ptrdiff_t i = 0; i < n; i++) out[i * out_stride] = (FS_R)NAN;
         return;
     }
-    const FS_R m = (FS_R)r->max;
-    const FS_R hit = op == FS_SOFTMAX ? (FS_R)r->inv_sum : (FS_R)-r->log_sum;
-    const FS_R miss = op == FS_SOFTMAX ? (FS_R)0 : (FS_R)-INFINITY;
-    for (ptrdiff_t i = 0; i < n; i++) {
-        const FS_R v = x[i * stride];
-        out[i * out_stride] = (p->mode == FS_MODE_ZERO ? v == m : v != (FS_R)-INFINITY) ? hit : miss;
-    }
+    for (ptrdiff_t i = 0; i < n; i++) out[i * out_stride] = FS_NAME(limit_value)(op, x[i * stride], p, r);
 }
 
 /* Vectors of adjacent columns reduced together: wide enough that each row
