@@ -194,3 +194,13 @@ def test_cache_turned_off_by_environment():
                           timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split()[-1] == "0", proc.stdout
+
+
+def test_public_release_result_cache_reports_and_frees():
+    x = np.zeros((1024, 512), np.float32)      # a 2 MiB result, cached when dropped
+    y = fs.softmax(x)
+    np.testing.assert_array_equal(y, np.full_like(x, 1 / 512))
+    del y
+    assert fs.release_result_cache() >= x.nbytes
+    assert fs.release_result_cache() == 0
+    assert "release_result_cache" in fs.__all__
