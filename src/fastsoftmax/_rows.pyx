@@ -103,9 +103,9 @@ cdef int run_by_chunks(const fs_kernels *k, int op, const char *x, char *out, Py
                        Py_ssize_t n, Py_ssize_t size, const fs_params *p, int stream,
                        int threads) noexcept nogil:
     """Split long rows (n > FS_LONG_ROW) into FS_CHUNK pieces so that few
-    rows still use every thread.  Chunk statistics are combined in chunk order, as the kernels do
-    for a whole row, so results are bit-identical to run_by_rows.  Returns -1
-    when out of memory."""
+    rows still use every thread.  Chunk statistics are combined in chunk
+    order, as the kernels do for a whole row, so results are bit-identical to
+    run_by_rows.  Returns -1 when out of memory."""
     cdef Py_ssize_t chunks = (n + FS_CHUNK - 1) // FS_CHUNK
     cdef Py_ssize_t items = rows * chunks
     cdef Py_ssize_t it, r, c, start, length
@@ -307,15 +307,19 @@ def compute(int op, cnp.ndarray x, cnp.ndarray out, int axis, double temperature
     launch(op, x, out, axis, temperature, num_threads)
 
 
-cdef bint same_or_disjoint(cnp.ndarray a, cnp.ndarray b):
-    """Whether two arrays of one layout are the same memory from the same
-    start (in place: every element is read before it is written) or do not
-    overlap at all."""
+cdef int memory_relation(cnp.ndarray a, cnp.ndarray b):
+    """0 when two arrays' memory is disjoint, 1 when it is the same buffer
+    from the same start (in place: with one layout, every element is read
+    before it is written), 2 for any other overlap."""
     cdef char *a0 = <char *> cnp.PyArray_DATA(a)
     cdef char *b0 = <char *> cnp.PyArray_DATA(b)
     cdef char *a1 = a0 + cnp.PyArray_NBYTES(a)
     cdef char *b1 = b0 + cnp.PyArray_NBYTES(b)
-    return a1 <= b0 or b1 <= a0 or (a0 == b0 and a1 == b1)
+    if a1 <= b0 or b1 <= a0:
+        return 0
+    if a0 == b0 and a1 == b1:
+        return 1
+    return 2
 
 
 def try_fast(int op, x, axis, temperature, out, num_threads, keepdims=False):
@@ -399,7 +403,7 @@ def try_fast(int op, x, axis, temperature, out, num_threads, keepdims=False):
         for d in range(rdim):
             if cnp.PyArray_DIM(result, d) != dims[d]:
                 return None
-        if not same_or_disjoint(a, result):
+        if memory_relation(a, result) == 2:
             return None
     launch(op, a, result, ax, t, threads)
     if out is not None:
@@ -440,12 +444,4 @@ def simd_target():
 def overlap(cnp.ndarray a, cnp.ndarray b):
     """How the memory of two C-contiguous arrays relates: 0 disjoint,
     1 the same buffer from the same start (in-place), 2 partial overlap."""
-    cdef char *a0 = <char *> cnp.PyArray_DATA(a)
-    cdef char *b0 = <char *> cnp.PyArray_DATA(b)
-    cdef char *a1 = a0 + cnp.PyArray_NBYTES(a)
-    cdef char *b1 = b0 + cnp.PyArray_NBYTES(b)
-    if a1 <= b0 or b1 <= a0:
-        return 0
-    if a0 == b0 and a1 == b1:
-        return 1
-    return 2
+    return memory_relation(a, b)

@@ -182,20 +182,29 @@ FS_INLINE FS_R FS_NAME(max_pass)(const FS_R *x, ptrdiff_t n, int *has_nan)
 #define FS_UNROLL 2
 #endif
 
-/* exp((v - max) / T) for one vector.  Except for softmax, the entries at the
- * maximum are counted in *at_max and left out (their terms are exactly 1), so
- * that log(S) can be formed with log1p. */
+/* exp((v - max) / T) for one vector, returned whole (what softmax stores);
+ * its part of the row sum goes to *term: only the lanes in `fresh` (all of
+ * them, or those FS_OVERLAP_TAIL has not counted yet), and except for
+ * softmax without the entries at the maximum, which are counted in *at_max
+ * instead (their terms are exactly 1), so that log(S) can be formed with
+ * log1p. */
 FS_INLINE FS_VR FS_NAME(exp_term)(const int op, FS_VR v, FS_VR mv, FS_VR m_pre,
-                                  const FS_NAME(exp_consts) *c, const int unit_t, FS_VI *at_max)
+                                  const FS_NAME(exp_consts) *c, const int unit_t, FS_VI fresh,
+                                  FS_VI *at_max, FS_VR *term)
 {
     FS_VR e = FS_NAME(vexp_scaled)(FS_NAME(vscaled_diff)(v, m_pre, c, unit_t), c, unit_t);
+    FS_VI keep = fresh;
     if (op != FS_SOFTMAX) {
-        FS_VI eq = v == mv;
+        FS_VI eq = (v == mv) & fresh;
         *at_max -= eq;
-        e = (FS_VR)((FS_VI)e & ~eq);
+        keep &= ~eq;
     }
+    *term = (FS_VR)((FS_VI)e & keep);
     return e;
 }
+
+/* All lanes: the `fresh` of a vector no earlier one overlaps. */
+#define FS_ALL_LANES ((FS_VI){0} == (FS_VI){0})
 
 /* Adds the sum of exp((x - m) / T) over x[0:n] (without the terms at the
  * maximum, which are counted, except for softmax) to *s.  store_exps: softmax
@@ -222,9 +231,10 @@ FS_INLINE void FS_NAME(exp_sum_pass)(const int op, const FS_R *x, FS_R *store, c
             for (int u = 0; u < FS_UNROLL; u++) {
                 const ptrdiff_t at = i + (j * FS_UNROLL + u) * FS_W;
                 if (ahead && at < ahead_n) __builtin_prefetch(ahead + at, 0, 2);
-                FS_VR e = FS_NAME(exp_term)(op, FS_NAME(vload)(x + at), mv, m_pre, &c, unit_t, &at_max);
+                FS_VR term, e = FS_NAME(exp_term)(op, FS_NAME(vload)(x + at), mv, m_pre, &c, unit_t,
+                                                  FS_ALL_LANES, &at_max, &term);
                 if (store_exps) FS_NAME(vstore)(store + at, e);
-                f[u] += e;
+                f[u] += term;
             }
         }
         for (int half = FS_UNROLL / 2; half >= 1; half /= 2)   /* pairwise */
@@ -234,9 +244,10 @@ FS_INLINE void FS_NAME(exp_sum_pass)(const int op, const FS_R *x, FS_R *store, c
     }
     FS_VR tail_sum = {0};
     for (int count = 0; i + FS_W <= n; i += FS_W, count++) {
-        FS_VR e = FS_NAME(exp_term)(op, FS_NAME(vload)(x + i), mv, m_pre, &c, unit_t, &at_max);
+        FS_VR term, e = FS_NAME(exp_term)(op, FS_NAME(vload)(x + i), mv, m_pre, &c, unit_t, FS_ALL_LANES,
+                                          &at_max, &term);
         if (store_exps) FS_NAME(vstore)(store + i, e);
-        tail_sum += e;
+        tail_sum += term;
         if (count == FS_SUB - 1) {
             FS_BLOCK_FOLD(lo, hi, tail_sum, s);
             tail_sum = (FS_VR){0};
@@ -244,21 +255,16 @@ FS_INLINE void FS_NAME(exp_sum_pass)(const int op, const FS_R *x, FS_R *store, c
         }
     }
     if (i < n && n >= FS_W) {   /* FS_OVERLAP_TAIL */
-        const FS_VI fresh = FS_NAME(last_lanes)(n - i);
-        FS_VR e = FS_NAME(vexp_scaled)(FS_NAME(vscaled_diff)(last_x, m_pre, &c, unit_t), &c, unit_t);
+        FS_VR term, e = FS_NAME(exp_term)(op, last_x, mv, m_pre, &c, unit_t, FS_NAME(last_lanes)(n - i),
+                                          &at_max, &term);
         if (store_exps) FS_NAME(vstore)(store + n - FS_W, e);
-        if (op != FS_SOFTMAX) {
-            FS_VI eq = (last_x == mv) & fresh;
-            at_max -= eq;
-            e = (FS_VR)((FS_VI)e & ~eq);
-        }
-        tail_sum += (FS_VR)((FS_VI)e & fresh);
+        tail_sum += term;
     } else if (i < n) {
         /* -inf padding: its exp is 0 and it never equals the maximum */
-        FS_VR e = FS_NAME(exp_term)(op, FS_NAME(vload_tail)(x + i, n - i, (FS_R)-INFINITY), mv, m_pre, &c,
-                                    unit_t, &at_max);
+        FS_VR term, e = FS_NAME(exp_term)(op, FS_NAME(vload_tail)(x + i, n - i, (FS_R)-INFINITY), mv, m_pre,
+                                          &c, unit_t, FS_ALL_LANES, &at_max, &term);
         if (store_exps) FS_NAME(vstore_tail)(store + i, n - i, e);
-        tail_sum += e;
+        tail_sum += term;
     }
     FS_BLOCK_FOLD(lo, hi, tail_sum, s);
     FS_ROW_FOLD(lo, hi, s);
@@ -432,17 +438,10 @@ FS_INLINE int FS_NAME(row_short)(const int op, const FS_R *x, FS_R *out, ptrdiff
     FS_UNROLL_ALL
     for (int k = 0; k < FS_SHORT; k++) {
         if (k >= nv) break;
-        FS_VR e = FS_NAME(vexp_scaled)(FS_NAME(vscaled_diff)(v[k], m_pre, c, unit_t), c, unit_t);
-        if (op == FS_SOFTMAX) {
-            sum += k < nv - 1 || !overlap ? e : (FS_VR)((FS_VI)e & fresh);
-            v[k] = e;
-        } else {   /* the maximum's terms are counted apart, as in exp_term */
-            FS_VI eq = v[k] == mv;
-            if (k == nv - 1 && overlap) eq &= fresh;
-            at_max -= eq;
-            e = (FS_VR)((FS_VI)e & ~eq);
-            sum += k < nv - 1 || !overlap ? e : (FS_VR)((FS_VI)e & fresh);
-        }
+        FS_VR term, e = FS_NAME(exp_term)(op, v[k], mv, m_pre, c, unit_t,
+                                          k == nv - 1 && overlap ? fresh : FS_ALL_LANES, &at_max, &term);
+        sum += term;
+        if (op == FS_SOFTMAX) v[k] = e;
     }
     FS_VR scale, shift;
     if (op == FS_SOFTMAX) {
@@ -671,9 +670,10 @@ FS_INLINE void FS_NAME(columns_band)(int op, const FS_R *x, FS_R *out, ptrdiff_t
             for (ptrdiff_t i = i0; i < i1; i++)
                 for (int k = 0; k < nv; k++) {
                     FS_VR v = FS_NAME(vload_n)(x + i * stride + k * FS_W, FS_LEN(k), (FS_R)-INFINITY);
-                    FS_VR e = FS_NAME(exp_term)(op, v, mv[k], m_pre[k], &c, unit_t, &at_max[k]);
+                    FS_VR term, e = FS_NAME(exp_term)(op, v, mv[k], m_pre[k], &c, unit_t, FS_ALL_LANES,
+                                                      &at_max[k], &term);
                     if (op == FS_SOFTMAX) FS_NAME(vstore_n)(out + i * out_stride + k * FS_W, FS_LEN(k), e);
-                    part[k] += e;
+                    part[k] += term;
                 }
             for (int k = 0; k < nv; k++) FS_ACCUMULATE(lo[k], hi[k], part[k]);
         }
@@ -815,6 +815,7 @@ static const fs_kernels FS_NAME(kernels) = {
 #undef FS_SHORT
 #undef FS_SCRATCH
 #undef FS_COLS
+#undef FS_ALL_LANES
 #undef FS_UNROLL_ALL
 #undef FS_COL_SUB
 #undef FS_ADD_OP
