@@ -16,9 +16,14 @@ else goes to ``fastsoftmax._api``, the one path that raises errors.
 """
 import os
 
+import numpy as np
+
 from cpython.pycapsule cimport PyCapsule_New
 from cython.parallel cimport prange
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport malloc, calloc, free
+from libc.string cimport memset
+from libc.math cimport INFINITY, NAN
+from cython.parallel cimport parallel
 cimport numpy as cnp
 
 cnp.import_array()
@@ -34,9 +39,15 @@ cdef extern from "row_kernels.h" nogil:
     int FS_F32, FS_F64
     ctypedef struct fs_params:
         int mode
+        double temperature
     ctypedef struct fs_stats:
         double max
+    int FS_ROW_NAN, FS_ROW_NORMAL, FS_ROW_MASKED
     ctypedef struct fs_row_result:
+        int kind
+        double max
+        double log_sum
+        double inv_sum
         double logsumexp
     ctypedef struct fs_kernels:
         void (*rows)(int op, const void *x, void *out, Py_ssize_t rows, Py_ssize_t n,
@@ -46,6 +57,16 @@ cdef extern from "row_kernels.h" nogil:
                             const fs_row_result *r, int stream) noexcept nogil
         void (*columns)(int op, const void *x, void *out, Py_ssize_t n, Py_ssize_t stride,
                         Py_ssize_t lanes, Py_ssize_t out_stride, const fs_params *p) noexcept nogil
+        void (*rows_where)(int op, const void *x, const unsigned char *sel, void *out, Py_ssize_t rows,
+                           Py_ssize_t n, Py_ssize_t sel_step, const fs_params *p, int stream) noexcept nogil
+        void (*row_stats)(const void *x, const unsigned char *sel, Py_ssize_t n, const fs_params *p,
+                          void *exps, fs_row_result *r) noexcept nogil
+        void (*backward)(int op, const void *g, const void *y, const unsigned char *sel, void *out,
+                         Py_ssize_t rows, Py_ssize_t n, Py_ssize_t sel_step, const fs_params *p) noexcept nogil
+        double (*weighted_gap)(const void *x, double mx, const void *y, double my, const void *wt,
+                               const void *q, double b_q, double b_0, Py_ssize_t n, double *total) noexcept nogil
+        void (*combine)(void *out, Py_ssize_t n, double alpha, const void *wt, const void *q, double b_q,
+                        double b_0) noexcept nogil
     const fs_kernels *fs_kernels_for(int dtype)
     int fs_use_isa(const char *name)
     const char *fs_simd_target()
@@ -445,3 +466,448 @@ def overlap(cnp.ndarray a, cnp.ndarray b):
     """How the memory of two C-contiguous arrays relates: 0 disjoint,
     1 the same buffer from the same start (in-place), 2 partial overlap."""
     return memory_relation(a, b)
+
+
+# ---- where= selections, backward and losses ----------------------------------
+#
+# These work on C-contiguous (rows, n) arrays: the API layer moves the reduced
+# axes to the end.  A where= selection is read in place through broadcast
+# strides over the row index (never expanded to x's size); along a row it is
+# either n contiguous bytes or one byte for the whole row.
+
+cdef enum:
+    MAX_OUTER_DIMS = 64
+
+cdef struct selection:
+    const unsigned char *base
+    int ndim                                 # dimensions of the row index
+    Py_ssize_t shape[MAX_OUTER_DIMS]
+    Py_ssize_t strides[MAX_OUTER_DIMS]       # bytes; 0 where the mask broadcasts
+    bint per_row                             # one byte per row
+    unsigned char *none                      # n zero bytes: a row deselected as a whole
+
+
+cdef inline const unsigned char *row_selection(const selection *s, Py_ssize_t r) noexcept nogil:
+    """The selection of row r: n bytes, or NULL for every entry."""
+    cdef Py_ssize_t offset = 0
+    cdef int d
+    if s == NULL:
+        return NULL
+    for d in range(s.ndim - 1, -1, -1):
+        offset += (r % s.shape[d]) * s.strides[d]
+        r = r // s.shape[d]
+    if s.per_row:
+        return NULL if s.base[offset] else s.none
+    return s.base + offset
+
+
+cdef int fill_selection(selection *s, cnp.ndarray mask, tuple outer_shape, Py_ssize_t n) except -1:
+    """``mask``: a bool array of len(outer_shape) + 1 dimensions, each outer
+    one 1 or the row index's, the last n with unit stride, or 1."""
+    cdef int d, nd = len(outer_shape)
+    if (cnp.PyArray_TYPE(mask) != cnp.NPY_BOOL or cnp.PyArray_NDIM(mask) != nd + 1
+            or nd > MAX_OUTER_DIMS):
+        raise ValueError("selection: a bool mask with one dimension more than the row index is needed")
+    if cnp.PyArray_DIM(mask, nd) not in (1, n) or (cnp.PyArray_DIM(mask, nd) > 1 and cnp.PyArray_STRIDE(mask, nd) != 1):
+        raise ValueError("selection: the mask's last dimension must be contiguous, or 1")
+    s.base = <const unsigned char *> cnp.PyArray_DATA(mask)
+    s.ndim = nd
+    for d in range(nd):
+        s.shape[d] = outer_shape[d]
+        if cnp.PyArray_DIM(mask, d) not in (1, s.shape[d]):
+            raise ValueError("selection: the mask does not broadcast to the row index")
+        s.strides[d] = 0 if cnp.PyArray_DIM(mask, d) == 1 else cnp.PyArray_STRIDE(mask, d)
+    s.per_row = cnp.PyArray_DIM(mask, nd) == 1 and n != 1
+    s.none = NULL
+    if s.per_row:
+        s.none = <unsigned char *> calloc(max(n, 1), 1)
+        if s.none == NULL:
+            raise MemoryError()
+    return 0
+
+
+cdef int call_threads(int num_threads, Py_ssize_t work) noexcept:
+    """Threads for a call: the request (or the OpenMP default), at most the
+    processors, 1 for small work or in a forked child."""
+    cdef int threads
+    if FORKED_CHILD or not FS_HAVE_OPENMP or work < MIN_PARALLEL_ELEMENTS:
+        return 1
+    threads = num_threads if num_threads > 0 else omp_get_max_threads()
+    return max(1, min(threads, NUM_PROCS))
+
+
+cdef int check_rows(cnp.ndarray a, int typenum, Py_ssize_t rows, Py_ssize_t n, str name) except -1:
+    if (cnp.PyArray_TYPE(a) != typenum or not cnp.PyArray_IS_C_CONTIGUOUS(a) or cnp.PyArray_SIZE(a) != rows * n):
+        raise ValueError(f"{name}: a C-contiguous array of {rows} x {n} of the row dtype is needed")
+    return 0
+
+
+cdef int dtype_of(cnp.ndarray x) except -1:
+    cdef int typenum = cnp.PyArray_TYPE(x)
+    if cnp.PyArray_NDIM(x) != 2 or not cnp.PyArray_IS_C_CONTIGUOUS(x) or (
+            typenum != cnp.NPY_FLOAT32 and typenum != cnp.NPY_FLOAT64):
+        raise ValueError("a C-contiguous 2-d float32/float64 array of rows is needed")
+    return FS_F32 if typenum == cnp.NPY_FLOAT32 else FS_F64
+
+
+cdef void selected_rows(int backward, int op, const fs_kernels *k, const char *x, const char *y, char *out,
+                        Py_ssize_t rows, Py_ssize_t n, Py_ssize_t size, const selection *s,
+                        const fs_params *p, int stream, int threads) noexcept nogil:
+    """Forward (rows_where) or backward, row by row, each row with its selection."""
+    cdef Py_ssize_t r
+    cdef Py_ssize_t out_step = size if (not backward and op == FS_LOGSUMEXP) else n * size
+    if threads <= 1:
+        for r in range(rows):
+            if backward:
+                k.backward(op, x + r * n * size, y + r * n * size, row_selection(s, r), out + r * n * size,
+                           1, n, 0, p)
+            else:
+                k.rows_where(op, x + r * n * size, row_selection(s, r), out + r * out_step, 1, n, 0, p, stream)
+        return
+    for r in prange(rows, num_threads=threads, schedule="dynamic", chunksize=16):
+        if backward:
+            k.backward(op, x + r * n * size, y + r * n * size, row_selection(s, r), out + r * n * size,
+                       1, n, 0, p)
+        else:
+            k.rows_where(op, x + r * n * size, row_selection(s, r), out + r * out_step, 1, n, 0, p, stream)
+
+
+def compute_where(int op, cnp.ndarray x, cnp.ndarray mask, tuple outer_shape, cnp.ndarray out,
+                  double temperature, int num_threads):
+    """``op`` over the rows of C-contiguous (rows, n) ``x`` into ``out``
+    ((rows, n), or (rows,) for logsumexp), entries taking part where ``mask``
+    is True (see fill_selection; ``outer_shape`` is the row index's shape)."""
+    cdef int dtype = dtype_of(x)
+    cdef Py_ssize_t rows = cnp.PyArray_DIM(x, 0), n = cnp.PyArray_DIM(x, 1)
+    cdef Py_ssize_t size = 4 if dtype == FS_F32 else 8
+    check_rows(out, cnp.PyArray_TYPE(x), rows, 1 if op == FS_LOGSUMEXP else n, "out")
+    cdef selection s
+    fill_selection(&s, mask, outer_shape, n)
+    cdef fs_params p
+    fs_params_init(dtype, temperature, &p)
+    cdef const fs_kernels *k = fs_kernels_for(dtype)
+    cdef int threads = call_threads(num_threads, rows * n)
+    cdef int stream = op != FS_LOGSUMEXP and rows * n * size >= STREAM_BYTES
+    cdef const char *xp = <const char *> cnp.PyArray_DATA(x)
+    cdef char *op_ = <char *> cnp.PyArray_DATA(out)
+    with nogil:
+        selected_rows(0, op, k, xp, NULL, op_, rows, n, size, &s, &p, stream, <int> min(<Py_ssize_t> threads, rows))
+    free(s.none)
+
+
+def compute_backward(int op, cnp.ndarray grad, cnp.ndarray y, mask, tuple outer_shape, cnp.ndarray out,
+                     double temperature, int num_threads):
+    """softmax_backward (op SOFTMAX) or log_softmax_backward over the rows of
+    C-contiguous (rows, n) arrays; ``out`` may be ``grad``; ``mask`` None or
+    as for compute_where."""
+    cdef int dtype = dtype_of(grad)
+    cdef Py_ssize_t rows = cnp.PyArray_DIM(grad, 0), n = cnp.PyArray_DIM(grad, 1)
+    cdef Py_ssize_t size = 4 if dtype == FS_F32 else 8
+    check_rows(y, cnp.PyArray_TYPE(grad), rows, n, "y")
+    check_rows(out, cnp.PyArray_TYPE(grad), rows, n, "out")
+    cdef selection s
+    cdef selection *sp = NULL
+    if mask is not None:
+        fill_selection(&s, mask, outer_shape, n)
+        sp = &s
+    cdef fs_params p
+    fs_params_init(dtype, temperature, &p)
+    cdef const fs_kernels *k = fs_kernels_for(dtype)
+    cdef int threads = call_threads(num_threads, rows * n)
+    cdef const char *gp = <const char *> cnp.PyArray_DATA(grad)
+    cdef const char *yp = <const char *> cnp.PyArray_DATA(y)
+    cdef char *op_ = <char *> cnp.PyArray_DATA(out)
+    with nogil:
+        selected_rows(1, op, k, gp, yp, op_, rows, n, size, sp, &p, 0, <int> min(<Py_ssize_t> threads, rows))
+    if sp != NULL:
+        free(s.none)
+
+
+cdef inline void fill_row(char *row, Py_ssize_t n, Py_ssize_t size, double value) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        if size == 4:
+            (<float *> row)[i] = <float> value
+        else:
+            (<double *> row)[i] = value
+
+
+cdef inline double entry(const char *row, Py_ssize_t i, Py_ssize_t size) noexcept nogil:
+    return (<const float *> row)[i] if size == 4 else (<const double *> row)[i]
+
+
+cdef inline void add_entry(char *row, Py_ssize_t i, Py_ssize_t size, double value) noexcept nogil:
+    if size == 4:
+        (<float *> row)[i] = <float> ((<float *> row)[i] + <float> value)
+    else:
+        (<double *> row)[i] += value
+
+
+cdef struct xent_job:
+    const fs_kernels *k
+    const fs_params *p
+    Py_ssize_t n, size
+    const char *x                 # logits (rows, n)
+    const long long *target       # class indices, or NULL
+    const char *soft              # soft labels (rows, n), or NULL
+    const char *weight            # class weights (n,), or NULL
+    long long ignore_index
+    double smoothing
+    char *grad                    # (rows, n), or NULL
+    double grad_scale             # d(reduced loss) / d(row loss)
+    double *loss                  # per row
+
+
+cdef void xent_row(const xent_job *j, Py_ssize_t r) noexcept nogil:
+    """Cross-entropy of row r: sum_c a_c * -log_softmax(x / T)_c with
+    a_c = w_c * ((1 - eps) * onehot_c + eps / C) (class index) or
+    w_c * ((1 - eps) * q_c + eps / C) (soft label), from the row's statistics:
+    -log_softmax_c = log S + (max - x_c) / T, so a confident row's loss is
+    its log1p-accurate log S.  Its gradient, sum_c a_c * (p - onehot_c) / T
+    scaled by grad_scale, is written over the row's exps."""
+    cdef Py_ssize_t n = j.n, size = j.size
+    cdef const char *x = j.x + r * n * size
+    cdef char *g = j.grad + r * n * size if j.grad != NULL else NULL
+    cdef const char *q = j.soft + r * n * size if j.soft != NULL else NULL
+    cdef long long t = -1
+    cdef fs_row_result res
+    cdef double temperature = j.p.temperature, total = 0.0, gap = 0.0, hard = 0.0, uniform
+    cdef double gs = j.grad_scale / temperature
+    if j.target != NULL:
+        t = j.target[r]
+        if t == j.ignore_index:
+            j.loss[r] = 0.0
+            if g != NULL:
+                memset(g, 0, n * size)
+            return
+    j.k.row_stats(x, NULL, n, j.p, g, &res)
+    if res.kind != FS_ROW_NORMAL:
+        j.loss[r] = NAN
+        if g != NULL:
+            fill_row(g, n, size, NAN)
+        return
+    uniform = j.smoothing / n
+    if q != NULL:
+        gap = j.k.weighted_gap(x, res.max, NULL, 0.0, j.weight, q, 1.0 - j.smoothing, uniform, n, &total)
+    else:
+        hard = (1.0 - j.smoothing) * (entry(j.weight, t, size) if j.weight != NULL else 1.0)
+        if uniform != 0.0:
+            gap = j.k.weighted_gap(x, res.max, NULL, 0.0, j.weight, NULL, 0.0, uniform, n, &total)
+        if hard != 0.0:
+            total += hard
+            gap += hard * (entry(x, t, size) - res.max)
+    j.loss[r] = total * res.log_sum - gap / temperature
+    if g != NULL:
+        if q != NULL:
+            j.k.combine(g, n, gs * total * res.inv_sum, j.weight, q, gs * (1.0 - j.smoothing), gs * uniform)
+        else:
+            j.k.combine(g, n, gs * total * res.inv_sum, j.weight, NULL, 0.0, gs * uniform)
+            add_entry(g, t, size, -gs * hard)
+
+
+def cross_entropy_rows(cnp.ndarray x, target, soft, weight, long long ignore_index, double smoothing,
+                       double temperature, grad, double grad_scale, int num_threads):
+    """Per-row cross-entropy losses (float64) of C-contiguous (rows, n)
+    logits against int64 class indices ``target`` (rows,) or soft labels
+    ``soft`` (rows, n); ``weight`` (n,) or None; the gradient of the reduced
+    loss into ``grad`` when it is not None.  Class indices must be valid
+    (checked by the caller)."""
+    cdef int dtype = dtype_of(x)
+    cdef int typenum = cnp.PyArray_TYPE(x)
+    cdef Py_ssize_t rows = cnp.PyArray_DIM(x, 0), n = cnp.PyArray_DIM(x, 1), r
+    cdef cnp.ndarray loss = cnp.PyArray_EMPTY(1, cnp.PyArray_DIMS(x), cnp.NPY_FLOAT64, 0)
+    cdef fs_params p
+    cdef xent_job j
+    fs_params_init(dtype, temperature, &p)
+    j.k = fs_kernels_for(dtype)
+    j.p = &p
+    j.n = n
+    j.size = 4 if dtype == FS_F32 else 8
+    j.x = <const char *> cnp.PyArray_DATA(x)
+    j.target = NULL
+    j.soft = NULL
+    j.weight = NULL
+    j.grad = NULL
+    if target is not None:
+        if cnp.PyArray_TYPE(target) != cnp.NPY_INT64 or not cnp.PyArray_IS_C_CONTIGUOUS(target) or cnp.PyArray_SIZE(target) != rows:
+            raise ValueError("target: a C-contiguous int64 array of one class per row is needed")
+        j.target = <const long long *> cnp.PyArray_DATA(target)
+    else:
+        check_rows(soft, typenum, rows, n, "soft")
+        j.soft = <const char *> cnp.PyArray_DATA(soft)
+    if weight is not None:
+        check_rows(weight, typenum, 1, n, "weight")
+        j.weight = <const char *> cnp.PyArray_DATA(weight)
+    if grad is not None:
+        check_rows(grad, typenum, rows, n, "grad")
+        j.grad = <char *> cnp.PyArray_DATA(grad)
+    j.ignore_index = ignore_index
+    j.smoothing = smoothing
+    j.grad_scale = grad_scale
+    j.loss = <double *> cnp.PyArray_DATA(loss)
+    cdef int threads = min(<Py_ssize_t> call_threads(num_threads, rows * n), rows)
+    with nogil:
+        if threads <= 1:
+            for r in range(rows):
+                xent_row(&j, r)
+        else:
+            for r in prange(rows, num_threads=threads, schedule="dynamic", chunksize=4):
+                xent_row(&j, r)
+    return loss
+
+
+cdef void kl_row(const fs_kernels *k, const fs_params *p, const char *s, const char *t, char *g, char *teacher_exps,
+                 Py_ssize_t n, Py_ssize_t size, double grad_scale, double *loss) noexcept nogil:
+    """T**2 * KL(softmax(t / T) || softmax(s / T)) of one row, from both rows'
+    statistics: KL = sum_c pt_c * ((t_c - max_t) - (s_c - max_s)) / T
+    - log S_t + log S_s, over the entries the teacher gives weight (so a
+    teacher -inf never meets a student -inf); gradient T * (ps - pt)."""
+    cdef fs_row_result rs, rt
+    cdef double total, gap, temperature = p.temperature
+    k.row_stats(t, NULL, n, p, teacher_exps, &rt)
+    k.row_stats(s, NULL, n, p, g, &rs)
+    if rt.kind != FS_ROW_NORMAL or rs.kind != FS_ROW_NORMAL:
+        # a student of only -inf gives the teacher's mass nowhere to go
+        loss[0] = INFINITY if (rt.kind == FS_ROW_NORMAL and rs.kind == FS_ROW_NAN and rs.logsumexp == -INFINITY) else NAN
+        if g != NULL:
+            fill_row(g, n, size, NAN)
+        return
+    gap = k.weighted_gap(t, rt.max, s, rs.max, NULL, teacher_exps, 1.0, 0.0, n, &total)
+    loss[0] = temperature * temperature * (rt.inv_sum * gap / temperature - rt.log_sum + rs.log_sum)
+    if g != NULL:
+        k.combine(g, n, grad_scale * temperature * rs.inv_sum, NULL, teacher_exps,
+                  grad_scale * temperature * rt.inv_sum, 0.0)
+
+
+def kl_div_rows(cnp.ndarray student, cnp.ndarray teacher, double temperature, grad, double grad_scale,
+                int num_threads):
+    """Per-row T**2 * KL(teacher || student) (float64) of C-contiguous
+    (rows, n) logits; the gradient with respect to the student, times
+    grad_scale, into ``grad`` when it is not None."""
+    cdef int dtype = dtype_of(student)
+    cdef Py_ssize_t rows = cnp.PyArray_DIM(student, 0), n = cnp.PyArray_DIM(student, 1), r
+    cdef Py_ssize_t size = 4 if dtype == FS_F32 else 8
+    check_rows(teacher, cnp.PyArray_TYPE(student), rows, n, "teacher")
+    cdef char *g = NULL
+    if grad is not None:
+        check_rows(grad, cnp.PyArray_TYPE(student), rows, n, "grad")
+        g = <char *> cnp.PyArray_DATA(grad)
+    cdef cnp.ndarray loss = cnp.PyArray_EMPTY(1, cnp.PyArray_DIMS(student), cnp.NPY_FLOAT64, 0)
+    cdef double *lp = <double *> cnp.PyArray_DATA(loss)
+    cdef fs_params p
+    fs_params_init(dtype, temperature, &p)
+    cdef const fs_kernels *k = fs_kernels_for(dtype)
+    cdef const char *sp = <const char *> cnp.PyArray_DATA(student)
+    cdef const char *tp = <const char *> cnp.PyArray_DATA(teacher)
+    cdef int threads = min(<Py_ssize_t> call_threads(num_threads, rows * n), rows)
+    cdef char *scratch
+    cdef bint failed = False
+    with nogil:
+        if threads <= 1:
+            scratch = <char *> malloc(max(n, 1) * size)
+            if scratch == NULL:
+                failed = True
+            else:
+                for r in range(rows):
+                    kl_row(k, &p, sp + r * n * size, tp + r * n * size, g + r * n * size if g != NULL else NULL,
+                           scratch, n, size, grad_scale, lp + r)
+                free(scratch)
+        else:
+            with parallel(num_threads=threads):
+                scratch = <char *> malloc(max(n, 1) * size)
+                for r in prange(rows, schedule="dynamic", chunksize=4):
+                    if scratch == NULL:
+                        lp[r] = NAN
+                        failed = True
+                    else:
+                        kl_row(k, &p, sp + r * n * size, tp + r * n * size, g + r * n * size if g != NULL else NULL,
+                               scratch, n, size, grad_scale, lp + r)
+                free(scratch)
+    if failed:
+        raise MemoryError("kl_div: could not allocate a row of scratch")
+    return loss
+
+
+cdef void contrastive_row(const fs_kernels *k, const fs_params *p, const char *srow, char *g, char *row_exps,
+                          Py_ssize_t i, Py_ssize_t n, Py_ssize_t size, double scale_rows, double scale_columns,
+                          double *loss) noexcept nogil:
+    """Row i of a contrastive loss: cross-entropy of similarity / T against
+    class i; with scale_columns, g already holds the column softmax."""
+    cdef fs_row_result res
+    cdef double temperature = p.temperature
+    k.row_stats(srow, NULL, n, p, row_exps if scale_columns != 0.0 else g, &res)
+    if res.kind != FS_ROW_NORMAL:
+        loss[0] = NAN
+        if g != NULL:
+            fill_row(g, n, size, NAN)
+        return
+    loss[0] = res.log_sum + (res.max - entry(srow, i, size)) / temperature
+    if g == NULL:
+        return
+    if scale_columns != 0.0:
+        k.combine(g, n, scale_columns / temperature, NULL, row_exps, -scale_rows / temperature * res.inv_sum, 0.0)
+    else:
+        k.combine(g, n, scale_rows / temperature * res.inv_sum, NULL, NULL, 0.0, 0.0)
+    add_entry(g, i, size, -(scale_rows + scale_columns) / temperature)
+
+
+def contrastive_rows(cnp.ndarray similarity, double temperature, bint symmetric, grad, double scale_rows,
+                     double scale_columns, int num_threads):
+    """Row and column cross-entropies (float64, against the diagonal) of a
+    C-contiguous (N, N) similarity matrix at temperature T: (row_losses,
+    column_losses or None).  The columns go through the strided-axis
+    kernels, without a transposed copy.  With ``grad``, the gradient
+    scale_rows * d(row losses) + scale_columns * d(column losses)."""
+    cdef int dtype = dtype_of(similarity)
+    cdef Py_ssize_t n = cnp.PyArray_DIM(similarity, 0), r
+    cdef Py_ssize_t size = 4 if dtype == FS_F32 else 8
+    if cnp.PyArray_DIM(similarity, 1) != n:
+        raise ValueError("contrastive_rows: a square matrix is needed")
+    cdef char *g = NULL
+    if grad is not None:
+        check_rows(grad, cnp.PyArray_TYPE(similarity), n, n, "grad")
+        g = <char *> cnp.PyArray_DATA(grad)
+    if not symmetric:
+        scale_columns = 0.0
+    cdef fs_params p
+    fs_params_init(dtype, temperature, &p)
+    cdef const fs_kernels *k = fs_kernels_for(dtype)
+    cdef const char *sp = <const char *> cnp.PyArray_DATA(similarity)
+    cdef int threads = min(<Py_ssize_t> call_threads(num_threads, n * n), n)
+    cdef cnp.ndarray row_loss = cnp.PyArray_EMPTY(1, cnp.PyArray_DIMS(similarity), cnp.NPY_FLOAT64, 0)
+    cdef double *rl = <double *> cnp.PyArray_DATA(row_loss)
+    cdef cnp.ndarray column_loss = None, column_lse
+    cdef char *scratch
+    cdef bint failed = False
+    if symmetric:
+        column_lse = cnp.PyArray_EMPTY(1, cnp.PyArray_DIMS(similarity), cnp.PyArray_TYPE(similarity), 0)
+        with nogil:
+            run(FS_LOGSUMEXP, dtype, sp, <char *> cnp.PyArray_DATA(column_lse), 1, n, n, temperature, threads)
+            if g != NULL:
+                run(FS_SOFTMAX, dtype, sp, g, 1, n, n, temperature, threads)
+        diagonal = similarity.diagonal().astype(np.float64)
+        column_loss = (column_lse.astype(np.float64) - diagonal) / temperature
+    with nogil:
+        if threads <= 1:
+            scratch = <char *> malloc(max(n, 1) * size)
+            if scratch == NULL:
+                failed = True
+            else:
+                for r in range(n):
+                    contrastive_row(k, &p, sp + r * n * size, g + r * n * size if g != NULL else NULL, scratch,
+                                    r, n, size, scale_rows, scale_columns, rl + r)
+                free(scratch)
+        else:
+            with parallel(num_threads=threads):
+                scratch = <char *> malloc(max(n, 1) * size)
+                for r in prange(n, schedule="dynamic", chunksize=4):
+                    if scratch == NULL:
+                        rl[r] = NAN
+                        failed = True
+                    else:
+                        contrastive_row(k, &p, sp + r * n * size, g + r * n * size if g != NULL else NULL,
+                                        scratch, r, n, size, scale_rows, scale_columns, rl + r)
+                free(scratch)
+    if failed:
+        raise MemoryError("contrastive_loss: could not allocate a row of scratch")
+    return row_loss, column_loss

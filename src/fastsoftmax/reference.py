@@ -59,7 +59,7 @@ def _row_summary(row: list[float], t: float):
     if any(math.isnan(v) for v in row):
         return "nan", math.nan, 0, 0.0
     m = max(row)
-    if t == 0.0:
+    if t == 0.0 and m != -_INF:       # only -inf leaves nothing to pick
         return "ok", m, sum(1 for v in row if v == m), 0.0
     if math.isinf(m):
         return "nan", m, 0, 0.0

@@ -108,10 +108,9 @@ static void expected_row(const dtype *d, const void *x, ptrdiff_t base, ptrdiff_
         else if (v > m) m = v;
     }
     if (n == 0) { *lse = -INFINITY; return; }
-    /* NaN rows: any NaN; for T > 0 also a +inf, or only -inf.  logsumexp keeps
-     * NaN, +inf or -inf.  (CONTRACT.md's 0.2 section makes an all -inf row NaN
-     * at T = 0 too; version 0.1, reference.py and the kernels give 1/n.) */
-    if (has_nan || (t != 0 && isinf(m))) {
+    /* NaN rows: any NaN, only -inf (nothing to pick, even at T = 0), and for
+     * T > 0 a +inf.  logsumexp keeps NaN, +inf or -inf. */
+    if (has_nan || (isinf(m) && (t != 0 || m < 0))) {
         for (ptrdiff_t i = 0; i < n; i++) sm[i] = lsm[i] = NAN;
         *lse = has_nan ? NAN : m;
         return;

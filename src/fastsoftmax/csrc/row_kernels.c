@@ -57,6 +57,7 @@ void fs_stats_init(fs_stats *s)
     s->count = 0;
     s->rest = 0.0;
     s->rest_comp = 0.0;
+    s->any_entry = 0;
 }
 
 /* exp((a - b) / T) for a <= b, without overflow in a - b. */
@@ -71,6 +72,7 @@ static double fs_exp_scaled_gap(double a, double b, double t)
 void fs_stats_merge(const fs_stats *chunk, const fs_params *p, fs_stats *row)
 {
     row->has_nan |= chunk->has_nan;
+    row->any_entry |= chunk->any_entry;
     if (p->mode == FS_MODE_INF) {
         if (chunk->max > row->max) row->max = chunk->max;
         row->count += chunk->count;
@@ -102,11 +104,12 @@ void fs_stats_merge(const fs_stats *chunk, const fs_params *p, fs_stats *row)
 static int fs_row_kind(const fs_stats *row, ptrdiff_t n, const fs_params *p)
 {
     if (n == 0) return FS_ROW_EMPTY;
+    if (!row->any_entry) return FS_ROW_MASKED;
     if (row->has_nan) return FS_ROW_NAN;
-    /* At T = 0 only NaN spoils a row: the limit picks the entries at the
-     * maximum even when that maximum is infinite.  Any T > 0, however small
+    /* At T = 0 the limit picks the entries at the maximum, even a +inf one;
+     * only -inf entries leave nothing to pick.  Any T > 0, however small
      * (FS_MODE_ZERO is also used for those), follows the ordinary table. */
-    if (p->temperature != 0.0 && isinf(row->max)) return FS_ROW_NAN;
+    if (isinf(row->max) && (p->temperature != 0.0 || row->max < 0)) return FS_ROW_NAN;
     return FS_ROW_NORMAL;
 }
 
@@ -117,6 +120,7 @@ void fs_row_finish(int op, const fs_stats *row, ptrdiff_t n, const fs_params *p,
     r->log_sum = r->inv_sum = r->logsumexp = NAN;
     switch (r->kind) {
     case FS_ROW_EMPTY:
+    case FS_ROW_MASKED:
         r->logsumexp = -INFINITY;
         return;
     case FS_ROW_NAN:
@@ -136,10 +140,8 @@ void fs_row_finish(int op, const fs_stats *row, ptrdiff_t n, const fs_params *p,
         return;
     }
     double rest = row->rest + row->rest_comp;
-    if (op == FS_SOFTMAX) {
-        r->inv_sum = 1.0 / (count + rest);
-        return;
-    }
+    r->inv_sum = 1.0 / (count + rest);
+    if (op == FS_SOFTMAX) return;
     /* log1p keeps log(1 + tiny) exact when the maximum is unique */
     r->log_sum = row->count == 1 ? log1p(rest) : log(count + rest);
     r->logsumexp = fs_max_plus_t_log(row->max, p->temperature, r->log_sum);

@@ -44,7 +44,8 @@ enum fs_mode { FS_MODE_GENERAL = 0, FS_MODE_ZERO = 1, FS_MODE_INF = 2 };
 enum fs_row_kind {
     FS_ROW_EMPTY = 0,   /* no elements */
     FS_ROW_NAN = 1,     /* every output NaN (NaN, +inf or only -inf present) */
-    FS_ROW_NORMAL = 2   /* finite maximum (or T = 0): computed */
+    FS_ROW_NORMAL = 2,  /* finite maximum (or T = 0 and a +inf maximum): computed */
+    FS_ROW_MASKED = 3   /* where= selects no entry: softmax 0, log_softmax and logsumexp -inf */
 };
 
 /* Per-call constants derived from the temperature T = tm * 2**e.
@@ -72,13 +73,14 @@ typedef struct {
     int64_t count;       /* entries at the maximum (FS_MODE_ZERO / GENERAL) or finite entries (FS_MODE_INF) */
     double rest;         /* sum of exp((x - max) / T) over the entries below the maximum */
     double rest_comp;    /* running compensation of rest (Neumaier) */
+    int any_entry;       /* some entry takes part (n > 0, and where= selects one) */
 } fs_stats;
 
 /* What the write pass of a row needs. */
 typedef struct {
     int kind;
     double max;
-    double log_sum;      /* log(S), S = count + rest */
+    double log_sum;      /* log(S), S = count + rest (not for softmax) */
     double inv_sum;      /* 1 / S */
     double logsumexp;    /* max + T * log(S), with every special case resolved */
 } fs_row_result;
@@ -100,6 +102,34 @@ typedef struct {
      * logsumexp, out[j]).  stride >= lanes. */
     void (*columns)(int op, const void *x, void *out, ptrdiff_t n, ptrdiff_t stride,
                     ptrdiff_t lanes, ptrdiff_t out_stride, const fs_params *p);
+    /* `rows` as above with a where= selection: row r's entries take part where
+     * sel[r * sel_step + i] is nonzero (sel_step 0: one selection for every
+     * row); the others count as -inf whatever their value. */
+    void (*rows_where)(int op, const void *x, const uint8_t *sel, void *out, ptrdiff_t rows, ptrdiff_t n,
+                       ptrdiff_t sel_step, const fs_params *p, int stream);
+    /* One row's final statistics: r->log_sum, r->inv_sum and r->logsumexp are
+     * all set for a normal row.  sel may be NULL.  exps, when not NULL,
+     * receives exp((x - max) / T) per entry (0 where not selected; in the
+     * limit modes 1 on the selected entries, 0 elsewhere) for a normal row. */
+    void (*row_stats)(const void *x, const uint8_t *sel, ptrdiff_t n, const fs_params *p, void *exps,
+                      fs_row_result *r);
+    /* Vector-Jacobian products of `rows` rows: op FS_SOFTMAX takes y =
+     * softmax and gives y * (g - sum(g * y)) / T; FS_LOG_SOFTMAX takes y =
+     * log_softmax and gives (g - exp(y) * sum(g)) / T.  Entries not selected
+     * (sel as in rows_where, or NULL) are excluded from the sums and get 0.
+     * out may be g. */
+    void (*backward)(int op, const void *g, const void *y, const uint8_t *sel, void *out, ptrdiff_t rows,
+                     ptrdiff_t n, ptrdiff_t sel_step, const fs_params *p);
+    /* Loss helpers over one row of n entries.  The coefficient of entry i is
+     * a_i = wt_i * (b_q * q_i + b_0), wt or q NULL reading as 1 and 0.
+     * weighted_gap returns sum a_i * ((x_i - mx) - (y_i - my)) (y NULL: no
+     * y term) over the entries with a_i != 0, so a zero coefficient never
+     * meets an infinite logit, and sets *total = sum a_i. */
+    double (*weighted_gap)(const void *x, double mx, const void *y, double my, const void *wt, const void *q,
+                           double b_q, double b_0, ptrdiff_t n, double *total);
+    /* out_i = alpha * out_i - a_i, with a_i as above. */
+    void (*combine)(void *out, ptrdiff_t n, double alpha, const void *wt, const void *q, double b_q,
+                    double b_0);
 } fs_kernels;
 
 /* The kernel table for a dtype and the instruction set in use. */

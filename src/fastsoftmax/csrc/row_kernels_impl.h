@@ -133,9 +133,60 @@ FS_INLINE FS_VI FS_NAME(last_lanes)(ptrdiff_t len)
     return lane >= (FS_VI){0} + (__typeof__(lane[0]))(FS_W - len);
 }
 
+/* ---- where= selections ------------------------------------------------- */
+
+/* A selection is one byte per entry, nonzero where the entry takes part
+ * (NumPy's bool).  Every pass takes one, or NULL for none: the passes are
+ * inlined, so a NULL literal compiles the selection away. */
+FS_INLINE FS_VI FS_NAME(sel_lanes)(const uint8_t *sel)
+{
+    typedef uint8_t sel_bytes __attribute__((vector_size(sizeof(FS_VR) / sizeof(FS_R))));
+    sel_bytes b;
+    memcpy(&b, sel, sizeof b);
+    return __builtin_convertvector(b, FS_VI) != (FS_VI){0};
+}
+
+FS_INLINE FS_VI FS_NAME(sel_lanes_n)(const uint8_t *sel, ptrdiff_t n)
+{
+    uint8_t buf[sizeof(FS_VR) / sizeof(FS_R)] = {0};
+    memcpy(buf, sel, (size_t)n);
+    return FS_NAME(sel_lanes)(buf);
+}
+
+/* The vector at x + at, with -inf where not selected. */
+FS_INLINE FS_VR FS_NAME(vload_sel)(const FS_R *x, const uint8_t *sel, ptrdiff_t at)
+{
+    FS_VR v = FS_NAME(vload)(x + at);
+    if (!sel) return v;
+    return FS_NAME(vselect)(FS_NAME(sel_lanes)(sel + at), v, FS_NAME(vbroadcast)((FS_R)-INFINITY));
+}
+
+/* The len < FS_W entries at x + at, -inf in the missing and unselected lanes. */
+FS_INLINE FS_VR FS_NAME(vload_tail_sel)(const FS_R *x, const uint8_t *sel, ptrdiff_t at, ptrdiff_t len)
+{
+    FS_VR v = FS_NAME(vload_tail)(x + at, len, (FS_R)-INFINITY);
+    if (!sel) return v;
+    return FS_NAME(vselect)(FS_NAME(sel_lanes_n)(sel + at, len), v, FS_NAME(vbroadcast)((FS_R)-INFINITY));
+}
+
+/* One entry, -inf where not selected. */
+FS_INLINE FS_R FS_NAME(entry_sel)(const FS_R *x, const uint8_t *sel, ptrdiff_t i)
+{
+    return sel && !sel[i] ? (FS_R)-INFINITY : x[i];
+}
+
+/* Whether a selection has any entry: asked only of rows whose maximum is
+ * -inf, since a larger maximum proves it. */
+FS_INLINE int FS_NAME(any_selected)(const uint8_t *sel, ptrdiff_t n)
+{
+    for (ptrdiff_t i = 0; i < n; i++)
+        if (sel[i]) return 1;
+    return 0;
+}
+
 /* ---- pass 1: maximum ---------------------------------------------------- */
 
-FS_INLINE FS_R FS_NAME(max_pass)(const FS_R *x, ptrdiff_t n, int *has_nan)
+FS_INLINE FS_R FS_NAME(max_pass)(const FS_R *x, const uint8_t *sel, ptrdiff_t n, int *has_nan)
 {
     const FS_VR neg_inf = FS_NAME(vbroadcast)(-INFINITY);
     FS_VR m0 = neg_inf, m1 = neg_inf, m2 = neg_inf, m3 = neg_inf;
@@ -144,8 +195,8 @@ FS_INLINE FS_R FS_NAME(max_pass)(const FS_R *x, ptrdiff_t n, int *has_nan)
     FS_VI ordered = (neg_inf == neg_inf);
     ptrdiff_t i = 0;
     for (; i + 4 * FS_W <= n; i += 4 * FS_W) {
-        FS_VR v0 = FS_NAME(vload)(x + i), v1 = FS_NAME(vload)(x + i + FS_W);
-        FS_VR v2 = FS_NAME(vload)(x + i + 2 * FS_W), v3 = FS_NAME(vload)(x + i + 3 * FS_W);
+        FS_VR v0 = FS_NAME(vload_sel)(x, sel, i), v1 = FS_NAME(vload_sel)(x, sel, i + FS_W);
+        FS_VR v2 = FS_NAME(vload_sel)(x, sel, i + 2 * FS_W), v3 = FS_NAME(vload_sel)(x, sel, i + 3 * FS_W);
         ordered &= (v0 == v0) & (v1 == v1) & (v2 == v2) & (v3 == v3);
         m0 = FS_NAME(vmax)(m0, v0);
         m1 = FS_NAME(vmax)(m1, v1);
@@ -153,13 +204,13 @@ FS_INLINE FS_R FS_NAME(max_pass)(const FS_R *x, ptrdiff_t n, int *has_nan)
         m3 = FS_NAME(vmax)(m3, v3);
     }
     for (; i + FS_W <= n; i += FS_W) {
-        FS_VR v = FS_NAME(vload)(x + i);
+        FS_VR v = FS_NAME(vload_sel)(x, sel, i);
         ordered &= (v == v);
         m0 = FS_NAME(vmax)(m0, v);
     }
     if (i < n) {
         /* see FS_OVERLAP_TAIL */
-        FS_VR v = n >= FS_W ? FS_NAME(vload)(x + n - FS_W) : FS_NAME(vload_tail)(x + i, n - i, (FS_R)-INFINITY);
+        FS_VR v = n >= FS_W ? FS_NAME(vload_sel)(x, sel, n - FS_W) : FS_NAME(vload_tail_sel)(x, sel, i, n - i);
         ordered &= (v == v);
         m0 = FS_NAME(vmax)(m0, v);
     }
@@ -212,7 +263,8 @@ FS_INLINE FS_VR FS_NAME(exp_term)(const int op, FS_VR v, FS_VR mv, FS_VR m_pre,
  * next row or chunk (ahead_n elements), fetched into the caches meanwhile:
  * this pass is bound by arithmetic, so the memory system is free to bring
  * in what the next max pass will read. */
-FS_INLINE void FS_NAME(exp_sum_pass)(const int op, const FS_R *x, FS_R *store, const int store_exps,
+FS_INLINE void FS_NAME(exp_sum_pass)(const int op, const FS_R *x, const uint8_t *sel, FS_R *store,
+                                     const int store_exps,
                                      ptrdiff_t n, FS_R m, const fs_params *p, const int unit_t, fs_stats *s,
                                      const FS_R *ahead, ptrdiff_t ahead_n)
 {
@@ -224,14 +276,14 @@ FS_INLINE void FS_NAME(exp_sum_pass)(const int op, const FS_R *x, FS_R *store, c
     FS_VACC lo = {0}, hi = {0};
     ptrdiff_t i = 0;
     const ptrdiff_t block = FS_UNROLL * FS_SUB * FS_W;
-    const FS_VR last_x = n >= FS_W ? FS_NAME(vload)(x + n - FS_W) : mv;
+    const FS_VR last_x = n >= FS_W ? FS_NAME(vload_sel)(x, sel, n - FS_W) : mv;
     for (; i + block <= n; i += block) {
         FS_VR f[FS_UNROLL] = {{0}};
         for (int j = 0; j < FS_SUB; j++) {
             for (int u = 0; u < FS_UNROLL; u++) {
                 const ptrdiff_t at = i + (j * FS_UNROLL + u) * FS_W;
                 if (ahead && at < ahead_n) __builtin_prefetch(ahead + at, 0, 2);
-                FS_VR term, e = FS_NAME(exp_term)(op, FS_NAME(vload)(x + at), mv, m_pre, &c, unit_t,
+                FS_VR term, e = FS_NAME(exp_term)(op, FS_NAME(vload_sel)(x, sel, at), mv, m_pre, &c, unit_t,
                                                   FS_ALL_LANES, &at_max, &term);
                 if (store_exps) FS_NAME(vstore)(store + at, e);
                 f[u] += term;
@@ -244,7 +296,7 @@ FS_INLINE void FS_NAME(exp_sum_pass)(const int op, const FS_R *x, FS_R *store, c
     }
     FS_VR tail_sum = {0};
     for (int count = 0; i + FS_W <= n; i += FS_W, count++) {
-        FS_VR term, e = FS_NAME(exp_term)(op, FS_NAME(vload)(x + i), mv, m_pre, &c, unit_t, FS_ALL_LANES,
+        FS_VR term, e = FS_NAME(exp_term)(op, FS_NAME(vload_sel)(x, sel, i), mv, m_pre, &c, unit_t, FS_ALL_LANES,
                                           &at_max, &term);
         if (store_exps) FS_NAME(vstore)(store + i, e);
         tail_sum += term;
@@ -261,7 +313,7 @@ FS_INLINE void FS_NAME(exp_sum_pass)(const int op, const FS_R *x, FS_R *store, c
         tail_sum += term;
     } else if (i < n) {
         /* -inf padding: its exp is 0 and it never equals the maximum */
-        FS_VR term, e = FS_NAME(exp_term)(op, FS_NAME(vload_tail)(x + i, n - i, (FS_R)-INFINITY), mv, m_pre,
+        FS_VR term, e = FS_NAME(exp_term)(op, FS_NAME(vload_tail_sel)(x, sel, i, n - i), mv, m_pre,
                                           &c, unit_t, FS_ALL_LANES, &at_max, &term);
         if (store_exps) FS_NAME(vstore_tail)(store + i, n - i, e);
         tail_sum += term;
@@ -296,33 +348,34 @@ FS_INLINE FS_VR FS_NAME(map_vec)(const int kind, FS_VR v, const FS_NAME(map_cons
 /* A write pass: dst[i] = map(src[i]); src may be dst.  An aligned body (see
  * head_to_align), the head before it masked, the tail overlapping
  * (FS_OVERLAP_TAIL). */
-FS_INLINE void FS_NAME(map_pass)(const int kind, const FS_R *src, FS_R *dst, ptrdiff_t n, FS_R m, FS_R a,
-                                 const fs_params *p, const int unit_t, const int stream)
+FS_INLINE void FS_NAME(map_pass)(const int kind, const FS_R *src, const uint8_t *sel, FS_R *dst, ptrdiff_t n,
+                                 FS_R m, FS_R a, const fs_params *p, const int unit_t, const int stream)
 {
+    /* exps stored by a selecting pass are already 0 where not selected */
+    if (kind == FS_MAP_SCALE) sel = NULL;
     FS_NAME(map_consts) k;
     FS_NAME(exp_consts_init)(p, &k.c);
     k.m_pre = FS_NAME(vbroadcast)(m * (FS_R)p->s_pre);
     k.a = FS_NAME(vbroadcast)(a);
-    /* -inf padding: exp gives 0 and the other maps ignore the lanes */
-    const FS_R pad = kind == FS_MAP_EXP ? (FS_R)-INFINITY : 0;
-    const FS_VR last = n >= FS_W ? FS_NAME(vload)(src + n - FS_W) : k.a;
+    const FS_VR last = n >= FS_W ? FS_NAME(vload_sel)(src, sel, n - FS_W) : k.a;
     const ptrdiff_t head = FS_NAME(head_to_align)(dst, n, stream);
     ptrdiff_t i = head;
-    if (head) FS_NAME(vstore_tail)(dst, head, FS_NAME(map_vec)(kind, FS_NAME(vload_tail)(src, head, pad), &k, unit_t));
+    /* -inf padding read by the tails is harmless for the other maps too: their lanes are not stored */
+    if (head) FS_NAME(vstore_tail)(dst, head, FS_NAME(map_vec)(kind, FS_NAME(vload_tail_sel)(src, sel, 0, head), &k, unit_t));
     for (; i + FS_W <= n; i += FS_W)
-        FS_NAME(vstore_out)(dst + i, FS_NAME(map_vec)(kind, FS_NAME(vload)(src + i), &k, unit_t), stream);
+        FS_NAME(vstore_out)(dst + i, FS_NAME(map_vec)(kind, FS_NAME(vload_sel)(src, sel, i), &k, unit_t), stream);
     if (i < n && n >= FS_W)
         FS_NAME(vstore)(dst + n - FS_W, FS_NAME(map_vec)(kind, last, &k, unit_t));
     else if (i < n)
-        FS_NAME(vstore_tail)(dst + i, n - i, FS_NAME(map_vec)(kind, FS_NAME(vload_tail)(src + i, n - i, pad), &k, unit_t));
+        FS_NAME(vstore_tail)(dst + i, n - i, FS_NAME(map_vec)(kind, FS_NAME(vload_tail_sel)(src, sel, i, n - i), &k, unit_t));
 }
 
 /* The limits T -> 0 and T -> inf: all weight on the selected entries, evenly. */
-FS_INLINE int64_t FS_NAME(limit_count)(const FS_R *x, ptrdiff_t n, FS_R m, int mode)
+FS_INLINE int64_t FS_NAME(limit_count)(const FS_R *x, const uint8_t *sel, ptrdiff_t n, FS_R m, int mode)
 {
     int64_t count = 0;
-    if (mode == FS_MODE_ZERO) for (ptrdiff_t i = 0; i < n; i++) count += x[i] == m;
-    else for (ptrdiff_t i = 0; i < n; i++) count += x[i] != (FS_R)-INFINITY;
+    if (mode == FS_MODE_ZERO) for (ptrdiff_t i = 0; i < n; i++) count += FS_NAME(entry_sel)(x, sel, i) == m;
+    else for (ptrdiff_t i = 0; i < n; i++) count += FS_NAME(entry_sel)(x, sel, i) != (FS_R)-INFINITY;
     return count;
 }
 
@@ -342,54 +395,56 @@ FS_INLINE FS_R FS_NAME(limit_value)(int op, FS_R v, const fs_params *p, const fs
     return (FS_R)-INFINITY;
 }
 
-FS_INLINE void FS_NAME(limit_write)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, const fs_params *p,
-                                    const fs_row_result *r)
+FS_INLINE void FS_NAME(limit_write)(int op, const FS_R *x, const uint8_t *sel, FS_R *out, ptrdiff_t n,
+                                    const fs_params *p, const fs_row_result *r)
 {
-    for (ptrdiff_t i = 0; i < n; i++) out[i] = FS_NAME(limit_value)(op, x[i], p, r);
+    for (ptrdiff_t i = 0; i < n; i++) out[i] = FS_NAME(limit_value)(op, FS_NAME(entry_sel)(x, sel, i), p, r);
 }
 
 /* The write pass for a row or chunk whose statistics are final. exps: where
  * softmax's exp-sum pass stored the exps, or NULL to recompute them from x. */
-FS_INLINE void FS_NAME(write_row)(int op, const FS_R *x, const FS_R *exps, FS_R *out, ptrdiff_t n,
-                                  const fs_params *p, const fs_row_result *r, const int stream)
+FS_INLINE void FS_NAME(write_row)(int op, const FS_R *x, const uint8_t *sel, const FS_R *exps, FS_R *out,
+                                  ptrdiff_t n, const fs_params *p, const fs_row_result *r, const int stream)
 {
-    if (r->kind == FS_ROW_NAN) {
-        for (ptrdiff_t i = 0; i < n; i++) out[i] = (FS_R)NAN;
+    if (r->kind == FS_ROW_NAN || r->kind == FS_ROW_MASKED) {
+        const FS_R fill = r->kind == FS_ROW_NAN ? (FS_R)NAN : op == FS_SOFTMAX ? (FS_R)0 : (FS_R)-INFINITY;
+        for (ptrdiff_t i = 0; i < n; i++) out[i] = fill;
     } else if (r->kind != FS_ROW_NORMAL) {
         return;
     } else if (p->mode != FS_MODE_GENERAL) {
-        FS_NAME(limit_write)(op, x, out, n, p, r);
+        FS_NAME(limit_write)(op, x, sel, out, n, p, r);
     } else if (op == FS_LOG_SOFTMAX) {
-        if (p->unit) FS_NAME(map_pass)(FS_MAP_LOG, x, out, n, (FS_R)r->max, (FS_R)r->log_sum, p, 1, stream);
-        else FS_NAME(map_pass)(FS_MAP_LOG, x, out, n, (FS_R)r->max, (FS_R)r->log_sum, p, 0, stream);
+        if (p->unit) FS_NAME(map_pass)(FS_MAP_LOG, x, sel, out, n, (FS_R)r->max, (FS_R)r->log_sum, p, 1, stream);
+        else FS_NAME(map_pass)(FS_MAP_LOG, x, sel, out, n, (FS_R)r->max, (FS_R)r->log_sum, p, 0, stream);
     } else if (exps) {
-        FS_NAME(map_pass)(FS_MAP_SCALE, exps, out, n, 0, (FS_R)r->inv_sum, p, 1, stream);
+        FS_NAME(map_pass)(FS_MAP_SCALE, exps, NULL, out, n, 0, (FS_R)r->inv_sum, p, 1, stream);
     } else {
-        if (p->unit) FS_NAME(map_pass)(FS_MAP_EXP, x, out, n, (FS_R)r->max, (FS_R)r->inv_sum, p, 1, stream);
-        else FS_NAME(map_pass)(FS_MAP_EXP, x, out, n, (FS_R)r->max, (FS_R)r->inv_sum, p, 0, stream);
+        if (p->unit) FS_NAME(map_pass)(FS_MAP_EXP, x, sel, out, n, (FS_R)r->max, (FS_R)r->inv_sum, p, 1, stream);
+        else FS_NAME(map_pass)(FS_MAP_EXP, x, sel, out, n, (FS_R)r->max, (FS_R)r->inv_sum, p, 0, stream);
     }
 }
 
 /* ---- statistics of a row or chunk ------------------------------------------ */
 
-/* Max, then (normal rows) the exp-sum pass relative to that max; softmax
- * keeps the exps in `store` when it is not NULL. */
-FS_INLINE void FS_NAME(stats_pass)(int op, const FS_R *x, FS_R *store, ptrdiff_t n, const fs_params *p,
-                                   fs_stats *s, const FS_R *ahead, ptrdiff_t ahead_n)
+/* Max, then (normal rows) the exp-sum pass relative to that max; the exps
+ * are kept in `store` when it is not NULL. */
+FS_INLINE void FS_NAME(stats_pass)(int op, const FS_R *x, const uint8_t *sel, FS_R *store, ptrdiff_t n,
+                                   const fs_params *p, fs_stats *s, const FS_R *ahead, ptrdiff_t ahead_n)
 {
     fs_stats_init(s);
-    const FS_R m = FS_NAME(max_pass)(x, n, &s->has_nan);
+    const FS_R m = FS_NAME(max_pass)(x, sel, n, &s->has_nan);
     s->max = m;
-    if (s->has_nan || n == 0) return;
+    s->any_entry = n > 0 && (!sel || m != (FS_R)-INFINITY || s->has_nan || FS_NAME(any_selected)(sel, n));
+    if (s->has_nan || !s->any_entry) return;
     if (p->mode != FS_MODE_GENERAL) {
-        s->count = FS_NAME(limit_count)(x, n, m, p->mode);
+        s->count = FS_NAME(limit_count)(x, sel, n, m, p->mode);
         return;
     }
     if (!isfinite(m)) return;   /* the row is NaN, or this chunk adds nothing */
-    const int keep = op == FS_SOFTMAX && store != NULL;
+    const int keep = store != NULL;
 #define FS_EXP_SUM(OP, UNIT) \
-    if (keep) FS_NAME(exp_sum_pass)(OP, x, store, 1, n, m, p, UNIT, s, ahead, ahead_n); \
-    else FS_NAME(exp_sum_pass)(OP, x, NULL, 0, n, m, p, UNIT, s, ahead, ahead_n);
+    if (keep) FS_NAME(exp_sum_pass)(OP, x, sel, store, 1, n, m, p, UNIT, s, ahead, ahead_n); \
+    else FS_NAME(exp_sum_pass)(OP, x, sel, NULL, 0, n, m, p, UNIT, s, ahead, ahead_n);
     if (op == FS_SOFTMAX) {
         if (p->unit) { FS_EXP_SUM(FS_SOFTMAX, 1) } else { FS_EXP_SUM(FS_SOFTMAX, 0) }
     } else {
@@ -529,8 +584,8 @@ FS_INLINE int FS_NAME(tile_softmax)(const FS_R *x, FS_R *out, ptrdiff_t n, const
  * streamed, so they are scaled in cache and written once. */
 #define FS_SCRATCH ((ptrdiff_t)(16384 / sizeof(FS_R)))
 
-FS_INLINE void FS_NAME(row_long)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, const fs_params *p,
-                                 int stream)
+FS_INLINE void FS_NAME(row_long)(int op, const FS_R *x, const uint8_t *sel, FS_R *out, ptrdiff_t n,
+                                 const fs_params *p, int stream)
 {
     fs_stats row;
     fs_row_result r;
@@ -539,21 +594,21 @@ FS_INLINE void FS_NAME(row_long)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, 
         fs_stats chunk;
         const ptrdiff_t len = n - start < FS_CHUNK ? n - start : FS_CHUNK;
         const ptrdiff_t next = n - start - len < FS_CHUNK ? n - start - len : FS_CHUNK;
-        FS_NAME(stats_pass)(op, x + start, NULL, len, p, &chunk, x + start + len, next);
+        FS_NAME(stats_pass)(op, x + start, sel ? sel + start : NULL, NULL, len, p, &chunk, x + start + len, next);
         fs_stats_merge(&chunk, p, &row);
     }
     fs_row_finish(op, &row, n, p, &r);
     if (op == FS_LOGSUMEXP) { *out = (FS_R)r.logsumexp; return; }
     for (ptrdiff_t start = 0; start < n; start += FS_CHUNK)
-        FS_NAME(write_row)(op, x + start, NULL, out + start, n - start < FS_CHUNK ? n - start : FS_CHUNK,
-                           p, &r, stream);
+        FS_NAME(write_row)(op, x + start, sel ? sel + start : NULL, NULL, out + start,
+                           n - start < FS_CHUNK ? n - start : FS_CHUNK, p, &r, stream);
 }
 
 /* ahead: the next row (same length), or NULL. */
-FS_INLINE void FS_NAME(row_any)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, const fs_params *p,
-                                int stream, FS_R *scratch, const FS_R *ahead)
+FS_INLINE void FS_NAME(row_any)(int op, const FS_R *x, const uint8_t *sel, FS_R *out, ptrdiff_t n,
+                                const fs_params *p, int stream, FS_R *scratch, const FS_R *ahead)
 {
-    if (n > FS_LONG_ROW) { FS_NAME(row_long)(op, x, out, n, p, stream); return; }
+    if (n > FS_LONG_ROW) { FS_NAME(row_long)(op, x, sel, out, n, p, stream); return; }
     fs_stats s;
     fs_row_result r;
     /* softmax exps: in the scratch buffer when out is streamed, else in out
@@ -564,18 +619,19 @@ FS_INLINE void FS_NAME(row_any)(int op, const FS_R *x, FS_R *out, ptrdiff_t n, c
         exps = stream && n <= FS_SCRATCH ? scratch : out;
         stream = stream && n <= FS_SCRATCH;
     }
-    FS_NAME(stats_pass)(op, x, exps, n, p, &s, ahead, ahead ? n : 0);
+    FS_NAME(stats_pass)(op, x, sel, exps, n, p, &s, ahead, ahead ? n : 0);
     fs_row_finish(op, &s, n, p, &r);
     if (op == FS_LOGSUMEXP) *out = (FS_R)r.logsumexp;
-    else FS_NAME(write_row)(op, x, exps, out, n, p, &r, stream);
+    else FS_NAME(write_row)(op, x, sel, exps, out, n, p, &r, stream);
 }
 
-FS_INLINE void FS_NAME(rows_unit)(const int op, const FS_R *x, FS_R *out, ptrdiff_t rows, ptrdiff_t n,
-                                  const fs_params *p, int stream, const int unit_t)
+FS_INLINE void FS_NAME(rows_unit)(const int op, const FS_R *x, const uint8_t *sel, ptrdiff_t sel_step,
+                                  FS_R *out, ptrdiff_t rows, ptrdiff_t n, const fs_params *p, int stream,
+                                  const int unit_t)
 {
     FS_R scratch[FS_SCRATCH];
     const ptrdiff_t out_step = op == FS_LOGSUMEXP ? 1 : n;
-    const int use_short = n > 0 && n <= FS_SHORT * FS_W && p->mode == FS_MODE_GENERAL;
+    const int use_short = !sel && n > 0 && n <= FS_SHORT * FS_W && p->mode == FS_MODE_GENERAL;
     FS_NAME(exp_consts) c;
     FS_NAME(exp_consts_init)(p, &c);
     ptrdiff_t r = 0;
@@ -587,14 +643,15 @@ FS_INLINE void FS_NAME(rows_unit)(const int op, const FS_R *x, FS_R *out, ptrdif
             if (FS_NAME(tile_softmax)(x + r * n, out + r * n, n, p, &c, unit_t)) continue;
             for (ptrdiff_t k = r; k < r + FS_W; k++)
                 if (!FS_NAME(row_short)(op, x + k * n, out + k * n, n, p, &c, unit_t))
-                    FS_NAME(row_any)(op, x + k * n, out + k * n, n, p, stream, scratch, NULL);
+                    FS_NAME(row_any)(op, x + k * n, NULL, out + k * n, n, p, stream, scratch, NULL);
         }
     }
     for (; r < rows; r++) {
         const FS_R *xr = x + r * n;
         FS_R *outr = out + r * out_step;
         if (use_short && FS_NAME(row_short)(op, xr, outr, n, p, &c, unit_t)) continue;
-        FS_NAME(row_any)(op, xr, outr, n, p, stream, scratch, r + 2 < rows ? xr + 2 * n : NULL);
+        FS_NAME(row_any)(op, xr, sel ? sel + r * sel_step : NULL, outr, n, p, stream, scratch,
+                         r + 2 < rows ? xr + 2 * n : NULL);
     }
     FS_NAME(stream_fence)(stream);
 }
@@ -703,6 +760,7 @@ FS_INLINE void FS_NAME(columns_band)(int op, const FS_R *x, FS_R *out, ptrdiff_t
         st.max = col_max[j];
         st.has_nan = ordered[j / FS_W][j % FS_W] == 0;
         st.count = col_count[j];
+        st.any_entry = n > 0;
         st.rest = col_rest[j];
         fs_row_finish(op, &st, n, p, &res[j]);
         if (op == FS_LOGSUMEXP) out[j] = (FS_R)res[j].logsumexp;
@@ -744,6 +802,94 @@ FS_INLINE void FS_NAME(columns_unit)(int op, const FS_R *x, FS_R *out, ptrdiff_t
                               lanes - j < FS_W ? lanes - j : FS_W, unit_t);
 }
 
+/* ---- statistics for the jobs built on softmax (losses, Dask) -------------- */
+
+FS_INLINE void FS_NAME(row_stats_any)(const FS_R *x, const uint8_t *sel, ptrdiff_t n, const fs_params *p,
+                                      FS_R *exps, fs_row_result *r)
+{
+    fs_stats s;
+    if (n > FS_LONG_ROW) {
+        fs_stats_init(&s);
+        for (ptrdiff_t start = 0; start < n; start += FS_CHUNK) {
+            fs_stats chunk;
+            const ptrdiff_t len = n - start < FS_CHUNK ? n - start : FS_CHUNK;
+            FS_NAME(stats_pass)(FS_LOG_SOFTMAX, x + start, sel ? sel + start : NULL, NULL, len, p, &chunk,
+                                NULL, 0);
+            fs_stats_merge(&chunk, p, &s);
+        }
+    } else {
+        FS_NAME(stats_pass)(FS_LOG_SOFTMAX, x, sel, p->mode == FS_MODE_GENERAL ? exps : NULL, n, p, &s, NULL, 0);
+    }
+    fs_row_finish(FS_LOG_SOFTMAX, &s, n, p, r);
+    if (!exps || r->kind != FS_ROW_NORMAL) return;
+    if (p->mode != FS_MODE_GENERAL) {
+        /* the limits' weights, before the division by their count */
+        for (ptrdiff_t i = 0; i < n; i++)
+            exps[i] = FS_NAME(limit_value)(FS_SOFTMAX, FS_NAME(entry_sel)(x, sel, i), p, r) != 0;
+    } else if (n > FS_LONG_ROW) {
+        /* the long row's chunks were not kept: recompute, relative to the row maximum */
+        if (p->unit) FS_NAME(map_pass)(FS_MAP_EXP, x, sel, exps, n, (FS_R)r->max, 1, p, 1, 0);
+        else FS_NAME(map_pass)(FS_MAP_EXP, x, sel, exps, n, (FS_R)r->max, 1, p, 0, 0);
+    }
+}
+
+/* ---- backward: vector-Jacobian products ------------------------------------- */
+
+/* One row of softmax_backward (op FS_SOFTMAX) or log_softmax_backward: two
+ * passes, the row sum of g * y (or of g) in double, then the write.
+ * c1: the exp at T = 1 (log_softmax's exp(y)). */
+FS_INLINE void FS_NAME(backward_row)(const int op, const FS_R *g, const FS_R *y, const uint8_t *sel, FS_R *out,
+                                     ptrdiff_t n, const FS_NAME(exp_consts) *c1, const FS_VR inv_t,
+                                     const int unit_t)
+{
+    const FS_VR zero = {0};
+    FS_VACC lo = {0}, hi = {0};
+    FS_VR part[2] = {{0}};
+    ptrdiff_t i = 0;
+    for (int count = 0; i + FS_W <= n; i += FS_W) {
+        FS_VR t = op == FS_SOFTMAX ? FS_NAME(vload)(g + i) * FS_NAME(vload)(y + i) : FS_NAME(vload)(g + i);
+        if (sel) t = FS_NAME(vselect)(FS_NAME(sel_lanes)(sel + i), t, zero);
+        part[count & 1] += t;
+        if (++count == 2 * FS_SUB) {
+            part[0] += part[1];
+            FS_ACCUMULATE(lo, hi, part[0]);
+            part[0] = part[1] = zero;
+            count = 0;
+        }
+    }
+    if (i < n) {
+        FS_VR t = FS_NAME(vload_tail)(g + i, n - i, 0);
+        if (op == FS_SOFTMAX) t *= FS_NAME(vload_tail)(y + i, n - i, 0);
+        if (sel) t = FS_NAME(vselect)(FS_NAME(sel_lanes_n)(sel + i, n - i), t, zero);
+        part[1] += t;
+    }
+    part[0] += part[1];
+    FS_ACCUMULATE(lo, hi, part[0]);
+    lo += hi;
+    const FS_VR total = FS_NAME(vbroadcast)((FS_R)FS_TREE_F64(lo, FS_ADD_OP));
+
+    for (i = 0; i < n; i += FS_W) {
+        const ptrdiff_t len = n - i < FS_W ? n - i : FS_W;
+        const FS_VR gv = FS_NAME(vload_n)(g + i, len, 0);
+        const FS_VR yv = FS_NAME(vload_n)(y + i, len, op == FS_SOFTMAX ? (FS_R)0 : (FS_R)-INFINITY);
+        FS_VR r;
+        if (op == FS_SOFTMAX) r = yv * (gv - total);
+        else r = gv - FS_NAME(vexp_scaled)(yv, c1, 1) * total;
+        if (!unit_t) r *= inv_t;
+        if (sel) r = FS_NAME(vselect)(len == FS_W ? FS_NAME(sel_lanes)(sel + i) : FS_NAME(sel_lanes_n)(sel + i, len),
+                                      r, zero);
+        FS_NAME(vstore_n)(out + i, len, r);
+    }
+}
+
+/* ---- loss helpers --------------------------------------------------------- */
+
+FS_INLINE double FS_NAME(coefficient)(const FS_R *wt, const FS_R *q, double b_q, double b_0, ptrdiff_t i)
+{
+    const double w = wt ? (double)wt[i] : 1.0;
+    return q ? w * (b_q * (double)q[i] + b_0) : w * b_0;
+}
+
 /* ---- exported kernels ---------------------------------------------------- */
 
 static void FS_NAME(rows)(int op, const void *xv, void *outv, ptrdiff_t rows, ptrdiff_t n,
@@ -753,19 +899,28 @@ static void FS_NAME(rows)(int op, const void *xv, void *outv, ptrdiff_t rows, pt
     FS_R *out = (FS_R *)outv;
     /* one specialisation per operation and T == 1 or not: the per-row code
      * then has no run-time branches on either */
-    if (p->unit) FS_NAME(rows_unit)(op, x, out, rows, n, p, stream, 1);
-    else FS_NAME(rows_unit)(op, x, out, rows, n, p, stream, 0);
+    if (p->unit) FS_NAME(rows_unit)(op, x, NULL, 0, out, rows, n, p, stream, 1);
+    else FS_NAME(rows_unit)(op, x, NULL, 0, out, rows, n, p, stream, 0);
+}
+
+static void FS_NAME(rows_where)(int op, const void *xv, const uint8_t *sel, void *outv, ptrdiff_t rows,
+                                ptrdiff_t n, ptrdiff_t sel_step, const fs_params *p, int stream)
+{
+    const FS_R *x = (const FS_R *)xv;
+    FS_R *out = (FS_R *)outv;
+    if (p->unit) FS_NAME(rows_unit)(op, x, sel, sel_step, out, rows, n, p, stream, 1);
+    else FS_NAME(rows_unit)(op, x, sel, sel_step, out, rows, n, p, stream, 0);
 }
 
 static void FS_NAME(chunk_stats)(int op, const void *x, ptrdiff_t n, const fs_params *p, fs_stats *s)
 {
-    FS_NAME(stats_pass)(op, (const FS_R *)x, NULL, n, p, s, NULL, 0);
+    FS_NAME(stats_pass)(op, (const FS_R *)x, NULL, NULL, n, p, s, NULL, 0);
 }
 
 static void FS_NAME(chunk_write)(int op, const void *x, void *out, ptrdiff_t n, const fs_params *p,
                                  const fs_row_result *r, int stream)
 {
-    FS_NAME(write_row)(op, (const FS_R *)x, NULL, (FS_R *)out, n, p, r, stream);
+    FS_NAME(write_row)(op, (const FS_R *)x, NULL, NULL, (FS_R *)out, n, p, r, stream);
     FS_NAME(stream_fence)(stream);
 }
 
@@ -778,12 +933,70 @@ static void FS_NAME(columns)(int op, const void *xv, void *outv, ptrdiff_t n, pt
     else FS_NAME(columns_unit)(op, x, out, n, stride, lanes, out_stride, p, 0);
 }
 
+static void FS_NAME(row_stats)(const void *x, const uint8_t *sel, ptrdiff_t n, const fs_params *p, void *exps,
+                               fs_row_result *r)
+{
+    FS_NAME(row_stats_any)((const FS_R *)x, sel, n, p, (FS_R *)exps, r);
+}
+
+static void FS_NAME(backward)(int op, const void *gv, const void *yv, const uint8_t *sel, void *outv,
+                              ptrdiff_t rows, ptrdiff_t n, ptrdiff_t sel_step, const fs_params *p)
+{
+    const FS_R *g = (const FS_R *)gv, *y = (const FS_R *)yv;
+    FS_R *out = (FS_R *)outv;
+    fs_params unit;
+    FS_NAME(exp_consts) c1;
+    fs_params_init(FS_DTYPE, 1.0, &unit);
+    FS_NAME(exp_consts_init)(&unit, &c1);
+    const FS_VR inv_t = FS_NAME(vbroadcast)((FS_R)(1.0 / p->temperature));
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        const uint8_t *s = sel ? sel + r * sel_step : NULL;
+#define FS_BACKWARD(OP, UNIT) FS_NAME(backward_row)(OP, g + r * n, y + r * n, s, out + r * n, n, &c1, inv_t, UNIT)
+        if (op == FS_SOFTMAX) { if (p->temperature == 1.0) FS_BACKWARD(FS_SOFTMAX, 1); else FS_BACKWARD(FS_SOFTMAX, 0); }
+        else { if (p->temperature == 1.0) FS_BACKWARD(FS_LOG_SOFTMAX, 1); else FS_BACKWARD(FS_LOG_SOFTMAX, 0); }
+#undef FS_BACKWARD
+    }
+}
+
+static double FS_NAME(weighted_gap)(const void *xv, double mx, const void *yv, double my, const void *wtv,
+                                    const void *qv, double b_q, double b_0, ptrdiff_t n, double *total)
+{
+    const FS_R *x = (const FS_R *)xv, *y = (const FS_R *)yv, *wt = (const FS_R *)wtv, *q = (const FS_R *)qv;
+    double sum = 0.0, weight = 0.0;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        const double a = FS_NAME(coefficient)(wt, q, b_q, b_0, i);
+        if (a == 0.0) continue;
+        weight += a;
+        double gap = (double)x[i] - mx;
+        if (y) gap -= (double)y[i] - my;
+        sum += a * gap;
+    }
+    *total = weight;
+    return sum;
+}
+
+static void FS_NAME(combine)(void *outv, ptrdiff_t n, double alpha, const void *wtv, const void *qv, double b_q,
+                             double b_0)
+{
+    FS_R *out = (FS_R *)outv;
+    const FS_R *wt = (const FS_R *)wtv, *q = (const FS_R *)qv;
+    const FS_R a = (FS_R)alpha;
+    if (!wt && !q) {
+        const FS_R shift = (FS_R)b_0;
+        for (ptrdiff_t i = 0; i < n; i++) out[i] = a * out[i] - shift;
+        return;
+    }
+    for (ptrdiff_t i = 0; i < n; i++) out[i] = (FS_R)((double)(a * out[i]) - FS_NAME(coefficient)(wt, q, b_q, b_0, i));
+}
+
 static const fs_kernels FS_NAME(kernels) = {
-    FS_NAME(rows), FS_NAME(chunk_stats), FS_NAME(chunk_write), FS_NAME(columns)
+    FS_NAME(rows), FS_NAME(chunk_stats), FS_NAME(chunk_write), FS_NAME(columns),
+    FS_NAME(rows_where), FS_NAME(row_stats), FS_NAME(backward), FS_NAME(weighted_gap), FS_NAME(combine)
 };
 
 /* The template's parameters, so the next instantiation starts clean. */
 #undef FS_R
+#undef FS_DTYPE
 #undef FS_VR
 #undef FS_VI
 #undef FS_VU

@@ -115,6 +115,7 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 
 /* ---- float32 ---- */
 #define FS_R float
+#define FS_DTYPE FS_F32
 #define FS_VR FS_T(vf32)
 #define FS_VI FS_T(vi32)
 #define FS_VU FS_T(vu32)
@@ -164,6 +165,7 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 
 /* ---- float64 ---- */
 #define FS_R double
+#define FS_DTYPE FS_F64
 #define FS_VR FS_T(vf64)
 #define FS_VI FS_T(vi64)
 #define FS_VU FS_T(vu64)
