@@ -120,6 +120,48 @@ def _normalize_axes(axis, ndim: int, name: str) -> tuple[int, ...]:
     return tuple(sorted(axes))
 
 
+def _check_where(where, shape: tuple, name: str) -> np.ndarray:
+    """The where= mask as a bool array with x's number of dimensions (a view:
+    broadcast dimensions stay length 1, nothing is expanded)."""
+    mask = where if type(where) is np.ndarray else np.asarray(where)
+    if mask.dtype != np.bool_:
+        raise TypeError(f"{name}(): where must be a boolean array_like, got dtype {mask.dtype}")
+    if mask.ndim > len(shape) or any(m not in (1, s) for m, s in zip(mask.shape[::-1], shape[::-1])):
+        raise ValueError(f"{name}(): where has shape {mask.shape}, which does not broadcast to "
+                         f"the input's shape {shape}")
+    return mask.reshape((1,) * (len(shape) - mask.ndim) + mask.shape)
+
+
+def _row_mask(mask: np.ndarray, perm, kept: int, reduced_shape: tuple) -> np.ndarray:
+    """The mask in the layout of the kernels' rows: the row index's dimensions
+    (length 1 where it broadcasts), then the row as n contiguous bytes, or as
+    one byte when the mask is constant along the row."""
+    m = mask if perm is None else mask.transpose(perm)
+    outer = m.shape[:kept]
+    if all(d == 1 for d in m.shape[kept:]):
+        return m.reshape(outer + (1,))
+    n = math.prod(reduced_shape)
+    # Expanded along the row only where it broadcasts there (never along the
+    # row index); usually a view.
+    rows = np.broadcast_to(m, outer + tuple(reduced_shape)).reshape(outer + (n,))
+    return rows if rows.strides[-1] == 1 or n <= 1 else np.ascontiguousarray(rows)
+
+
+def _rows_layout(x: np.ndarray, axes: tuple, compute_dt: np.dtype):
+    """x with the reduced axes moved to the end and flattened: (the
+    C-contiguous (rows, n) array, the permutation or None, the row index's
+    shape, the reduced shape)."""
+    ndim = x.ndim
+    kept = tuple(a for a in range(ndim) if a not in axes)
+    perm = None if kept + axes == tuple(range(ndim)) else kept + axes
+    xt = x if perm is None else x.transpose(perm)
+    if not (xt.flags.c_contiguous and xt.flags.aligned and xt.dtype == compute_dt):
+        xt = np.array(xt, dtype=compute_dt, order="C")
+    outer = tuple(x.shape[a] for a in kept)
+    reduced = tuple(x.shape[a] for a in axes)
+    return xt.reshape(math.prod(outer), math.prod(reduced)), perm, outer, reduced
+
+
 def _check_out(out, shape: tuple, dtype: np.dtype, name: str) -> None:
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name}(): out must be a numpy.ndarray, got {type(out).__name__}")
@@ -136,7 +178,7 @@ def _check_out(out, shape: tuple, dtype: np.dtype, name: str) -> None:
 
 # ---- the one path every call takes ------------------------------------------
 
-def _apply(op: int, x, axis, temperature, out, num_threads, keepdims: bool = False):
+def _apply(op: int, x, axis, temperature, out, num_threads, keepdims: bool = False, where=None):
     name = _NAMES[op]
     if type(x) is not np.ndarray:
         x = np.asarray(x)
@@ -150,15 +192,16 @@ def _apply(op: int, x, axis, temperature, out, num_threads, keepdims: bool = Fal
         axes = (ndim - 1,)
     else:
         axes = _normalize_axes(axis, ndim, name)
+    mask = None if where is None else _check_where(where, x.shape, name)
 
-    if len(axes) == 1:
+    if len(axes) == 1 and mask is None:
         # One axis: the kernels reduce it in place, whatever its position.
         axis_c = axes[0]
         xt, perm, kept = x, None, None
         buffer_shape = None
     else:
-        # Several axes (or a 0-d input): they are moved to the end and
-        # flattened into rows (kept axes keep their order).
+        # Several axes, a 0-d input or a mask: the reduced axes are moved to
+        # the end and flattened into rows (kept axes keep their order).
         kept = tuple(a for a in range(ndim) if a not in axes)
         perm = None if kept + axes == tuple(range(ndim)) else kept + axes
         xt = x if perm is None else x.transpose(perm)
@@ -181,9 +224,16 @@ def _apply(op: int, x, axis, temperature, out, num_threads, keepdims: bool = Fal
         if ndim == 0:
             lse_shape = ()
 
+    def run(o2):
+        if mask is None:
+            _rows.compute(op, x2, o2, axis_c, temperature, threads)
+        else:
+            _rows.compute_where(op, x2, _row_mask(mask, perm, len(kept), xt.shape[len(kept):]), outer, o2,
+                                temperature, threads)
+
     if op == LOGSUMEXP:
         o2, direct = _output(out, lse_shape, buffer_shape, result_dt, compute_dt, x2, name, None)
-        _rows.compute(op, x2, o2, axis_c, temperature, threads)
+        run(o2)
         if out is not None:
             if not direct:
                 _copy_into(out, o2.reshape(lse_shape))
@@ -192,7 +242,7 @@ def _apply(op: int, x, axis, temperature, out, num_threads, keepdims: bool = Fal
     else:
         shape = x.shape
         o2, direct = _output(out, shape, buffer_shape, result_dt, compute_dt, x2, name, perm)
-        _rows.compute(op, x2, o2, axis_c, temperature, threads)
+        run(o2)
         if out is not None:
             if not direct:
                 target = out if perm is None else out.transpose(perm)
@@ -232,7 +282,7 @@ def _output(out, shape, shape2, result_dt, compute_dt, x2, name, perm):
 
 # ---- public functions -------------------------------------------------------
 
-def softmax(x, axis=-1, *, temperature=1.0, out=None, num_threads=None):
+def softmax(x, axis=-1, *, temperature=1.0, where=None, out=None, num_threads=None):
     """Softmax along ``axis``: ``exp(x / T) / sum(exp(x / T))``, row by row.
 
     Computed as ``exp((x - max) / T) / sum(exp((x - max) / T))`` so huge logits
@@ -282,11 +332,13 @@ def softmax(x, axis=-1, *, temperature=1.0, out=None, num_threads=None):
     >>> fs.softmax([2.0, 1.0, 0.5], temperature=0.0)
     array([1., 0., 0.])
     """
+    if where is not None:
+        return _apply(SOFTMAX, x, axis, temperature, out, num_threads, where=where)
     fast = _rows.try_fast(SOFTMAX, x, axis, temperature, out, num_threads)
     return _apply(SOFTMAX, x, axis, temperature, out, num_threads) if fast is None else fast
 
 
-def log_softmax(x, axis=-1, *, temperature=1.0, out=None, num_threads=None):
+def log_softmax(x, axis=-1, *, temperature=1.0, where=None, out=None, num_threads=None):
     """Log-softmax along ``axis``: ``(x - max) / T - log(sum(exp((x - max) / T)))``.
 
     Computed directly, never as ``log(softmax(x))``, so tiny probabilities keep
@@ -303,11 +355,13 @@ def log_softmax(x, axis=-1, *, temperature=1.0, out=None, num_threads=None):
     >>> fs.log_softmax([100.0, 101.0, 102.0]).round(4)
     array([-2.4076, -1.4076, -0.4076])
     """
+    if where is not None:
+        return _apply(LOG_SOFTMAX, x, axis, temperature, out, num_threads, where=where)
     fast = _rows.try_fast(LOG_SOFTMAX, x, axis, temperature, out, num_threads)
     return _apply(LOG_SOFTMAX, x, axis, temperature, out, num_threads) if fast is None else fast
 
 
-def logsumexp(x, axis=-1, *, temperature=1.0, keepdims=False, out=None, num_threads=None):
+def logsumexp(x, axis=-1, *, temperature=1.0, keepdims=False, where=None, out=None, num_threads=None):
     """``T * log(sum(exp(x / T)))`` along ``axis``: the smooth maximum, in ``x``'s units.
 
     At ``T = 1`` the ordinary log-sum-exp; ``log_softmax(x, T) ==
@@ -329,8 +383,8 @@ def logsumexp(x, axis=-1, *, temperature=1.0, keepdims=False, out=None, num_thre
     >>> float(fs.logsumexp([0.0, -40.0]))
     4.248354255291589e-18
     """
-    if keepdims is True or keepdims is False:
+    if where is None and (keepdims is True or keepdims is False):
         fast = _rows.try_fast(LOGSUMEXP, x, axis, temperature, out, num_threads, keepdims)
         if fast is not None:
             return fast
-    return _apply(LOGSUMEXP, x, axis, temperature, out, num_threads, keepdims=bool(keepdims))
+    return _apply(LOGSUMEXP, x, axis, temperature, out, num_threads, keepdims=bool(keepdims), where=where)

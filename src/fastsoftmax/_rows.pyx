@@ -553,23 +553,52 @@ cdef int dtype_of(cnp.ndarray x) except -1:
 cdef void selected_rows(int backward, int op, const fs_kernels *k, const char *x, const char *y, char *out,
                         Py_ssize_t rows, Py_ssize_t n, Py_ssize_t size, const selection *s,
                         const fs_params *p, int stream, int threads) noexcept nogil:
-    """Forward (rows_where) or backward, row by row, each row with its selection."""
-    cdef Py_ssize_t r
+    """Forward (rows_where) or backward over rows with their selections.
+    Along the last dimension of the row index the selection advances by one
+    stride, so the rows go to the kernels in blocks of that run (the kernels
+    fetch the next row ahead); a selection that is one byte per row goes row
+    by row."""
     cdef Py_ssize_t out_step = size if (not backward and op == FS_LOGSUMEXP) else n * size
+    cdef Py_ssize_t run = 1, step = 0, block, blocks_per_run, items, it, r0, count
+    if s != NULL and not s.per_row and s.ndim > 0:
+        run = s.shape[s.ndim - 1]
+        step = s.strides[s.ndim - 1]
+    elif s == NULL:
+        run = rows
+    block = min(run, 16) if s != NULL and s.per_row else min(run, max(16, rows // (4 * threads)))
+    block = max(block, 1)
+    blocks_per_run = (run + block - 1) // block
+    items = (rows // run) * blocks_per_run if run > 0 else 0
     if threads <= 1:
-        for r in range(rows):
-            if backward:
-                k.backward(op, x + r * n * size, y + r * n * size, row_selection(s, r), out + r * n * size,
-                           1, n, 0, p)
-            else:
-                k.rows_where(op, x + r * n * size, row_selection(s, r), out + r * out_step, 1, n, 0, p, stream)
+        for it in range(items):
+            selected_block(backward, op, k, x, y, out, it, run, block, blocks_per_run, n, size, out_step, step,
+                           s, p, stream)
         return
-    for r in prange(rows, num_threads=threads, schedule="dynamic", chunksize=16):
-        if backward:
-            k.backward(op, x + r * n * size, y + r * n * size, row_selection(s, r), out + r * n * size,
-                       1, n, 0, p)
-        else:
-            k.rows_where(op, x + r * n * size, row_selection(s, r), out + r * out_step, 1, n, 0, p, stream)
+    for it in prange(items, num_threads=threads, schedule="dynamic"):
+        selected_block(backward, op, k, x, y, out, it, run, block, blocks_per_run, n, size, out_step, step,
+                       s, p, stream)
+
+
+cdef inline void selected_block(int backward, int op, const fs_kernels *k, const char *x, const char *y, char *out,
+                                Py_ssize_t it, Py_ssize_t run, Py_ssize_t block, Py_ssize_t blocks_per_run,
+                                Py_ssize_t n, Py_ssize_t size, Py_ssize_t out_step, Py_ssize_t step,
+                                const selection *s, const fs_params *p, int stream) noexcept nogil:
+    cdef Py_ssize_t r0 = (it // blocks_per_run) * run + (it % blocks_per_run) * block
+    cdef Py_ssize_t count = min(block, run - (it % blocks_per_run) * block), r
+    cdef const unsigned char *sel
+    if s != NULL and s.per_row:
+        for r in range(r0, r0 + count):
+            sel = row_selection(s, r)
+            if backward:
+                k.backward(op, x + r * n * size, y + r * n * size, sel, out + r * n * size, 1, n, 0, p)
+            else:
+                k.rows_where(op, x + r * n * size, sel, out + r * out_step, 1, n, 0, p, stream)
+        return
+    sel = row_selection(s, r0)
+    if backward:
+        k.backward(op, x + r0 * n * size, y + r0 * n * size, sel, out + r0 * n * size, count, n, step, p)
+    else:
+        k.rows_where(op, x + r0 * n * size, sel, out + r0 * out_step, count, n, step, p, stream)
 
 
 def compute_where(int op, cnp.ndarray x, cnp.ndarray mask, tuple outer_shape, cnp.ndarray out,

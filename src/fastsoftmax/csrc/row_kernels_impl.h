@@ -140,10 +140,14 @@ FS_INLINE FS_VI FS_NAME(last_lanes)(ptrdiff_t len)
  * inlined, so a NULL literal compiles the selection away. */
 FS_INLINE FS_VI FS_NAME(sel_lanes)(const uint8_t *sel)
 {
+#ifdef FS_SEL_LANES
+    return FS_SEL_LANES(sel);
+#else
     typedef uint8_t sel_bytes __attribute__((vector_size(sizeof(FS_VR) / sizeof(FS_R))));
     sel_bytes b;
     memcpy(&b, sel, sizeof b);
     return __builtin_convertvector(b, FS_VI) != (FS_VI){0};
+#endif
 }
 
 FS_INLINE FS_VI FS_NAME(sel_lanes_n)(const uint8_t *sel, ptrdiff_t n)
@@ -156,8 +160,8 @@ FS_INLINE FS_VI FS_NAME(sel_lanes_n)(const uint8_t *sel, ptrdiff_t n)
 /* The vector at x + at, with -inf where not selected. */
 FS_INLINE FS_VR FS_NAME(vload_sel)(const FS_R *x, const uint8_t *sel, ptrdiff_t at)
 {
+    if (!sel) return FS_NAME(vload)(x + at);
     FS_VR v = FS_NAME(vload)(x + at);
-    if (!sel) return v;
     return FS_NAME(vselect)(FS_NAME(sel_lanes)(sel + at), v, FS_NAME(vbroadcast)((FS_R)-INFINITY));
 }
 
@@ -908,6 +912,9 @@ static void FS_NAME(rows_where)(int op, const void *xv, const uint8_t *sel, void
 {
     const FS_R *x = (const FS_R *)xv;
     FS_R *out = (FS_R *)outv;
+    /* separate instantiations with and without a selection, so that neither
+     * tests for one inside its loops */
+    if (!sel) { FS_NAME(rows)(op, xv, outv, rows, n, p, stream); return; }
     if (p->unit) FS_NAME(rows_unit)(op, x, sel, sel_step, out, rows, n, p, stream, 1);
     else FS_NAME(rows_unit)(op, x, sel, sel_step, out, rows, n, p, stream, 0);
 }
@@ -1011,6 +1018,8 @@ static const fs_kernels FS_NAME(kernels) = {
 #undef FS_VMAX_INTRINSIC
 #undef FS_FMA
 #undef FS_STREAM
+#undef FS_SEL_LANES
+#undef FS_LOAD_SEL
 #undef FS_VMAX
 #undef FS_TREE
 #undef FS_TRANSPOSE

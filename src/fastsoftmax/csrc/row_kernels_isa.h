@@ -83,6 +83,16 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
     (__m512i)(idx), _mm512_loadu_pd(fs_exp2_sixteenths + 8)))
 #define FS_STREAM_F32(p, v) _mm512_stream_ps((p), (__m512)(v))
 #define FS_STREAM_F64(p, v) _mm512_stream_pd((p), (__m512d)(v))
+/* where= bytes to lanes: one byte test into a mask register, spread to lanes */
+#define FS_SEL_LANES_F32(p) ({ __m128i b_ = _mm_loadu_si128((const __m128i *)(p)); \
+    (FS_VI)_mm512_movm_epi32(_mm_test_epi8_mask(b_, b_)); })
+#define FS_SEL_LANES_F64(p) ({ __m128i b_ = _mm_loadl_epi64((const __m128i *)(p)); \
+    (FS_VI)_mm512_movm_epi64((__mmask8)_mm_test_epi8_mask(b_, b_)); })
+/* x where selected, -inf elsewhere: a masked load straight from the byte test */
+#define FS_LOAD_SEL_F32(x, sel) ({ __m128i b_ = _mm_loadu_si128((const __m128i *)(sel)); \
+    (FS_VR)_mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), _mm_test_epi8_mask(b_, b_), (x)); })
+#define FS_LOAD_SEL_F64(x, sel) ({ __m128i b_ = _mm_loadl_epi64((const __m128i *)(sel)); \
+    (FS_VR)_mm512_mask_loadu_pd(_mm512_set1_pd(-INFINITY), (__mmask8)_mm_test_epi8_mask(b_, b_), (x)); })
 #elif defined(FS_ISA_IS_AVX2)
 #define FS_TAIL_MASK_F32(n) ((FS_VI){0, 1, 2, 3, 4, 5, 6, 7} < (FS_VI){0} + (int32_t)(n))
 #define FS_TAIL_MASK_F64(n) ((FS_VI){0, 1, 2, 3} < (FS_VI){0} + (int64_t)(n))
@@ -100,6 +110,11 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #define FS_FMA_F64(a, b, c) ((FS_VR)_mm256_fmadd_pd((__m256d)(a), (__m256d)(b), (__m256d)(c)))
 #define FS_STREAM_F32(p, v) _mm256_stream_ps((p), (__m256)(v))
 #define FS_STREAM_F64(p, v) _mm256_stream_pd((p), (__m256d)(v))
+/* where= bytes to lanes: widen, then compare with 0 */
+#define FS_SEL_LANES_F32(p) ((FS_VI)_mm256_cmpgt_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p))), \
+    _mm256_setzero_si256()))
+#define FS_SEL_LANES_F64(p) ({ int32_t w_; memcpy(&w_, (p), 4); \
+    (FS_VI)_mm256_cmpgt_epi64(_mm256_cvtepu8_epi64(_mm_cvtsi32_si128(w_)), _mm256_setzero_si256()); })
 #elif defined(__SSE2__)
 #define FS_VMAX_F32(a, b) _mm_max_ps((__m128)(a), (__m128)(b))
 #define FS_VMAX_F64(a, b) _mm_max_pd((__m128d)(a), (__m128d)(b))
@@ -107,6 +122,8 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #define FS_ALL_SET_F64(m) (_mm_movemask_pd((__m128d)(m)) == 0x3)
 #define FS_STREAM_F32(p, v) _mm_stream_ps((p), (__m128)(v))
 #define FS_STREAM_F64(p, v) _mm_stream_pd((p), (__m128d)(v))
+#define FS_SEL_LANES_F32(p) ({ int32_t w_; memcpy(&w_, (p), 4); __m128i z_ = _mm_setzero_si128(); \
+    (FS_VI)_mm_cmpgt_epi32(_mm_unpacklo_epi16(_mm_unpacklo_epi8(_mm_cvtsi32_si128(w_), z_), z_), z_); })
 #elif defined(__aarch64__) || defined(__ARM_FEATURE_FMA)
 /* NEON always has a fused multiply-add; the generic expression contracts to it */
 #define FS_FMA_F32(a, b, c) ((a) * (b) + (c))
@@ -147,6 +164,12 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #endif
 #ifdef FS_STREAM_F32
 #define FS_STREAM FS_STREAM_F32
+#endif
+#ifdef FS_SEL_LANES_F32
+#define FS_SEL_LANES FS_SEL_LANES_F32
+#endif
+#ifdef FS_LOAD_SEL_F32
+#define FS_LOAD_SEL FS_LOAD_SEL_F32
 #endif
 #define FS_TREE FS_TREE_F32
 #define FS_TRANSPOSE FS_TRANSPOSE_F32
@@ -192,6 +215,12 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #ifdef FS_STREAM_F64
 #define FS_STREAM FS_STREAM_F64
 #endif
+#ifdef FS_SEL_LANES_F64
+#define FS_SEL_LANES FS_SEL_LANES_F64
+#endif
+#ifdef FS_LOAD_SEL_F64
+#define FS_LOAD_SEL FS_LOAD_SEL_F64
+#endif
 #define FS_TREE FS_TREE_F64
 #define FS_TRANSPOSE FS_TRANSPOSE_F64
 #ifdef FS_EXP_TABLE_F64
@@ -235,6 +264,10 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #undef FS_EXP_TABLE_LOOKUP_F64
 #undef FS_STREAM_F32
 #undef FS_STREAM_F64
+#undef FS_SEL_LANES_F32
+#undef FS_SEL_LANES_F64
+#undef FS_LOAD_SEL_F32
+#undef FS_LOAD_SEL_F64
 #undef FS_TREE2
 #undef FS_TREE4
 #undef FS_TREE8
