@@ -237,7 +237,7 @@ def _to_float(q: Fraction) -> float:
     try:
         return q.numerator / q.denominator
     except OverflowError:
-        return math.copysign(_INF, q)
+        return _INF if q > 0 else -_INF
 
 
 def _float_sum(values) -> float:
@@ -302,8 +302,8 @@ def _reduce(row_values, reduction, denominator):
     if all(isinstance(v, Fraction) for v in row_values) and isinstance(denominator, Fraction) \
             and denominator != 0:
         return np.float64(_to_float(sum(row_values, Fraction(0)) / denominator))
-    total = _float_sum(float(v) for v in row_values)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    total = _float_sum(_to_float(v) if isinstance(v, Fraction) else v for v in row_values)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return np.float64(total) / np.float64(float(denominator))
 
 
@@ -525,6 +525,7 @@ def cross_entropy(logits, target, axis=-1, *, temperature=1.0, weight=None, igno
     loss = _reduce(losses, reduction, denominator if reduction == "mean" else Fraction(1))
     if reduction == "none":
         loss = loss.reshape(kept_shape)
+        loss = loss[()] if loss.ndim == 0 else loss
     if not return_grad:
         return loss
     return loss, _from_rows(grads, x.shape, order, np.float64)
@@ -586,6 +587,7 @@ def kl_div(student_logits, teacher_logits, axis=-1, *, temperature=1.0, reductio
     loss = _reduce(losses, reduction, denominator)
     if reduction == "none":
         loss = loss.reshape(s.shape[:axis] + s.shape[axis + 1:])
+        loss = loss[()] if loss.ndim == 0 else loss
     if not return_grad:
         return loss
     return loss, _from_rows(grads, s.shape, order, np.float64)
