@@ -61,7 +61,7 @@ def test_temperature_zero_is_the_limit(dtype):
                  dtype=dtype)
     sm = fs.softmax(x, temperature=0)
     np.testing.assert_array_equal(sm[:3], np.array([[1, 0, 0], [0.5, 0, 0.5], [0.5, 0, 0.5]], dtype=dtype))
-    assert np.isnan(sm[3:]).all()        # only -inf: nothing to pick; a NaN
+    assert np.isnan(sm[3:]).all()       # only -inf: nothing to pick, as at every other T
     lsm = fs.log_softmax(x, temperature=0)
     np.testing.assert_allclose(lsm[:3], [[0, -inf, -inf], [-math.log(2), -inf, -math.log(2)],
                                          [-math.log(2), -inf, -math.log(2)]], rtol=1e-7)
