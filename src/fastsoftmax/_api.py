@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import numbers
 import operator
+import sys
 
 import numpy as np
 from numpy.exceptions import AxisError
@@ -181,6 +182,8 @@ def _check_out(out, shape: tuple, dtype: np.dtype, name: str) -> None:
 def _apply(op: int, x, axis, temperature, out, num_threads, keepdims: bool = False, where=None):
     name = _NAMES[op]
     if type(x) is not np.ndarray:
+        if _is_dask_array(x):
+            return _lazy(op, x, axis, temperature, out, num_threads, keepdims)
         x = np.asarray(x)
     compute_dt, result_dt = _dtypes(x.dtype, name)
     if type(temperature) is not float or temperature != 1.0:
@@ -257,6 +260,28 @@ def _apply(op: int, x, axis, temperature, out, num_threads, keepdims: bool = Fal
     return res[()] if res.ndim == 0 else res
 
 
+def _is_dask_array(x) -> bool:
+    """Whether ``x`` is a Dask array, asked without importing Dask: nothing can
+    be one unless ``dask.array`` is imported already."""
+    module = sys.modules.get("dask.array")
+    return module is not None and isinstance(x, module.Array)
+
+
+def _lazy(op: int, x, axis, temperature, out, num_threads, keepdims: bool):
+    """The same checks for a Dask array, then its lazy result (fastsoftmax.dask)."""
+    name = _NAMES[op]
+    compute_dt, result_dt = _dtypes(x.dtype, name)
+    temperature = _check_temperature(temperature, name)
+    threads = _check_threads(num_threads, name)
+    axes = _normalize_axes(axis, x.ndim, name)
+    if out is not None:
+        raise TypeError(f"{name}(): out must be None for a Dask array input (the result is lazy; "
+                        f"store it with dask.array.store), got {type(out).__name__}")
+    from . import dask as lazy
+
+    return lazy.apply(op, x, axes, temperature, threads, keepdims, compute_dt, result_dt)
+
+
 def _copy_into(target: np.ndarray, values: np.ndarray) -> None:
     with np.errstate(over="ignore"):
         np.copyto(target, values, casting="unsafe")
@@ -294,7 +319,8 @@ def softmax(x, axis=-1, *, temperature=1.0, where=None, out=None, num_threads=No
         Logits.  float32 gives float32, float64 gives float64, float16 gives
         float16 (computed in float32), bool and integers give float64.  Any
         memory layout is accepted; C-contiguous rows along the last axis are
-        the fast path.
+        the fast path.  A ``dask.array.Array`` gives a lazy Dask array with
+        its chunks, exact for any chunking (:mod:`fastsoftmax.dask`).
     axis : int, tuple of ints or None, default -1
         Axis (or axes, reduced jointly) the probabilities sum over.  ``None``
         means all axes.  Note: ``scipy.special.softmax`` defaults to

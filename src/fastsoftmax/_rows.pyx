@@ -20,6 +20,7 @@ import numpy as np
 
 from cpython.pycapsule cimport PyCapsule_New
 from cython.parallel cimport prange
+from libc.stdint cimport int64_t
 from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memset
 from libc.math cimport INFINITY, NAN
@@ -42,6 +43,11 @@ cdef extern from "row_kernels.h" nogil:
         double temperature
     ctypedef struct fs_stats:
         double max
+        int has_nan
+        int64_t count
+        double rest
+        double rest_comp
+        int any_entry
     int FS_ROW_NAN, FS_ROW_NORMAL, FS_ROW_MASKED
     ctypedef struct fs_row_result:
         int kind
@@ -127,46 +133,14 @@ cdef int run_by_chunks(const fs_kernels *k, int op, const char *x, char *out, Py
     rows still use every thread.  Chunk statistics are combined in chunk
     order, as the kernels do for a whole row, so results are bit-identical to
     run_by_rows.  Returns -1 when out of memory."""
-    cdef Py_ssize_t chunks = (n + FS_CHUNK - 1) // FS_CHUNK
-    cdef Py_ssize_t items = rows * chunks
-    cdef Py_ssize_t it, r, c, start, length
-    cdef fs_stats *part = <fs_stats *> malloc(items * sizeof(fs_stats))
     cdef fs_stats *whole = <fs_stats *> malloc(rows * sizeof(fs_stats))
-    cdef fs_row_result *result = <fs_row_result *> malloc(rows * sizeof(fs_row_result))
-    if part == NULL or whole == NULL or result == NULL:
-        free(part)
-        free(whole)
-        free(result)
-        return -1
-
-    for it in prange(items, num_threads=threads, schedule="static"):
-        r = it // chunks
-        start = (it % chunks) * FS_CHUNK
-        length = min(FS_CHUNK, n - start)
-        k.chunk_stats(op, x + (r * n + start) * size, length, p, &part[it])
-    for r in range(rows):
-        fs_stats_init(&whole[r])
-        for c in range(chunks):
-            fs_stats_merge(&part[r * chunks + c], p, &whole[r])
-        fs_row_finish(op, &whole[r], n, p, &result[r])
-
-    if op == FS_LOGSUMEXP:
-        for r in range(rows):
-            if size == 4:
-                (<float *> out)[r] = <float> result[r].logsumexp
-            else:
-                (<double *> out)[r] = result[r].logsumexp
-    else:
-        for it in prange(items, num_threads=threads, schedule="static"):
-            r = it // chunks
-            start = (it % chunks) * FS_CHUNK
-            length = min(FS_CHUNK, n - start)
-            k.chunk_write(op, x + (r * n + start) * size, out + (r * n + start) * size, length, p,
-                          &result[r], stream)
-    free(part)
+    cdef int status = -1
+    if whole != NULL:
+        status = stats_by_pieces(k, op, x, rows, n, size, p, threads, whole)
+        if status == 0:
+            status = write_by_pieces(k, op, x, out, rows, n, n, size, p, whole, stream, threads)
     free(whole)
-    free(result)
-    return 0
+    return status
 
 cdef void run_by_columns(const fs_kernels *k, int op, const char *x, char *out, Py_ssize_t outer,
                          Py_ssize_t n, Py_ssize_t inner, Py_ssize_t size, const fs_params *p,
@@ -274,6 +248,14 @@ def _after_fork_in_child():
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+cdef int thread_count(int num_threads):
+    """Threads for a call that asks for ``num_threads`` (<= 0: the OpenMP default)."""
+    if FORKED_CHILD or not FS_HAVE_OPENMP:
+        return 1
+    cdef int threads = num_threads if num_threads > 0 else omp_get_max_threads()
+    return max(1, min(threads, NUM_PROCS))
+
+
 cdef int launch(int op, cnp.ndarray x, cnp.ndarray out, int axis, double temperature,
                 int num_threads) except -1:
     """Reduce C-contiguous ``x`` over ``axis`` into C-contiguous ``out``."""
@@ -292,11 +274,7 @@ cdef int launch(int op, cnp.ndarray x, cnp.ndarray out, int axis, double tempera
             n = dims[d]
     cdef const char *xp = <const char *> cnp.PyArray_DATA(x)
     cdef char *op_ = <char *> cnp.PyArray_DATA(out)
-    if FORKED_CHILD or not FS_HAVE_OPENMP:
-        threads = 1
-    else:
-        threads = num_threads if num_threads > 0 else omp_get_max_threads()
-        threads = max(1, min(threads, NUM_PROCS))
+    threads = thread_count(num_threads)
     with nogil:
         status = run(op, dtype, xp, op_, outer, n, inner, temperature, threads)
     if status != 0:
@@ -527,13 +505,8 @@ cdef int fill_selection(selection *s, cnp.ndarray mask, tuple outer_shape, Py_ss
 
 
 cdef int call_threads(int num_threads, Py_ssize_t work) noexcept:
-    """Threads for a call: the request (or the OpenMP default), at most the
-    processors, 1 for small work or in a forked child."""
-    cdef int threads
-    if FORKED_CHILD or not FS_HAVE_OPENMP or work < MIN_PARALLEL_ELEMENTS:
-        return 1
-    threads = num_threads if num_threads > 0 else omp_get_max_threads()
-    return max(1, min(threads, NUM_PROCS))
+    """thread_count, and 1 for work too small to share."""
+    return 1 if work < MIN_PARALLEL_ELEMENTS else thread_count(num_threads)
 
 
 cdef int check_rows(cnp.ndarray a, int typenum, Py_ssize_t rows, Py_ssize_t n, str name) except -1:
@@ -940,3 +913,237 @@ def contrastive_rows(cnp.ndarray similarity, double temperature, bint symmetric,
     if failed:
         raise MemoryError("contrastive_loss: could not allocate a row of scratch")
     return row_loss, column_loss
+
+
+# ==== rows split over blocks (Dask arrays: fastsoftmax.dask) ===================
+#
+# A Dask array chunked along the reduced axis holds each row in several
+# blocks.  Such a row is computed as the kernels compute a long row: the
+# statistics of each piece (kernels.chunk_stats), folded in order with
+# fs_stats_merge, finished with fs_row_finish, and each piece written by
+# kernels.chunk_write.  Within one block a row longer than FS_LONG_ROW is cut
+# again into FS_CHUNK pieces, as run_by_chunks does.  Between blocks (and
+# processes) the statistics travel as NumPy arrays of STATS_DTYPE: the
+# fs_stats struct, field for field.
+
+# An aligned NumPy struct: it keeps this layout through concatenation and
+# copies (NumPy drops the padding of unaligned ones).
+STATS_DTYPE = np.dtype({"names": ["max", "has_nan", "count", "rest", "rest_comp", "any_entry"],
+                        "formats": [np.float64, np.intc, np.int64, np.float64, np.float64, np.intc]},
+                       align=True)
+cdef fs_stats _layout
+if (STATS_DTYPE.itemsize != sizeof(fs_stats)
+        or [STATS_DTYPE.fields[name][1] for name in STATS_DTYPE.names]
+        != [<Py_ssize_t> (<char *> &_layout.max - <char *> &_layout),
+            <Py_ssize_t> (<char *> &_layout.has_nan - <char *> &_layout),
+            <Py_ssize_t> (<char *> &_layout.count - <char *> &_layout),
+            <Py_ssize_t> (<char *> &_layout.rest - <char *> &_layout),
+            <Py_ssize_t> (<char *> &_layout.rest_comp - <char *> &_layout),
+            <Py_ssize_t> (<char *> &_layout.any_entry - <char *> &_layout)]):
+    raise ImportError("fastsoftmax._rows: STATS_DTYPE does not match the fs_stats struct")
+
+
+cdef inline Py_ssize_t piece_length(Py_ssize_t n) noexcept nogil:
+    """Elements per piece of a row of n: the whole row, or FS_CHUNK for a long one."""
+    return FS_CHUNK if n > FS_LONG_ROW else max(n, 1)
+
+
+cdef inline void piece_stats(const fs_kernels *k, int op, const char *x, Py_ssize_t n, Py_ssize_t size,
+                             Py_ssize_t it, const fs_params *p, fs_stats *s) noexcept nogil:
+    """Statistics of piece ``it`` (row-major over rows and their pieces)."""
+    cdef Py_ssize_t piece = piece_length(n)
+    cdef Py_ssize_t pieces = (n + piece - 1) // piece
+    cdef Py_ssize_t start = (it % pieces) * piece
+    k.chunk_stats(op, x + ((it // pieces) * n + start) * size, min(piece, n - start), p, s)
+
+
+cdef inline void piece_write(const fs_kernels *k, int op, const char *x, char *out, Py_ssize_t n,
+                             Py_ssize_t size, Py_ssize_t it, const fs_params *p,
+                             const fs_row_result *result, int stream) noexcept nogil:
+    """The write pass of piece ``it``, from its row's finished statistics."""
+    cdef Py_ssize_t piece = piece_length(n)
+    cdef Py_ssize_t pieces = (n + piece - 1) // piece
+    cdef Py_ssize_t r = it // pieces
+    cdef Py_ssize_t offset = (r * n + (it % pieces) * piece) * size
+    k.chunk_write(op, x + offset, out + offset, min(piece, n - (it % pieces) * piece), p, &result[r],
+                  stream)
+
+
+cdef void merge_in_order(const fs_stats *part, Py_ssize_t rows, Py_ssize_t pieces, const fs_params *p,
+                         fs_stats *whole) noexcept nogil:
+    """Fold each row's ``pieces`` consecutive statistics, in order, into whole[row]."""
+    cdef Py_ssize_t r, c
+    for r in range(rows):
+        fs_stats_init(&whole[r])
+        for c in range(pieces):
+            fs_stats_merge(&part[r * pieces + c], p, &whole[r])
+
+
+cdef int stats_by_pieces(const fs_kernels *k, int op, const char *x, Py_ssize_t rows, Py_ssize_t n,
+                         Py_ssize_t size, const fs_params *p, int threads, fs_stats *whole) noexcept nogil:
+    """The statistics of each of ``rows`` contiguous rows of n into whole[]:
+    the pieces' statistics on ``threads`` threads, merged in piece order.
+    Returns -1 when out of memory."""
+    cdef Py_ssize_t pieces = (n + piece_length(n) - 1) // piece_length(n)
+    cdef Py_ssize_t it, items = rows * pieces
+    cdef fs_stats *part = whole
+    if pieces == 0:
+        merge_in_order(NULL, rows, 0, p, whole)
+        return 0
+    if pieces > 1:
+        part = <fs_stats *> malloc(items * sizeof(fs_stats))
+        if part == NULL:
+            return -1
+    # no parallel region at all on one thread (see FORKED_CHILD)
+    if threads <= 1:
+        for it in range(items):
+            piece_stats(k, op, x, n, size, it, p, &part[it])
+    else:
+        for it in prange(items, num_threads=threads, schedule="static"):
+            piece_stats(k, op, x, n, size, it, p, &part[it])
+    if pieces > 1:
+        merge_in_order(part, rows, pieces, p, whole)
+        free(part)
+    return 0
+
+
+cdef int write_by_pieces(const fs_kernels *k, int op, const char *x, char *out, Py_ssize_t rows,
+                         Py_ssize_t n, Py_ssize_t row_length, Py_ssize_t size, const fs_params *p,
+                         const fs_stats *whole, int stream, int threads) noexcept nogil:
+    """Finish each row's statistics whole[] (of a row ``row_length`` long)
+    and write ``op``: logsumexp into out[row], or softmax / log_softmax of
+    the row's n entries held in x into out (both rows x n), on ``threads``
+    threads.  Returns -1 when out of memory."""
+    cdef Py_ssize_t pieces = (n + piece_length(n) - 1) // piece_length(n)
+    cdef Py_ssize_t it, r
+    cdef fs_row_result *result = <fs_row_result *> malloc(max(rows, 1) * sizeof(fs_row_result))
+    if result == NULL:
+        return -1
+    for r in range(rows):
+        fs_row_finish(op, &whole[r], row_length, p, &result[r])
+    if op == FS_LOGSUMEXP:
+        for r in range(rows):
+            if size == 4:
+                (<float *> out)[r] = <float> result[r].logsumexp
+            else:
+                (<double *> out)[r] = result[r].logsumexp
+    elif threads <= 1:
+        for it in range(rows * pieces):
+            piece_write(k, op, x, out, n, size, it, p, result, stream)
+    else:
+        for it in prange(rows * pieces, num_threads=threads, schedule="static"):
+            piece_write(k, op, x, out, n, size, it, p, result, stream)
+    free(result)
+    return 0
+
+
+cdef int rows_dtype(cnp.ndarray a, int ndim, str what) except -1:
+    """FS_F32 / FS_F64 for a C-contiguous float32 / float64 array of ``ndim`` dimensions."""
+    cdef int typenum = cnp.PyArray_TYPE(a)
+    if (cnp.PyArray_NDIM(a) != ndim or not cnp.PyArray_IS_C_CONTIGUOUS(a)
+            or (typenum != cnp.NPY_FLOAT32 and typenum != cnp.NPY_FLOAT64)):
+        raise ValueError(f"{what} must be a C-contiguous {ndim}-d float32 or float64 array")
+    return FS_F32 if typenum == cnp.NPY_FLOAT32 else FS_F64
+
+
+cdef int check_stats(cnp.ndarray stats, Py_ssize_t rows, int ndim, str what) except -1:
+    if (stats.dtype != STATS_DTYPE or cnp.PyArray_NDIM(stats) != ndim
+            or not cnp.PyArray_IS_C_CONTIGUOUS(stats) or cnp.PyArray_DIM(stats, 0) != rows):
+        raise ValueError(f"{what} must be a C-contiguous {ndim}-d STATS_DTYPE array of {rows} rows")
+    return 0
+
+
+def row_stats(int op, cnp.ndarray x, double temperature, int num_threads, mask=None):
+    """The statistics of each row of ``x``, a C-contiguous (rows, n) float32
+    or float64 array that may hold only a piece of each row.
+
+    Returns a (rows,) array of STATS_DTYPE, relative to each piece's own
+    maximum, to be merged in piece order by :func:`merge_row_stats`.  ``op``
+    is the operation the statistics are for (softmax keeps every term in
+    ``rest``; log_softmax and logsumexp keep the terms at the maximum in
+    ``count`` for log1p).  ``num_threads`` <= 0 means the OpenMP default.
+    ``mask`` is reserved for ``where=`` and not supported yet."""
+    if mask is not None:
+        raise NotImplementedError("row_stats(): a mask (where=) is not supported yet")
+    cdef int dtype = rows_dtype(x, 2, "row_stats(): x")
+    cdef Py_ssize_t rows = cnp.PyArray_DIM(x, 0), n = cnp.PyArray_DIM(x, 1)
+    cdef Py_ssize_t size = 4 if dtype == FS_F32 else 8
+    cdef cnp.ndarray stats = np.empty(rows, STATS_DTYPE)
+    cdef fs_params p
+    cdef const fs_kernels *k = fs_kernels_for(dtype)
+    cdef const char *xp = <const char *> cnp.PyArray_DATA(x)
+    cdef fs_stats *sp = <fs_stats *> cnp.PyArray_DATA(stats)
+    cdef int threads = call_threads(num_threads, rows * n)
+    cdef int status
+    fs_params_init(dtype, temperature, &p)
+    with nogil:
+        status = stats_by_pieces(k, op, xp, rows, n, size, &p, threads, sp)
+    if status != 0:
+        raise MemoryError("row_stats(): could not allocate per-piece statistics")
+    return stats
+
+
+def merge_row_stats(cnp.ndarray parts, dtype, double temperature):
+    """Fold a (rows, m) STATS_DTYPE array, each row's m pieces in order, into
+    (rows,) statistics of the whole rows.  ``dtype`` (float32 or float64) is
+    the one the pieces were computed in."""
+    cdef int code = FS_F32 if np.dtype(dtype) == np.float32 else FS_F64
+    if np.dtype(dtype) != np.float32 and np.dtype(dtype) != np.float64:
+        raise ValueError(f"merge_row_stats(): dtype must be float32 or float64, got {dtype!r}")
+    if cnp.PyArray_NDIM(parts) != 2:
+        raise ValueError("merge_row_stats(): parts must be 2-d")
+    check_stats(parts, cnp.PyArray_DIM(parts, 0), 2, "merge_row_stats(): parts")
+    cdef Py_ssize_t rows = cnp.PyArray_DIM(parts, 0), m = cnp.PyArray_DIM(parts, 1)
+    cdef cnp.ndarray whole = np.empty(rows, STATS_DTYPE)
+    cdef fs_params p
+    cdef const fs_stats *pp = <const fs_stats *> cnp.PyArray_DATA(parts)
+    cdef fs_stats *wp = <fs_stats *> cnp.PyArray_DATA(whole)
+    fs_params_init(code, temperature, &p)
+    with nogil:
+        merge_in_order(pp, rows, m, &p, wp)
+    return whole
+
+
+def write_from_stats(int op, x, cnp.ndarray stats, Py_ssize_t row_length, double temperature,
+                     cnp.ndarray out, int num_threads):
+    """``op`` for rows whose merged statistics are ``stats`` ((rows,) of
+    STATS_DTYPE, from :func:`row_stats` with the same ``op`` and
+    temperature), each row ``row_length`` long in all.
+
+    logsumexp: ``x`` is None and ``out`` a C-contiguous (rows,) float32 or
+    float64 array.  softmax, log_softmax: ``x`` is this block's (rows, n)
+    piece of the rows, C-contiguous, and ``out`` an array like it."""
+    cdef int dtype
+    cdef Py_ssize_t rows, n = 0
+    cdef const char *xp = NULL
+    if op == FS_LOGSUMEXP:
+        dtype = rows_dtype(out, 1, "write_from_stats(): out")
+        rows = cnp.PyArray_DIM(out, 0)
+    elif op == FS_SOFTMAX or op == FS_LOG_SOFTMAX:
+        if not isinstance(x, cnp.ndarray):
+            raise ValueError("write_from_stats(): x must be an ndarray for softmax and log_softmax")
+        dtype = rows_dtype(x, 2, "write_from_stats(): x")
+        rows_dtype(out, 2, "write_from_stats(): out")
+        if (cnp.PyArray_DIM(x, 0) != cnp.PyArray_DIM(out, 0) or cnp.PyArray_DIM(x, 1) != cnp.PyArray_DIM(out, 1)
+                or cnp.PyArray_TYPE(x) != cnp.PyArray_TYPE(out)):
+            raise ValueError("write_from_stats(): out must have x's shape and dtype")
+        rows, n = cnp.PyArray_DIM(x, 0), cnp.PyArray_DIM(x, 1)
+        xp = <const char *> cnp.PyArray_DATA(x)
+    else:
+        raise ValueError(f"write_from_stats(): unknown op {op}")
+    if not cnp.PyArray_ISWRITEABLE(out):
+        raise ValueError("write_from_stats(): out is read-only")
+    check_stats(stats, rows, 1, "write_from_stats(): stats")
+    cdef Py_ssize_t size = 4 if dtype == FS_F32 else 8
+    cdef fs_params p
+    cdef const fs_kernels *k = fs_kernels_for(dtype)
+    cdef char *op_ = <char *> cnp.PyArray_DATA(out)
+    cdef const fs_stats *sp = <const fs_stats *> cnp.PyArray_DATA(stats)
+    cdef int threads = call_threads(num_threads, rows * n)
+    cdef int stream = op != FS_LOGSUMEXP and rows * n * size >= STREAM_BYTES
+    cdef int status
+    fs_params_init(dtype, temperature, &p)
+    with nogil:
+        status = write_by_pieces(k, op, xp, op_, rows, n, row_length, size, &p, sp, stream, threads)
+    if status != 0:
+        raise MemoryError("write_from_stats(): could not allocate row results")

@@ -1,0 +1,176 @@
+"""Softmax, log_softmax and logsumexp of Dask arrays: lazy, and exact for any chunking.
+
+:func:`fastsoftmax.softmax`, :func:`~fastsoftmax.log_softmax` and
+:func:`~fastsoftmax.logsumexp` come here when given a ``dask.array.Array``,
+after :mod:`fastsoftmax._api` has checked every argument.  This module is
+imported only then, so ``import fastsoftmax`` does not import Dask.
+
+Nothing is computed when the functions are called; the result is a Dask array
+with the input's chunks (logsumexp: without the reduced axes, or with them of
+length 1 under ``keepdims``).  Two plans:
+
+* Each reduced axis lies in one chunk, so every block holds whole rows: the
+  compiled loops run on each block (``map_blocks``), one pass over the data,
+  with results identical to computing the whole array in memory.
+* A reduced axis is split over several chunks: a ``dask.array.reduction``
+  computes each block's statistics of its piece of every row with the
+  compiled kernels (maximum, sum of exponentials relative to it, NaN flag,
+  count: the kernels' ``fs_stats``) and merges them in block order, exactly
+  as the kernels merge the chunks of a long row.  logsumexp is the finished
+  merged statistics; softmax and log_softmax write each block from its rows'
+  merged statistics.  Results equal the in-memory ones within the accuracy
+  bounds of the contract, special values included.
+
+Each block is computed on one thread unless ``num_threads`` asks for more:
+Dask already runs blocks in parallel.
+
+>>> import dask.array as da
+>>> import numpy as np
+>>> import fastsoftmax as fs
+>>> x = da.from_array(np.array([[1.0, 2.0, 3.0, 4.0]]), chunks=(1, 2))
+>>> y = fs.softmax(x)              # lazy: nothing computed yet
+>>> y.chunks
+((1,), (2, 2))
+>>> y.compute().round(3)
+array([[0.032, 0.087, 0.237, 0.644]])
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+import dask.array as da
+import numpy as np
+
+from fastsoftmax import _rows
+
+__all__ = ["apply"]
+
+_NAMES = {_rows.SOFTMAX: "softmax", _rows.LOG_SOFTMAX: "log_softmax", _rows.LOGSUMEXP: "logsumexp"}
+
+
+def apply(op: int, x, axes: tuple[int, ...], temperature: float, num_threads: int, keepdims: bool,
+          compute_dtype: np.dtype, result_dtype: np.dtype):
+    """The lazy result of ``op`` over ``axes`` of the Dask array ``x``.
+
+    Arguments are already checked and normalised by ``fastsoftmax._api``:
+    ``axes`` sorted and non-negative, ``num_threads`` 0 for the default (one
+    thread per block here), ``compute_dtype`` float32 or float64.
+    """
+    if x.ndim == 0:
+        # one row of one element, as for NumPy input
+        flat = apply(op, x.reshape((1,)), (0,), temperature, num_threads, False, compute_dtype,
+                     result_dtype)
+        return flat.reshape(())
+    plan = dict(op=op, axes=axes, dtype=np.dtype(compute_dtype), result_dtype=np.dtype(result_dtype),
+                temperature=float(temperature), threads=num_threads or 1)
+    name = _NAMES[op]
+    if all(x.numblocks[a] == 1 for a in axes):
+        if op != _rows.LOGSUMEXP:
+            return x.map_blocks(functools.partial(_whole_rows, keepdims=False, **plan), dtype=result_dtype,
+                                meta=np.empty((0,) * x.ndim, result_dtype), token=name)
+        chunks = tuple((1,) if a in axes else c for a, c in enumerate(x.chunks))
+        if not keepdims:
+            chunks = tuple(c for a, c in enumerate(chunks) if a not in axes)
+        return x.map_blocks(functools.partial(_whole_rows, keepdims=keepdims, **plan), dtype=result_dtype,
+                            chunks=chunks, drop_axis=() if keepdims else axes,
+                            meta=np.empty((0,) * len(chunks), result_dtype), token=name)
+
+    # The length of whole rows only tells empty rows apart; an unknown chunk
+    # size (NaN) along a reduced axis is a row of elements, or an empty row
+    # whose logsumexp is -inf either way.
+    length = math.prod(x.shape[a] for a in axes)
+    plan["row_length"] = 1 if math.isnan(length) else int(length)
+    stats_plan = dict(op=op, dtype=plan["dtype"], temperature=plan["temperature"])
+    merge = functools.partial(_merge_stats, dtype=plan["dtype"], temperature=plan["temperature"])
+    chunk = functools.partial(_chunk_stats, threads=plan["threads"], **stats_plan)
+    if op == _rows.LOGSUMEXP:
+        # dtype is that of the intermediate statistics (Dask casts them to it);
+        # meta gives the result's
+        return da.reduction(x, chunk, functools.partial(_finish_logsumexp, **plan), combine=merge,
+                            axis=axes, keepdims=keepdims, dtype=_rows.STATS_DTYPE,
+                            meta=np.empty((0,) * (x.ndim if keepdims else x.ndim - len(axes)), result_dtype),
+                            name=name)
+    stats = da.reduction(x, chunk, merge, combine=merge, axis=axes, keepdims=True, dtype=_rows.STATS_DTYPE,
+                         meta=np.empty((0,) * x.ndim, _rows.STATS_DTYPE), name=f"{name}-stats")
+    return da.map_blocks(functools.partial(_write_block, **plan), x, stats, dtype=result_dtype,
+                         meta=np.empty((0,) * x.ndim, result_dtype), token=name)
+
+
+# ---- block functions (run by the Dask workers; module-level, so they pickle) ----
+
+def _as_rows(block: np.ndarray, axes, dtype) -> np.ndarray:
+    """The block as C-contiguous (rows, n): the kept axes in order, then the
+    reduced ones flattened.  Copies only when the layout or dtype asks for it."""
+    kept = [a for a in range(block.ndim) if a not in axes]
+    order = kept + list(axes)
+    if order != list(range(block.ndim)):
+        block = block.transpose(order)
+    rows = np.ascontiguousarray(block, dtype=dtype)
+    return rows.reshape(math.prod(rows.shape[: len(kept)]), math.prod(rows.shape[len(kept):]))
+
+
+def _from_rows(rows: np.ndarray, shape: tuple[int, ...], axes, result_dtype) -> np.ndarray:
+    """Undo :func:`_as_rows` for a result of the block's shape; C-contiguous, in ``result_dtype``."""
+    kept = [a for a in range(len(shape)) if a not in axes]
+    order = kept + list(axes)
+    result = rows.reshape([shape[a] for a in order]).transpose(np.argsort(order))
+    with np.errstate(over="ignore"):        # float16 results beyond its range are inf
+        return np.ascontiguousarray(result, dtype=result_dtype)
+
+
+def _lse_shape(shape: tuple[int, ...], axes, keepdims: bool) -> tuple[int, ...]:
+    if keepdims:
+        return tuple(1 if a in axes else s for a, s in enumerate(shape))
+    return tuple(s for a, s in enumerate(shape) if a not in axes)
+
+
+def _whole_rows(block, *, op, axes, dtype, result_dtype, temperature, threads, keepdims):
+    """``op`` of a block that holds whole rows."""
+    if len(axes) == 1:
+        # one axis: the compiled loops reduce it where it lies, without a copy
+        x = np.ascontiguousarray(block, dtype=dtype)
+        axis = axes[0]
+    else:
+        x, axis = _as_rows(block, axes, dtype), 1
+    if op == _rows.LOGSUMEXP:
+        out = _rows.empty(tuple(s for a, s in enumerate(x.shape) if a != axis), dtype.name)
+        _rows.compute(op, x, out, axis, temperature, threads)
+        with np.errstate(over="ignore"):
+            return out.reshape(_lse_shape(block.shape, axes, keepdims)).astype(result_dtype, copy=False)
+    out = _rows.empty(x.shape, dtype.name)
+    _rows.compute(op, x, out, axis, temperature, threads)
+    if len(axes) == 1:
+        with np.errstate(over="ignore"):
+            return out.astype(result_dtype, copy=False)
+    return _from_rows(out, block.shape, axes, result_dtype)
+
+
+def _chunk_stats(block, axis, keepdims, *, op, dtype, temperature, threads):
+    """Statistics of the block's piece of each row, the reduced axes kept with length 1."""
+    stats = _rows.row_stats(op, _as_rows(block, axis, dtype), temperature, threads)
+    return stats.reshape(_lse_shape(block.shape, axis, True))
+
+
+def _merge_stats(parts, axis, keepdims, *, dtype, temperature):
+    """Merge statistics concatenated along the reduced axes, in block order."""
+    merged = _rows.merge_row_stats(_as_rows(parts, axis, None), dtype, temperature)
+    return merged.reshape(_lse_shape(parts.shape, axis, True))
+
+
+def _finish_logsumexp(parts, axis, keepdims, *, op, axes, dtype, result_dtype, temperature, threads,
+                      row_length):
+    merged = _rows.merge_row_stats(_as_rows(parts, axis, None), dtype, temperature)
+    out = np.empty(merged.shape, dtype)
+    _rows.write_from_stats(op, None, merged, row_length, temperature, out, threads)
+    with np.errstate(over="ignore"):
+        return out.reshape(_lse_shape(parts.shape, axis, keepdims)).astype(result_dtype, copy=False)
+
+
+def _write_block(block, stats, *, op, axes, dtype, result_dtype, temperature, threads, row_length):
+    """softmax or log_softmax of a block from its rows' merged statistics."""
+    x = _as_rows(block, axes, dtype)
+    out = _rows.empty(x.shape, dtype.name)
+    _rows.write_from_stats(op, x, np.ascontiguousarray(stats).reshape(-1), row_length, temperature, out,
+                           threads)
+    return _from_rows(out, block.shape, axes, result_dtype)
