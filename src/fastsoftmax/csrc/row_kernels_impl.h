@@ -778,8 +778,12 @@ static void FS_NAME(columns)(int op, const void *xv, void *outv, ptrdiff_t n, pt
     else FS_NAME(columns_unit)(op, x, out, n, stride, lanes, out_stride, p, 0);
 }
 
+#include "weighted_impl.h"
+#include "half_impl.h"
+
 static const fs_kernels FS_NAME(kernels) = {
-    FS_NAME(rows), FS_NAME(chunk_stats), FS_NAME(chunk_write), FS_NAME(columns)
+    FS_NAME(rows), FS_NAME(chunk_stats), FS_NAME(chunk_write), FS_NAME(columns),
+    FS_NAME(weighted_stats), FS_NAME(staged_rows)
 };
 
 /* The template's parameters, so the next instantiation starts clean. */
