@@ -260,7 +260,7 @@ def _staged(op, x, compute_dt, result_dt, out, keepdims, temperature, threads, n
     if op == LOGSUMEXP:
         shape = shape[:-1] + (1,) if keepdims else shape[:-1]
     if out is None:
-        result = np.empty(shape, result_dt)
+        result = _rows.empty_cached(shape, result_dt)
     else:
         _check_out(out, shape, result_dt, name)
         if not (out.flags.c_contiguous and out.flags.aligned) or np.may_share_memory(out, x):

@@ -14,6 +14,7 @@ over OpenMP threads.  Results never depend on that split.
 ``try_fast`` validates the common calls here, in compiled code; everything
 else goes to ``fastsoftmax._api``, the one path that raises errors.
 """
+import math
 import os
 
 from cpython.pycapsule cimport PyCapsule_New
@@ -602,6 +603,8 @@ def weighted_logsumexp(cnp.ndarray x, cnp.ndarray b, b_rows, bint b_varies, cnp.
 HALF_BF16 = FS_BF16
 HALF_F16 = FS_F16
 
+from numpy import dtype as numpy_dtype, empty as numpy_empty
+
 # Elements of 16-bit input widened at once where rows are short: the block,
 # widened, and its results stay in the L2 cache between the conversions and
 # the kernels.  (Longer rows are widened one at a time; see half_impl.h.)
@@ -642,6 +645,18 @@ cdef int run_staged(const fs_kernels *k, int op, int in_format, int out_format, 
                           min(per_block, rows - blk * per_block), n, p, buffers + threadid() * buffer_bytes)
     free(buffers)
     return 0
+
+
+def empty_cached(shape, dtype):
+    """An uninitialised C-contiguous result of any dtype; a large one comes
+    from the result cache, as ``empty``'s float32/float64 ones do."""
+    if numpy_dtype(dtype).itemsize * math.prod(shape) < FS_CACHE_MIN_BYTES:
+        return numpy_empty(shape, dtype)
+    previous = PyDataMem_SetHandler(CACHE_HANDLER)
+    try:
+        return numpy_empty(shape, dtype)
+    finally:
+        PyDataMem_SetHandler(previous)
 
 
 def compute_staged(int op, cnp.ndarray x, cnp.ndarray out, int in_format, int out_format, double temperature,

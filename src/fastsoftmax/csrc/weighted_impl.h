@@ -145,6 +145,9 @@ static void FS_NAME(weighted_stats)(const void *xv, const void *bv, ptrdiff_t b_
         if (step) FS_NAME(weighted_sum_pass)(x, b, 1, n, (FS_R)s->max, p, 0, s);
         else FS_NAME(weighted_sum_pass)(x, b, 0, n, (FS_R)s->max, p, 0, s);
     }
+    /* an infinite weight: the compensation of an infinite sum is NaN and
+     * would spoil the merge with other chunks */
+    if (!isfinite(s->rest)) s->rest_comp = 0.0;
 }
 
 #undef FS_WEIGHTED_SCAN
