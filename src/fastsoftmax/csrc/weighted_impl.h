@@ -41,14 +41,41 @@ FS_INLINE void FS_NAME(weighted_tail)(const FS_R *x, const FS_R *b, const int b_
     }
 }
 
-/* Pass 1: the maximum over the entries that take part; *bad: lanes that make
- * the result NaN. */
+/* Runs BODY(v, w, lanes) over the vectors of the row x[0:n], weights b:
+ * the whole vectors, then the tail. */
+#define FS_WEIGHTED_VECTORS(BODY) do {                                                       \
+        ptrdiff_t i_ = 0;                                                                    \
+        for (; i_ + FS_W <= n; i_ += FS_W) {                                                 \
+            const FS_VR v_ = FS_NAME(vload)(x + i_), w_ = FS_NAME(weights)(b, b_step, i_);   \
+            BODY(v_, w_, FS_ALL_LANES);                                                      \
+        }                                                                                    \
+        if (i_ < n) {                                                                        \
+            FS_VR v_, w_;                                                                    \
+            FS_VI lanes_;                                                                    \
+            FS_NAME(weighted_tail)(x, b, b_step, n, i_, &v_, &w_, &lanes_);                  \
+            BODY(v_, w_, lanes_);                                                            \
+        }                                                                                    \
+    } while (0)
+
+/* Pass 1: the maximum over the entries that take part; *has_nan: whether a
+ * lane makes the result NaN. */
+FS_INLINE FS_R FS_NAME(weighted_max_pass)(const FS_R *x, const FS_R *b, const int b_step, ptrdiff_t n,
+                                          int *has_nan)
+{
+    const FS_VR neg_inf = FS_NAME(vbroadcast)((FS_R)-INFINITY);
+    FS_VR mx = neg_inf;
+    FS_VI bad = {0};
 #define FS_WEIGHTED_SCAN(v, w, lanes) do {                                               \
         const FS_VI part_ = ((w) != (FS_VR){0}) & (lanes);                               \
         mx = FS_NAME(vmax)(mx, FS_NAME(vselect)(part_, (v), neg_inf));                   \
         bad |= part_ & ~(((v) == (v)) & ((w) == (w)) &                                   \
                          (FS_NAME(finite)(w) | ~((v) == neg_inf)));                      \
     } while (0)
+    FS_WEIGHTED_VECTORS(FS_WEIGHTED_SCAN);
+#undef FS_WEIGHTED_SCAN
+    *has_nan = !FS_NAME(all_set)(~bad);
+    return FS_NAME(lane_max)(mx);
+}
 
 /* Pass 2 (finite maximum m): the signed sum of w exp((x - m) / T) into s. */
 FS_INLINE void FS_NAME(weighted_sum_pass)(const FS_R *x, const FS_R *b, const int b_step, ptrdiff_t n,
@@ -76,17 +103,7 @@ FS_INLINE void FS_NAME(weighted_sum_pass)(const FS_R *x, const FS_R *b, const in
             count = 0;                                                                    \
         }                                                                                 \
     } while (0)
-    ptrdiff_t i = 0;
-    for (; i + FS_W <= n; i += FS_W) {
-        const FS_VR v = FS_NAME(vload)(x + i), w = FS_NAME(weights)(b, b_step, i);
-        FS_WEIGHTED_ADD(v, w, FS_ALL_LANES);
-    }
-    if (i < n) {
-        FS_VR v, w;
-        FS_VI lanes;
-        FS_NAME(weighted_tail)(x, b, b_step, n, i, &v, &w, &lanes);
-        FS_WEIGHTED_ADD(v, w, lanes);
-    }
+    FS_WEIGHTED_VECTORS(FS_WEIGHTED_ADD);
 #undef FS_WEIGHTED_ADD
     FS_BLOCK_FOLD(lo, hi, below, s);
     FS_BLOCK_FOLD(at_lo, at_hi, at_max, s);
@@ -99,32 +116,10 @@ static void FS_NAME(weighted_stats)(const void *xv, const void *bv, ptrdiff_t b_
 {
     const FS_R *x = (const FS_R *)xv, *b = (const FS_R *)bv;
     const int step = b_step != 0;
-    const FS_VR neg_inf = FS_NAME(vbroadcast)((FS_R)-INFINITY);
-    FS_VR mx = neg_inf;
-    FS_VI bad = {0};
     fs_stats_init(s);
     if (n == 0) return;
-    ptrdiff_t i = 0;
-    if (step) {
-        for (; i + FS_W <= n; i += FS_W) {
-            const FS_VR v = FS_NAME(vload)(x + i), w = FS_NAME(vload)(b + i);
-            FS_WEIGHTED_SCAN(v, w, FS_ALL_LANES);
-        }
-    } else {
-        const FS_VR w = FS_NAME(vbroadcast)(b[0]);
-        for (; i + FS_W <= n; i += FS_W) {
-            const FS_VR v = FS_NAME(vload)(x + i);
-            FS_WEIGHTED_SCAN(v, w, FS_ALL_LANES);
-        }
-    }
-    if (i < n) {
-        FS_VR v, w;
-        FS_VI lanes;
-        FS_NAME(weighted_tail)(x, b, step, n, i, &v, &w, &lanes);
-        FS_WEIGHTED_SCAN(v, w, lanes);
-    }
-    s->has_nan = !FS_NAME(all_set)(~bad);
-    s->max = FS_NAME(lane_max)(mx);
+    s->max = step ? FS_NAME(weighted_max_pass)(x, b, 1, n, &s->has_nan)
+                  : FS_NAME(weighted_max_pass)(x, b, 0, n, &s->has_nan);
     if (s->has_nan || s->max == -INFINITY) return;
     if (s->max == INFINITY) {
         /* the +inf entries decide, as in the plain sum w * exp(x) */
@@ -150,4 +145,4 @@ static void FS_NAME(weighted_stats)(const void *xv, const void *bv, ptrdiff_t b_
     if (!isfinite(s->rest)) s->rest_comp = 0.0;
 }
 
-#undef FS_WEIGHTED_SCAN
+#undef FS_WEIGHTED_VECTORS
