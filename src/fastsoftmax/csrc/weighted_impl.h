@@ -41,10 +41,10 @@ FS_INLINE void FS_NAME(weighted_tail)(const FS_R *x, const FS_R *b, const int b_
     }
 }
 
-/* Runs BODY(v, w, lanes) over the vectors of the row x[0:n], weights b:
- * the whole vectors, then the tail. */
-#define FS_WEIGHTED_VECTORS(BODY) do {                                                       \
-        ptrdiff_t i_ = 0;                                                                    \
+/* Runs BODY(v, w, lanes) over the vectors of the row x[0:n], weights b,
+ * from entry `start` on: the whole vectors, then the tail. */
+#define FS_WEIGHTED_VECTORS(start, BODY) do {                                                \
+        ptrdiff_t i_ = (start);                                                              \
         for (; i_ + FS_W <= n; i_ += FS_W) {                                                 \
             const FS_VR v_ = FS_NAME(vload)(x + i_), w_ = FS_NAME(weights)(b, b_step, i_);   \
             BODY(v_, w_, FS_ALL_LANES);                                                      \
@@ -71,13 +71,31 @@ FS_INLINE FS_R FS_NAME(weighted_max_pass)(const FS_R *x, const FS_R *b, const in
         bad |= part_ & ~(((v) == (v)) & ((w) == (w)) &                                   \
                          (FS_NAME(finite)(w) | ~((v) == neg_inf)));                      \
     } while (0)
-    FS_WEIGHTED_VECTORS(FS_WEIGHTED_SCAN);
+    FS_WEIGHTED_VECTORS(0, FS_WEIGHTED_SCAN);
 #undef FS_WEIGHTED_SCAN
     *has_nan = !FS_NAME(all_set)(~bad);
     return FS_NAME(lane_max)(mx);
 }
 
-/* Pass 2 (finite maximum m): the signed sum of w exp((x - m) / T) into s. */
+/* One vector's terms: w exp((v - max) / T) of the lanes taking part below the
+ * maximum into *below, the weights at the maximum (their exp is exactly 1)
+ * into *at_max.  The products are masked after the multiplication: a lane
+ * left out may hold inf or NaN in x, and a lane at the maximum an infinite
+ * weight. */
+FS_INLINE void FS_NAME(weighted_terms)(FS_VR v, FS_VR w, FS_VI lanes, FS_VR mv, FS_VR m_pre,
+                                       const FS_NAME(exp_consts) *c, const int unit_t, FS_VR *below,
+                                       FS_VR *at_max)
+{
+    const FS_VI part = (w != (FS_VR){0}) & lanes;
+    const FS_VI eq = (v == mv) & part;
+    const FS_VR e = FS_NAME(vexp_scaled)(FS_NAME(vscaled_diff)(v, m_pre, c, unit_t), c, unit_t);
+    *below += (FS_VR)((FS_VI)(e * w) & (part & ~eq));
+    *at_max += (FS_VR)((FS_VI)w & eq);
+}
+
+/* Pass 2 (finite maximum m): the signed sum of w exp((x - m) / T) into s,
+ * in blocks as exp_sum_pass sums (FS_UNROLL accumulators of FS_SUB vectors,
+ * one compensated fold per block), the terms at the maximum folded apart. */
 FS_INLINE void FS_NAME(weighted_sum_pass)(const FS_R *x, const FS_R *b, const int b_step, ptrdiff_t n,
                                           FS_R m, const fs_params *p, const int unit_t, fs_stats *s)
 {
@@ -86,16 +104,25 @@ FS_INLINE void FS_NAME(weighted_sum_pass)(const FS_R *x, const FS_R *b, const in
     const FS_VR mv = FS_NAME(vbroadcast)(m);
     const FS_VR m_pre = FS_NAME(vbroadcast)(m * (FS_R)p->s_pre);
     FS_VACC lo = {0}, hi = {0}, at_lo = {0}, at_hi = {0};
+    const ptrdiff_t block = FS_UNROLL * FS_SUB * FS_W;
+    ptrdiff_t i = 0;
+    for (; i + block <= n; i += block) {
+        FS_VR f[FS_UNROLL] = {{0}}, at_max = {0};
+        for (int j = 0; j < FS_SUB; j++)
+            for (int u = 0; u < FS_UNROLL; u++) {
+                const ptrdiff_t at = i + (j * FS_UNROLL + u) * FS_W;
+                FS_NAME(weighted_terms)(FS_NAME(vload)(x + at), FS_NAME(weights)(b, b_step, at), FS_ALL_LANES,
+                                        mv, m_pre, &c, unit_t, &f[u], &at_max);
+            }
+        for (int half = FS_UNROLL / 2; half >= 1; half /= 2)   /* pairwise */
+            for (int u = 0; u < half; u++) f[u] += f[u + half];
+        FS_BLOCK_FOLD(lo, hi, f[0], s);
+        FS_BLOCK_FOLD(at_lo, at_hi, at_max, s);
+    }
     FS_VR below = {0}, at_max = {0};
     int count = 0;
-    /* the products are masked after the multiplication: an excluded lane may
-     * hold inf or NaN in x, and a lane at the maximum an infinite weight */
 #define FS_WEIGHTED_ADD(v, w, lanes) do {                                                 \
-        const FS_VI part_ = ((w) != (FS_VR){0}) & (lanes);                                \
-        const FS_VI eq_ = ((v) == mv) & part_;                                            \
-        const FS_VR e_ = FS_NAME(vexp_scaled)(FS_NAME(vscaled_diff)((v), m_pre, &c, unit_t), &c, unit_t); \
-        below += (FS_VR)((FS_VI)(e_ * (w)) & (part_ & ~eq_));                             \
-        at_max += (FS_VR)((FS_VI)(w) & eq_);                                              \
+        FS_NAME(weighted_terms)((v), (w), (lanes), mv, m_pre, &c, unit_t, &below, &at_max); \
         if (++count == FS_SUB) {                                                          \
             FS_BLOCK_FOLD(lo, hi, below, s);                                              \
             FS_BLOCK_FOLD(at_lo, at_hi, at_max, s);                                       \
@@ -103,7 +130,7 @@ FS_INLINE void FS_NAME(weighted_sum_pass)(const FS_R *x, const FS_R *b, const in
             count = 0;                                                                    \
         }                                                                                 \
     } while (0)
-    FS_WEIGHTED_VECTORS(FS_WEIGHTED_ADD);
+    FS_WEIGHTED_VECTORS(i, FS_WEIGHTED_ADD);
 #undef FS_WEIGHTED_ADD
     FS_BLOCK_FOLD(lo, hi, below, s);
     FS_BLOCK_FOLD(at_lo, at_hi, at_max, s);
