@@ -37,7 +37,7 @@ BAD_X = [
     (np.array([1], "timedelta64[s]"), TypeError, "dtype"),
     (np.zeros(3, dtype=[("a", "f4"), ("b", "i4")]), TypeError, "dtype"),
     (np.array([b"ab"]), TypeError, "dtype"), ([[1.0, 2.0], [3.0]], ValueError, "inhomogeneous"),
-] + ([(np.array([1.0], dtype=np.longdouble), TypeError, "supported are float16, float32, float64")]
+] + ([(np.array([1.0], dtype=np.longdouble), TypeError, "supported are float16, bfloat16 \\(ml_dtypes\\), float32, float64")]
      if np.finfo(np.longdouble).eps < np.finfo(np.float64).eps else [])
 BAD_AXIS = [(2, AxisError), (-3, AxisError), (10**100, AxisError), ((0, 5), AxisError), ((0, 0), ValueError),
             ((1, -1), ValueError), (1.0, TypeError), ("1", TypeError), (True, TypeError), ([0.5], TypeError),

@@ -31,7 +31,8 @@ _NAMES = {SOFTMAX: "softmax", LOG_SOFTMAX: "log_softmax", LOGSUMEXP: "logsumexp"
 _F16 = np.dtype(np.float16)
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
-_SUPPORTED_DTYPES = "float16, float32, float64, bool and integer dtypes"
+_SUPPORTED_DTYPES = "float16, bfloat16 (ml_dtypes), float32, float64, bool and integer dtypes"
+_RESULT_DTYPES = "float16, bfloat16 (ml_dtypes), float32 or float64"
 
 
 # ---- argument checks --------------------------------------------------------
@@ -50,10 +51,35 @@ def _dtypes(dtype: np.dtype, name: str) -> tuple[np.dtype, np.dtype]:
             return _F32, _F16
     elif kind in "biu":
         return _F64, _F64
+    elif _is_bfloat16(dtype):
+        return _F32, dtype
     raise TypeError(
         f"{name}(): unsupported input dtype {dtype} ({dtype.str}); "
         f"supported are {_SUPPORTED_DTYPES}"
     )
+
+
+def _is_bfloat16(dtype: np.dtype) -> bool:
+    """ml_dtypes' bfloat16, recognised without importing ml_dtypes."""
+    return (dtype.kind == "V" and dtype.itemsize == 2 and dtype.name == "bfloat16"
+            and dtype.type.__module__.split(".")[0] == "ml_dtypes")
+
+
+def _requested_dtypes(requested, compute_dt: np.dtype, name: str) -> tuple[np.dtype, np.dtype]:
+    """(dtype computed in, result dtype) for ``dtype=requested``: float64 is
+    computed in float64, the others in what the input computes in."""
+    if isinstance(requested, str) and requested == "bfloat16":
+        try:
+            import ml_dtypes  # noqa: F401  (registers the name "bfloat16" with NumPy)
+        except ImportError:
+            raise TypeError(f"{name}(): dtype='bfloat16' needs the ml_dtypes package") from None
+    try:
+        dt = np.dtype(requested)
+    except TypeError:
+        dt = None
+    if dt is None or not ((dt.kind == "f" and dt.itemsize in (2, 4, 8)) or _is_bfloat16(dt)):
+        raise TypeError(f"{name}(): dtype must be None or {_RESULT_DTYPES}, got {requested!r:.60}")
+    return (_F64 if dt.itemsize == 8 else compute_dt), dt
 
 
 def _check_temperature(temperature, name: str) -> float:
@@ -179,13 +205,16 @@ def _check_out(out, shape: tuple, dtype: np.dtype, name: str) -> None:
 
 # ---- the one path every call takes ------------------------------------------
 
-def _apply(op: int, x, axis, temperature, out, num_threads, keepdims: bool = False, where=None):
+def _apply(op: int, x, axis, temperature, out, num_threads, keepdims: bool = False, where=None,
+           dtype=None):
     name = _NAMES[op]
     if type(x) is not np.ndarray:
         if _is_dask_array(x):
             return _lazy(op, x, axis, temperature, out, num_threads, keepdims)
         x = np.asarray(x)
     compute_dt, result_dt = _dtypes(x.dtype, name)
+    if dtype is not None:
+        compute_dt, result_dt = _requested_dtypes(dtype, compute_dt, name)
     if type(temperature) is not float or temperature != 1.0:
         temperature = _check_temperature(temperature, name)
     threads = 0 if num_threads is None else _check_threads(num_threads, name)
@@ -196,6 +225,11 @@ def _apply(op: int, x, axis, temperature, out, num_threads, keepdims: bool = Fal
     else:
         axes = _normalize_axes(axis, ndim, name)
     mask = None if where is None else _check_where(where, x.shape, name)
+
+    if mask is None and x.dtype.itemsize == 2 and axes == (ndim - 1,) and result_dt.itemsize <= compute_dt.itemsize:
+        staged = _staged(op, x, compute_dt, result_dt, out, keepdims, temperature, threads, name)
+        if staged is not None:
+            return staged
 
     if len(axes) == 1 and mask is None:
         # One axis: the kernels reduce it in place, whatever its position.
@@ -282,6 +316,39 @@ def _lazy(op: int, x, axis, temperature, out, num_threads, keepdims: bool):
     return lazy.apply(op, x, axes, temperature, threads, keepdims, compute_dt, result_dt)
 
 
+def _half_format(dtype: np.dtype):
+    """The compiled loops' name for a native 16-bit float format, or None."""
+    if dtype == _F16 and dtype.isnative:
+        return _rows.HALF_F16
+    return _rows.HALF_BF16 if _is_bfloat16(dtype) else None
+
+
+def _staged(op, x, compute_dt, result_dt, out, keepdims, temperature, threads, name):
+    """A 16-bit input reduced along its last axis: the compiled loop converts
+    it block by block through a buffer in cache (no pass over memory in the
+    wider dtype).  None when the call takes the general path."""
+    in_format = _half_format(x.dtype)
+    out_format = -1 if result_dt == compute_dt else _half_format(result_dt)
+    if (in_format is None or out_format is None or not (x.flags.c_contiguous and x.flags.aligned)
+            or (out_format == -1 and not result_dt.isnative)):
+        return None
+    shape = x.shape
+    if op == LOGSUMEXP:
+        shape = shape[:-1] + (1,) if keepdims else shape[:-1]
+    if out is None:
+        result = _rows.empty_cached(shape, result_dt)
+    else:
+        _check_out(out, shape, result_dt, name)
+        if not (out.flags.c_contiguous and out.flags.aligned) or np.may_share_memory(out, x):
+            return None
+        result = out
+    if not _rows.compute_staged(op, x, result, in_format, out_format, temperature, threads):
+        return None
+    if out is not None:
+        return out
+    return result[()] if result.ndim == 0 else result
+
+
 def _copy_into(target: np.ndarray, values: np.ndarray) -> None:
     with np.errstate(over="ignore"):
         np.copyto(target, values, casting="unsafe")
@@ -307,7 +374,7 @@ def _output(out, shape, shape2, result_dt, compute_dt, x2, name, perm):
 
 # ---- public functions -------------------------------------------------------
 
-def softmax(x, axis=-1, *, temperature=1.0, where=None, out=None, num_threads=None):
+def softmax(x, axis=-1, *, temperature=1.0, where=None, out=None, num_threads=None, dtype=None):
     """Softmax along ``axis``: ``exp(x / T) / sum(exp(x / T))``, row by row.
 
     Computed as ``exp((x - max) / T) / sum(exp((x - max) / T))`` so huge logits
@@ -316,10 +383,10 @@ def softmax(x, axis=-1, *, temperature=1.0, where=None, out=None, num_threads=No
     Parameters
     ----------
     x : array_like
-        Logits.  float32 gives float32, float64 gives float64, float16 gives
-        float16 (computed in float32), bool and integers give float64.  Any
-        memory layout is accepted; C-contiguous rows along the last axis are
-        the fast path.  A ``dask.array.Array`` gives a lazy Dask array with
+        Logits.  float32 gives float32, float64 gives float64, float16 and
+        ``ml_dtypes.bfloat16`` give their own dtype (computed in float32),
+        bool and integers give float64.  Any memory layout is accepted;
+        C-contiguous rows along the last axis are the fast path.  A ``dask.array.Array`` gives a lazy Dask array with
         its chunks, exact for any chunking (:mod:`fastsoftmax.dask`).
     axis : int, tuple of ints or None, default -1
         Axis (or axes, reduced jointly) the probabilities sum over.  ``None``
@@ -336,6 +403,12 @@ def softmax(x, axis=-1, *, temperature=1.0, where=None, out=None, num_threads=No
         Cap on OpenMP threads for this call (at most the number of
         processors).  ``None`` uses the OpenMP default, so ``OMP_NUM_THREADS``
         and ``threadpoolctl`` apply.  Results do not depend on it.
+    dtype : dtype, optional
+        The result's dtype instead of the one ``x`` gives: float16, bfloat16
+        (``ml_dtypes.bfloat16`` or ``"bfloat16"``), float32 or float64.  The
+        computation runs in float64 when ``x`` or ``dtype`` is float64, else
+        in float32.  A float16 or bfloat16 ``x`` with ``dtype=np.float32``
+        gives the float32 result directly, with no extra pass over it.
 
     Returns
     -------
@@ -358,13 +431,13 @@ def softmax(x, axis=-1, *, temperature=1.0, where=None, out=None, num_threads=No
     >>> fs.softmax([2.0, 1.0, 0.5], temperature=0.0)
     array([1., 0., 0.])
     """
-    if where is not None:
-        return _apply(SOFTMAX, x, axis, temperature, out, num_threads, where=where)
+    if where is not None or dtype is not None:
+        return _apply(SOFTMAX, x, axis, temperature, out, num_threads, where=where, dtype=dtype)
     fast = _rows.try_fast(SOFTMAX, x, axis, temperature, out, num_threads)
     return _apply(SOFTMAX, x, axis, temperature, out, num_threads) if fast is None else fast
 
 
-def log_softmax(x, axis=-1, *, temperature=1.0, where=None, out=None, num_threads=None):
+def log_softmax(x, axis=-1, *, temperature=1.0, where=None, out=None, num_threads=None, dtype=None):
     """Log-softmax along ``axis``: ``(x - max) / T - log(sum(exp((x - max) / T)))``.
 
     Computed directly, never as ``log(softmax(x))``, so tiny probabilities keep
@@ -381,13 +454,14 @@ def log_softmax(x, axis=-1, *, temperature=1.0, where=None, out=None, num_thread
     >>> fs.log_softmax([100.0, 101.0, 102.0]).round(4)
     array([-2.4076, -1.4076, -0.4076])
     """
-    if where is not None:
-        return _apply(LOG_SOFTMAX, x, axis, temperature, out, num_threads, where=where)
+    if where is not None or dtype is not None:
+        return _apply(LOG_SOFTMAX, x, axis, temperature, out, num_threads, where=where, dtype=dtype)
     fast = _rows.try_fast(LOG_SOFTMAX, x, axis, temperature, out, num_threads)
     return _apply(LOG_SOFTMAX, x, axis, temperature, out, num_threads) if fast is None else fast
 
 
-def logsumexp(x, axis=-1, *, temperature=1.0, keepdims=False, where=None, out=None, num_threads=None):
+def logsumexp(x, axis=-1, *, temperature=1.0, keepdims=False, where=None, out=None, num_threads=None,
+              dtype=None):
     """``T * log(sum(exp(x / T)))`` along ``axis``: the smooth maximum, in ``x``'s units.
 
     At ``T = 1`` the ordinary log-sum-exp; ``log_softmax(x, T) ==
@@ -409,8 +483,9 @@ def logsumexp(x, axis=-1, *, temperature=1.0, keepdims=False, where=None, out=No
     >>> float(fs.logsumexp([0.0, -40.0]))
     4.248354255291589e-18
     """
-    if where is None and (keepdims is True or keepdims is False):
+    if where is None and dtype is None and (keepdims is True or keepdims is False):
         fast = _rows.try_fast(LOGSUMEXP, x, axis, temperature, out, num_threads, keepdims)
         if fast is not None:
             return fast
-    return _apply(LOGSUMEXP, x, axis, temperature, out, num_threads, keepdims=bool(keepdims), where=where)
+    return _apply(LOGSUMEXP, x, axis, temperature, out, num_threads, keepdims=bool(keepdims), where=where,
+                  dtype=dtype)

@@ -14,12 +14,13 @@ over OpenMP threads.  Results never depend on that split.
 ``try_fast`` validates the common calls here, in compiled code; everything
 else goes to ``fastsoftmax._api``, the one path that raises errors.
 """
+import math
 import os
 
 import numpy as np
 
 from cpython.pycapsule cimport PyCapsule_New
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from libc.stdint cimport int64_t
 from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memset
@@ -35,9 +36,10 @@ cdef extern from "openmp_compat.h" nogil:
     int FS_HAVE_OPENMP
 
 cdef extern from "row_kernels.h" nogil:
-    Py_ssize_t FS_CHUNK, FS_LONG_ROW
+    Py_ssize_t FS_CHUNK, FS_LONG_ROW, FS_STAGE_BY_ROW
     int FS_SOFTMAX, FS_LOG_SOFTMAX, FS_LOGSUMEXP
     int FS_F32, FS_F64
+    int FS_BF16, FS_F16
     ctypedef struct fs_params:
         int mode
         double temperature
@@ -73,6 +75,10 @@ cdef extern from "row_kernels.h" nogil:
                                const void *q, double b_q, double b_0, Py_ssize_t n, double *total) noexcept nogil
         void (*combine)(void *out, Py_ssize_t n, double alpha, const void *wt, const void *q, double b_q,
                         double b_0) noexcept nogil
+        void (*weighted_stats)(const void *x, const void *b, Py_ssize_t b_step, Py_ssize_t n,
+                               const fs_params *p, fs_stats *s) noexcept nogil
+        void (*staged_rows)(int op, int in_format, int out_format, const void *x, void *out, Py_ssize_t rows,
+                            Py_ssize_t n, const fs_params *p, void *buf) noexcept nogil
     const fs_kernels *fs_kernels_for(int dtype)
     int fs_use_isa(const char *name)
     const char *fs_simd_target()
@@ -1147,3 +1153,245 @@ def write_from_stats(int op, x, cnp.ndarray stats, Py_ssize_t row_length, double
         status = write_by_pieces(k, op, xp, op_, rows, n, row_length, size, &p, sp, stream, threads)
     if status != 0:
         raise MemoryError("write_from_stats(): could not allocate row results")
+
+
+# ==== weighted log-sum-exp: fastsoftmax.special.logsumexp(a, b=...) ===========
+
+cdef extern from "weighted.h" nogil:
+    void fs_weighted_finish(const fs_stats *s, double temperature, double *value, double *sign)
+
+
+cdef inline Py_ssize_t weight_row(const Py_ssize_t *b_rows, Py_ssize_t r, Py_ssize_t b_len) noexcept nogil:
+    """Offset (in elements) of row r's weights."""
+    return b_rows[r] if b_rows != NULL else r * b_len
+
+
+cdef void weighted_row_stats(const fs_kernels *k, const char *x, const char *b, Py_ssize_t b_step,
+                             Py_ssize_t n, Py_ssize_t size, const fs_params *p, fs_stats *row) noexcept nogil:
+    """A row's statistics: in one piece, or a long row in FS_CHUNK pieces merged
+    in order, exactly as run_weighted splits it over threads."""
+    cdef fs_stats chunk
+    cdef Py_ssize_t start = 0
+    if n <= FS_LONG_ROW:
+        k.weighted_stats(x, b, b_step, n, p, row)
+        return
+    fs_stats_init(row)
+    while start < n:
+        k.weighted_stats(x + start * size, b + start * b_step * size, b_step, min(FS_CHUNK, n - start), p,
+                         &chunk)
+        fs_stats_merge(&chunk, p, row)
+        start += FS_CHUNK
+
+
+cdef void weighted_store(const fs_stats *row, double temperature, Py_ssize_t r, char *value, char *sign,
+                         Py_ssize_t size) noexcept nogil:
+    """Row r's value (and sign, unless sign is NULL: then a negative sum gives NaN)."""
+    cdef double v, s
+    fs_weighted_finish(row, temperature, &v, &s)
+    if sign == NULL and s < 0:
+        v = NAN
+    if size == 4:
+        (<float *> value)[r] = <float> v
+        if sign != NULL:
+            (<float *> sign)[r] = <float> s
+    else:
+        (<double *> value)[r] = v
+        if sign != NULL:
+            (<double *> sign)[r] = s
+
+
+cdef int run_weighted(const fs_kernels *k, const char *x, const char *b, const Py_ssize_t *b_rows,
+                      Py_ssize_t b_step, Py_ssize_t rows, Py_ssize_t n, Py_ssize_t size, const fs_params *p,
+                      char *value, char *sign, int threads) noexcept nogil:
+    """Rows on threads, or few long rows by chunks on threads (as run_by_chunks);
+    results do not depend on the split.  Returns -1 when out of memory."""
+    cdef Py_ssize_t b_len = n if b_step else 1
+    cdef Py_ssize_t chunks, items, it, r, c, start
+    cdef fs_stats row
+    cdef fs_stats *part
+    if threads > 1 and n > FS_LONG_ROW and rows < 4 * threads:
+        chunks = (n + FS_CHUNK - 1) // FS_CHUNK
+        items = rows * chunks
+        part = <fs_stats *> malloc(items * sizeof(fs_stats))
+        if part == NULL:
+            return -1
+        for it in prange(items, num_threads=threads, schedule="static"):
+            r = it // chunks
+            start = (it % chunks) * FS_CHUNK
+            k.weighted_stats(x + (r * n + start) * size, b + (weight_row(b_rows, r, b_len) + start * b_step) * size,
+                             b_step, min(FS_CHUNK, n - start), p, &part[it])
+        for r in range(rows):
+            fs_stats_init(&row)
+            for c in range(chunks):
+                fs_stats_merge(&part[r * chunks + c], p, &row)
+            weighted_store(&row, 1.0, r, value, sign, size)
+        free(part)
+        return 0
+    if threads <= 1:
+        for r in range(rows):
+            weighted_row_stats(k, x + r * n * size, b + weight_row(b_rows, r, b_len) * size, b_step, n, size, p,
+                               &row)
+            weighted_store(&row, 1.0, r, value, sign, size)
+        return 0
+    for r in prange(rows, num_threads=threads, schedule="static"):
+        weighted_row_stats(k, x + r * n * size, b + weight_row(b_rows, r, b_len) * size, b_step, n, size, p, &row)
+        weighted_store(&row, 1.0, r, value, sign, size)
+    return 0
+
+
+def weighted_logsumexp(cnp.ndarray x, cnp.ndarray b, b_rows, bint b_varies, cnp.ndarray value, sign,
+                       int num_threads):
+    """``log(sum(b * exp(x)))`` of each row of ``x`` into ``value``, and the
+    sign of the sum into ``sign``; with ``sign`` None a negative sum gives NaN.
+
+    ``x`` is C-contiguous (rows, n), float32 or float64; ``b``, ``value`` and
+    ``sign`` are C-contiguous arrays of its dtype, ``value`` and ``sign`` of
+    ``rows`` elements.  Row r's weights are ``n`` consecutive elements of ``b``
+    (``b_varies``) or one, broadcast over the row, starting at element
+    ``b_rows[r]`` (an intp array), or at ``r * n`` / ``r`` when ``b_rows`` is
+    None.  ``num_threads`` <= 0 means the OpenMP default.
+    """
+    cdef int typenum = cnp.PyArray_TYPE(x)
+    if (cnp.PyArray_NDIM(x) != 2 or (typenum != cnp.NPY_FLOAT32 and typenum != cnp.NPY_FLOAT64)
+            or not cnp.PyArray_IS_C_CONTIGUOUS(x)):
+        raise ValueError("weighted_logsumexp() needs x as a C-contiguous (rows, n) float32/float64 array")
+    cdef Py_ssize_t rows = cnp.PyArray_DIM(x, 0), n = cnp.PyArray_DIM(x, 1)
+    cdef Py_ssize_t b_len = n if b_varies else 1
+    outputs = (value,) if sign is None else (value, sign)
+    for a in (b,) + outputs:
+        if (type(a) is not cnp.ndarray or cnp.PyArray_TYPE(<cnp.ndarray> a) != typenum
+                or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray> a)):
+            raise ValueError("weighted_logsumexp(): b, value and sign must be C-contiguous arrays of x's dtype")
+    for a in outputs:
+        if cnp.PyArray_SIZE(<cnp.ndarray> a) != rows or not cnp.PyArray_ISWRITEABLE(<cnp.ndarray> a):
+            raise ValueError("weighted_logsumexp(): value and sign need one writable element per row")
+    cdef cnp.ndarray offsets = None
+    cdef const Py_ssize_t *offsets_p = NULL
+    if b_rows is not None:
+        offsets = cnp.PyArray_FROM_OTF(b_rows, cnp.NPY_INTP, cnp.NPY_ARRAY_IN_ARRAY)
+        if cnp.PyArray_SIZE(offsets) != rows:
+            raise ValueError("weighted_logsumexp(): b_rows needs one offset per row")
+        offsets_p = <const Py_ssize_t *> cnp.PyArray_DATA(offsets)
+    if rows and n:
+        first, last = (0, (rows - 1) * b_len) if offsets is None else (offsets.min(), offsets.max())
+        if first < 0 or last + b_len > cnp.PyArray_SIZE(b):
+            raise ValueError("weighted_logsumexp(): the weights of a row lie outside b")
+    cdef int dtype = FS_F32 if typenum == cnp.NPY_FLOAT32 else FS_F64
+    cdef const fs_kernels *k = fs_kernels_for(dtype)
+    cdef fs_params p
+    fs_params_init(dtype, 1.0, &p)
+    cdef int threads = call_threads(num_threads, rows * n)
+    cdef char *sign_p = NULL if sign is None else <char *> cnp.PyArray_DATA(<cnp.ndarray> sign)
+    cdef int status
+    with nogil:
+        status = run_weighted(k, <const char *> cnp.PyArray_DATA(x), <const char *> cnp.PyArray_DATA(b), offsets_p,
+                              1 if b_varies else 0, rows, n, cnp.PyArray_ITEMSIZE(x), &p,
+                              <char *> cnp.PyArray_DATA(value), sign_p, threads)
+    if status != 0:
+        raise MemoryError("fastsoftmax: could not allocate per-chunk statistics")
+
+
+# ==== 16-bit rows (bfloat16, float16) staged through a buffer in cache =========
+
+HALF_BF16 = FS_BF16
+HALF_F16 = FS_F16
+
+from numpy import dtype as numpy_dtype, empty as numpy_empty
+
+# Elements of 16-bit input widened at once where rows are short: the block,
+# widened, and its results stay in the L2 cache between the conversions and
+# the kernels.  (Longer rows are widened one at a time; see half_impl.h.)
+cdef Py_ssize_t STAGE_ELEMENTS = 16384
+
+
+cdef int run_staged(const fs_kernels *k, int op, int in_format, int out_format, const char *x, char *out,
+                    Py_ssize_t rows, Py_ssize_t n, Py_ssize_t size, Py_ssize_t out_size, const fs_params *p,
+                    int threads) noexcept nogil:
+    """Blocks of rows, each thread with its own buffer.  Blocks of short rows
+    are whole multiples of 16 rows, as run_by_rows splits them, so the results
+    are those of the wide dtype's path, rounded.  Returns -1 when out of
+    memory."""
+    cdef Py_ssize_t per_block, buffer_elements
+    if n <= FS_STAGE_BY_ROW:
+        per_block = max(16, STAGE_ELEMENTS // max(n, 1) // 16 * 16)
+        buffer_elements = per_block * (n + 1)
+    else:
+        per_block = rows if threads <= 1 else max(1, rows // (4 * threads))
+        buffer_elements = n + 1
+    cdef Py_ssize_t blocks = (rows + per_block - 1) // per_block
+    cdef Py_ssize_t buffer_bytes = (buffer_elements * size + 63) // 64 * 64
+    cdef Py_ssize_t out_step = per_block * (1 if op == FS_LOGSUMEXP else n) * out_size
+    cdef Py_ssize_t blk
+    if blocks == 0:
+        return 0
+    threads = <int> min(<Py_ssize_t> threads, blocks)
+    cdef char *buffers = <char *> malloc(threads * buffer_bytes)
+    if buffers == NULL:
+        return -1
+    if threads <= 1:
+        for blk in range(blocks):
+            k.staged_rows(op, in_format, out_format, x + blk * per_block * n * 2, out + blk * out_step,
+                          min(per_block, rows - blk * per_block), n, p, buffers)
+    else:
+        for blk in prange(blocks, num_threads=threads, schedule="dynamic"):
+            k.staged_rows(op, in_format, out_format, x + blk * per_block * n * 2, out + blk * out_step,
+                          min(per_block, rows - blk * per_block), n, p, buffers + threadid() * buffer_bytes)
+    free(buffers)
+    return 0
+
+
+def empty_cached(shape, dtype):
+    """An uninitialised C-contiguous result of any dtype; a large one comes
+    from the result cache, as ``empty``'s float32/float64 ones do."""
+    if numpy_dtype(dtype).itemsize * math.prod(shape) < FS_CACHE_MIN_BYTES:
+        return numpy_empty(shape, dtype)
+    previous = PyDataMem_SetHandler(CACHE_HANDLER)
+    try:
+        return numpy_empty(shape, dtype)
+    finally:
+        PyDataMem_SetHandler(previous)
+
+
+def compute_staged(int op, cnp.ndarray x, cnp.ndarray out, int in_format, int out_format, double temperature,
+                   int num_threads):
+    """Apply ``op`` along the last axis of 16-bit ``x`` into ``out``, converting
+    block by block inside the loop; returns False, having done nothing, where
+    the general path is faster (few rows too long for one block, on several
+    threads: it splits them into chunks).
+
+    ``x`` and ``out`` are C-contiguous; ``in_format`` and ``out_format`` are
+    HALF_BF16 or HALF_F16, or ``out_format`` is -1 when ``out`` is float32 or
+    float64: the dtype computed in (float32 otherwise).  ``out`` has ``x``'s
+    size (one element per row for logsumexp).
+    """
+    cdef int ndim = cnp.PyArray_NDIM(x)
+    cdef int out_type = cnp.PyArray_TYPE(out)
+    if (ndim < 1 or cnp.PyArray_ITEMSIZE(x) != 2 or not cnp.PyArray_IS_C_CONTIGUOUS(x)
+            or not cnp.PyArray_IS_C_CONTIGUOUS(out) or not cnp.PyArray_ISWRITEABLE(out)
+            or (out_format < 0 and out_type != cnp.NPY_FLOAT32 and out_type != cnp.NPY_FLOAT64)
+            or (out_format >= 0 and cnp.PyArray_ITEMSIZE(out) != 2)
+            or in_format not in (FS_BF16, FS_F16) or out_format not in (-1, FS_BF16, FS_F16)):
+        raise ValueError("compute_staged() needs C-contiguous 16-bit x and a C-contiguous out of a known format")
+    if op != FS_SOFTMAX and op != FS_LOG_SOFTMAX and op != FS_LOGSUMEXP:
+        raise ValueError(f"compute_staged(): unknown op {op}")
+    cdef Py_ssize_t n = cnp.PyArray_DIM(x, ndim - 1)
+    cdef Py_ssize_t rows = 1
+    cdef int d
+    for d in range(ndim - 1):
+        rows *= cnp.PyArray_DIM(x, d)
+    if cnp.PyArray_SIZE(out) != (rows if op == FS_LOGSUMEXP else rows * n):
+        raise ValueError("compute_staged(): out has the wrong size")
+    cdef int dtype = FS_F64 if out_format < 0 and out_type == cnp.NPY_FLOAT64 else FS_F32
+    cdef int threads = call_threads(num_threads, rows * n)
+    if threads > 1 and n > FS_LONG_ROW and rows < 4 * threads:
+        return False
+    cdef fs_params p
+    fs_params_init(dtype, temperature, &p)
+    cdef int status
+    with nogil:
+        status = run_staged(fs_kernels_for(dtype), op, in_format, out_format, <const char *> cnp.PyArray_DATA(x),
+                            <char *> cnp.PyArray_DATA(out), rows, n, 4 if dtype == FS_F32 else 8,
+                            cnp.PyArray_ITEMSIZE(out), &p, threads)
+    if status != 0:
+        raise MemoryError("fastsoftmax: could not allocate the staging buffers")
+    return True

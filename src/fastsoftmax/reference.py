@@ -23,20 +23,22 @@ from fractions import Fraction
 import numpy as np
 
 __all__ = ["softmax", "log_softmax", "logsumexp", "softmax_backward", "log_softmax_backward",
-           "cross_entropy", "kl_div", "contrastive_loss"]
+           "cross_entropy", "kl_div", "contrastive_loss", "special_logsumexp"]
 
 _INF = math.inf
 
 
-def _dtypes(x: np.ndarray) -> tuple[np.ndarray, np.dtype]:
+def _dtypes(x: np.ndarray, dtype=None) -> tuple[np.ndarray, np.dtype]:
     kind = x.dtype.kind
     if kind == "f" and x.dtype.itemsize in (2, 4, 8):
         result = np.dtype(f"f{x.dtype.itemsize}")
     elif kind in "biu":
         result = np.dtype(np.float64)
+    elif x.dtype.name == "bfloat16":      # ml_dtypes.bfloat16
+        result = x.dtype
     else:
         raise TypeError(f"unsupported input dtype {x.dtype}")
-    return x.astype(np.float64), result
+    return x.astype(np.float64), (result if dtype is None else np.dtype(dtype))
 
 
 def _order(ndim: int, axis) -> tuple[list[int], int]:
@@ -186,8 +188,8 @@ def _from_rows(values, shape, order, dtype):
         return np.ascontiguousarray(moved, dtype=dtype)
 
 
-def _elementwise(row_fn, x, axis, temperature, where, fully_masked, name):
-    x, result_dtype = _dtypes(np.asarray(x))
+def _elementwise(row_fn, x, axis, temperature, where, fully_masked, name, dtype=None):
+    x, result_dtype = _dtypes(np.asarray(x), dtype)
     t = float(temperature)
     rows, keep, _, order = _masked_rows(x, where, axis, name)
     if keep is None:
@@ -198,19 +200,19 @@ def _elementwise(row_fn, x, axis, temperature, where, fully_masked, name):
     return _from_rows(values, x.shape, order, result_dtype)
 
 
-def softmax(x, axis=-1, *, temperature=1.0, where=None):
+def softmax(x, axis=-1, *, temperature=1.0, where=None, dtype=None):
     """Reference softmax; see :func:`fastsoftmax.softmax`."""
-    return _elementwise(_softmax_row, x, axis, temperature, where, 0.0, "softmax")
+    return _elementwise(_softmax_row, x, axis, temperature, where, 0.0, "softmax", dtype)
 
 
-def log_softmax(x, axis=-1, *, temperature=1.0, where=None):
+def log_softmax(x, axis=-1, *, temperature=1.0, where=None, dtype=None):
     """Reference log-softmax; see :func:`fastsoftmax.log_softmax`."""
-    return _elementwise(_log_softmax_row, x, axis, temperature, where, -_INF, "log_softmax")
+    return _elementwise(_log_softmax_row, x, axis, temperature, where, -_INF, "log_softmax", dtype)
 
 
-def logsumexp(x, axis=-1, *, temperature=1.0, keepdims=False, where=None):
+def logsumexp(x, axis=-1, *, temperature=1.0, keepdims=False, where=None, dtype=None):
     """Reference log-sum-exp; see :func:`fastsoftmax.logsumexp`."""
-    x, result_dtype = _dtypes(np.asarray(x))
+    x, result_dtype = _dtypes(np.asarray(x), dtype)
     t = float(temperature)
     rows, keep, outer, order = _masked_rows(x, where, axis, "logsumexp")
     out = np.array([_logsumexp_row(r, t) if keep is None or any(keep[i]) else -_INF
@@ -631,3 +633,68 @@ def contrastive_loss(similarity, *, temperature=0.07, symmetric=True, reduction=
             if _all_finite(entry) else float(scale) * _float_sum(entry)
             for entry in zip(*grads)]
     return loss, np.array(grad, dtype=np.float64).reshape(sim.shape)
+
+
+# ---- fastsoftmax.special.logsumexp: SciPy's signature, weights and signs ----
+
+def _weighted_row(row: list[float], weights: list[float]) -> tuple[float, float]:
+    """(log |S| + max, sign of S) for S = sum w exp(x) over the entries with w != 0."""
+    pairs = [(v, w) for v, w in zip(row, weights) if w != 0]
+    if any(math.isnan(v) or math.isnan(w) or (math.isinf(w) and v == -_INF) for v, w in pairs):
+        return math.nan, math.nan
+    m = max((v for v, _ in pairs), default=-_INF)
+    if m == -_INF:
+        return -_INF, 0.0
+    if m == _INF:
+        # the +inf entries decide (with any infinite weight elsewhere)
+        infinite = [w * _INF if v == _INF else w for v, w in pairs if v == _INF or math.isinf(w)]
+    else:
+        terms = [w * math.exp(v - m) for v, w in pairs]
+        infinite = [t for t in terms if not math.isfinite(t)]
+    if infinite:
+        total = sum(infinite)          # +inf, -inf, or NaN where they meet
+        return (math.nan, math.nan) if math.isnan(total) else (_INF, math.copysign(1.0, total))
+    s = math.fsum(terms)
+    if s == 0:
+        return -_INF, 0.0
+    sign = math.copysign(1.0, s)
+    # log |S| to full precision near |S| = 1: log1p of the exactly rounded |S| - 1
+    if 0.5 <= abs(s) <= 2:
+        log_s = math.log1p(math.fsum([sign * t for t in terms] + [-1.0]))
+    else:
+        log_s = math.log(abs(s))
+    return m + log_s, sign
+
+
+def special_logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
+    """Reference for :func:`fastsoftmax.special.logsumexp` (SciPy's signature):
+    ``log(sum(b * exp(a)))`` with the sign of the sum, exactly summed with
+    ``math.fsum``; entries with ``b == 0`` take no part."""
+    a = np.atleast_1d(np.asarray(a))
+    b = np.ones((), a.dtype) if b is None else np.atleast_1d(np.asarray(b))
+    result_dtype = np.result_type(a.dtype, b.dtype)
+    if result_dtype.kind in "biu":
+        result_dtype = np.dtype(np.float64)
+    shape = np.broadcast_shapes(a.shape, b.shape)
+    x = np.broadcast_to(a, shape).astype(np.float64)
+    w = np.broadcast_to(b, shape).astype(np.float64)
+    if isinstance(axis, list):
+        axis = tuple(axis)
+    rows, outer, order = _rows_of(x, axis)
+    weights, _, _ = _rows_of(w, axis)
+    if x.size == 0:      # SciPy: -inf with the sign of -inf
+        pairs = [(-_INF, -1.0)] * math.prod(outer)
+    else:
+        pairs = [_weighted_row(r, ws) for r, ws in zip(rows, weights)]
+    value = np.array([p[0] for p in pairs], dtype=np.float64).reshape(outer)
+    sign = np.array([p[1] for p in pairs], dtype=np.float64).reshape(outer)
+    if keepdims:
+        reduced = order[len(outer):]
+        value = value.reshape([1 if d in reduced else n for d, n in enumerate(shape)])
+        sign = sign.reshape(value.shape)
+    if not return_sign:
+        value = np.where(sign < 0, math.nan, value)
+    with np.errstate(over="ignore"):
+        value, sign = value.astype(result_dtype), sign.astype(result_dtype)
+    value, sign = value[()] if value.ndim == 0 else value, sign[()] if sign.ndim == 0 else sign
+    return (value, sign) if return_sign else value

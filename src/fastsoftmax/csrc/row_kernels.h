@@ -34,6 +34,10 @@ extern "C" {
 
 enum fs_op { FS_SOFTMAX = 0, FS_LOG_SOFTMAX = 1, FS_LOGSUMEXP = 2 };
 enum fs_dtype { FS_F32 = 0, FS_F64 = 1 };
+/* 16-bit storage formats converted to and from the row dtype (half_impl.h),
+ * and the row length from which staged_rows takes rows one at a time. */
+enum fs_half { FS_BF16 = 0, FS_F16 = 1 };
+#define FS_STAGE_BY_ROW ((ptrdiff_t)256)
 
 /* How the temperature is applied.  FS_MODE_ZERO / FS_MODE_INF are the exact
  * limits T -> 0+ and T -> inf; they are also used for finite temperatures so
@@ -130,6 +134,16 @@ typedef struct {
     /* out_i = alpha * out_i - a_i, with a_i as above. */
     void (*combine)(void *out, ptrdiff_t n, double alpha, const void *wt, const void *q, double b_q,
                     double b_0);
+    /* weighted log-sum-exp statistics of a row or chunk: weight i is
+     * b[i * b_step] (b_step 0 or 1); see weighted_impl.h and weighted.h */
+    void (*weighted_stats)(const void *x, const void *b, ptrdiff_t b_step, ptrdiff_t n,
+                           const fs_params *p, fs_stats *s);
+    /* `rows` rows of n 16-bit values (in_format, enum fs_half) computed in the
+     * row dtype through buf, results in out_format (or -1: the row dtype);
+     * buf holds rows * (n + 1) elements for n <= FS_STAGE_BY_ROW, else n + 1.
+     * See half_impl.h. */
+    void (*staged_rows)(int op, int in_format, int out_format, const void *x, void *out, ptrdiff_t rows,
+                        ptrdiff_t n, const fs_params *p, void *buf);
 } fs_kernels;
 
 /* The kernel table for a dtype and the instruction set in use. */

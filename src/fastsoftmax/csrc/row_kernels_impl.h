@@ -996,9 +996,13 @@ static void FS_NAME(combine)(void *outv, ptrdiff_t n, double alpha, const void *
     for (ptrdiff_t i = 0; i < n; i++) out[i] = (FS_R)((double)(a * out[i]) - FS_NAME(coefficient)(wt, q, b_q, b_0, i));
 }
 
+#include "weighted_impl.h"
+#include "half_impl.h"
+
 static const fs_kernels FS_NAME(kernels) = {
     FS_NAME(rows), FS_NAME(chunk_stats), FS_NAME(chunk_write), FS_NAME(columns),
-    FS_NAME(rows_where), FS_NAME(row_stats), FS_NAME(backward), FS_NAME(weighted_gap), FS_NAME(combine)
+    FS_NAME(rows_where), FS_NAME(row_stats), FS_NAME(backward), FS_NAME(weighted_gap), FS_NAME(combine),
+    FS_NAME(weighted_stats), FS_NAME(staged_rows)
 };
 
 /* The template's parameters, so the next instantiation starts clean. */

@@ -1,0 +1,206 @@
+"""SciPy's ``softmax``, ``log_softmax`` and ``logsumexp`` with SciPy's signatures.
+
+A drop-in for the three functions of :mod:`scipy.special`: the same
+signatures, defaults (``axis=None``: the whole array) and semantics, computed
+by fastsoftmax's kernels::
+
+    from fastsoftmax import special      # instead of: from scipy import special
+    special.logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False)
+
+``logsumexp``'s weights ``b`` are applied inside the kernels, entry by entry
+(``b`` is never turned into ``log(b)`` added to ``a``), and may be negative;
+``return_sign=True`` returns ``(value, sign)``.  Entries whose weight is 0 are
+left out even where ``a`` is ``inf`` or NaN.
+
+Differences from SciPy: NumPy input only (no other array-API backends);
+complex input raises ``TypeError``; ``ml_dtypes.bfloat16`` input is accepted.
+Where SciPy's recipe gives an artifact of its arithmetic, these functions
+follow fastsoftmax's table of special values (a row holding ``+inf`` is NaN in
+``log_softmax``, where SciPy gives NaN at the ``+inf`` and ``-inf``
+elsewhere) and reduce an empty axis to an empty result instead of raising.
+
+>>> from fastsoftmax import special
+>>> special.softmax([[1.0, 1.0], [1.0, 1.0]])
+array([[0.25, 0.25],
+       [0.25, 0.25]])
+>>> special.logsumexp([1.0, 2.0], b=[1.0, -1.0], return_sign=True)
+(np.float64(1.5413248546129181), np.float64(-1.0))
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import _api, _rows
+
+__all__ = ["softmax", "log_softmax", "logsumexp"]
+
+
+def _no_complex(value, argument: str, name: str):
+    """``value`` as an ndarray; complex input is out of scope."""
+    array = value if type(value) is np.ndarray else np.asarray(value)
+    if array.dtype.kind == "c":
+        raise TypeError(
+            f"fastsoftmax.special.{name}(): complex input is out of scope ({argument} has dtype "
+            f"{array.dtype}); use scipy.special.{name} for complex {argument}"
+        )
+    return array
+
+
+def softmax(x, axis=None):
+    """Softmax over ``axis`` (default: the whole array), as :func:`scipy.special.softmax`.
+
+    Parameters
+    ----------
+    x : array_like
+        Input.  Real dtypes only: float16, bfloat16, float32 and float64 keep
+        their dtype; bool and integers give float64.
+    axis : int or tuple of ints, optional
+        Axis or axes the probabilities sum over.  Default None: all of them.
+
+    Returns
+    -------
+    ndarray
+        An array of ``x``'s shape (a NumPy scalar for a scalar ``x``) that
+        sums to 1 over ``axis``.
+
+    Examples
+    --------
+    >>> from fastsoftmax import special
+    >>> special.softmax([0.0, 1.0], axis=0).round(4)
+    array([0.2689, 0.7311])
+    """
+    return _api.softmax(_no_complex(x, "x", "softmax"), axis=axis)
+
+
+def log_softmax(x, axis=None):
+    """Log of the softmax over ``axis`` (default: the whole array), as
+    :func:`scipy.special.log_softmax`; computed directly, never as
+    ``log(softmax(x))``.
+
+    Parameters
+    ----------
+    x : array_like
+        Input, as for :func:`softmax`.
+    axis : int or tuple of ints, optional
+        Axis or axes the softmax is taken over.  Default None: all of them.
+
+    Returns
+    -------
+    ndarray
+        An array of ``x``'s shape (a NumPy scalar for a scalar ``x``).
+
+    Examples
+    --------
+    >>> from fastsoftmax import special
+    >>> special.log_softmax([1000.0, 1.0])
+    array([   0., -999.])
+    """
+    return _api.log_softmax(_no_complex(x, "x", "log_softmax"), axis=axis)
+
+
+def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
+    """``log(sum(b * exp(a)))`` over ``axis``, as :func:`scipy.special.logsumexp`.
+
+    Parameters
+    ----------
+    a : array_like
+        Input.  Real dtypes only.
+    axis : int or tuple of ints, optional
+        Axis or axes summed over.  Default None: all of them.
+    b : array_like, optional
+        Weights of ``exp(a)``, broadcastable with ``a``; may be negative.
+        Entries with ``b == 0`` are left out, even where ``a`` is inf or NaN.
+    keepdims : bool, default False
+        Keep the reduced axes with length 1.
+    return_sign : bool, default False
+        Return ``(value, sign)``: ``value = log|sum|`` and the sign of the
+        sum (+1, -1, or 0 where the sum is 0 and ``value`` is -inf).  Without
+        it a negative sum gives NaN.
+
+    Returns
+    -------
+    value : ndarray or scalar
+        The result; a NumPy scalar when every axis is reduced.  Its dtype is
+        that of ``a`` and ``b`` together (``numpy.result_type``), float64 for
+        integers and bool.
+    sign : ndarray or scalar
+        Only with ``return_sign``: the signs, in the same dtype.  An empty
+        ``a`` gives ``-inf`` with sign ``-1``, as SciPy does.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastsoftmax import special
+    >>> float(special.logsumexp(np.arange(10.0)))
+    9.45862974442671
+    >>> float(special.logsumexp([1.0, 10000.0], b=[1.0, 0.0]))
+    1.0
+    """
+    a = _no_complex(a, "a", "logsumexp")
+    if b is not None:
+        b = _no_complex(b, "b", "logsumexp")
+    a = a.reshape(1) if a.ndim == 0 else a
+    if b is None:
+        value = _api.logsumexp(a, axis=axis, keepdims=keepdims)
+        if not return_sign:
+            return value
+        # SciPy's signs: -inf has sign 0 (an empty sum: the sign of -inf, -1)
+        sign = np.where(np.isnan(value), np.nan, np.where(value == -np.inf, 0.0 if a.size else -1.0, 1.0))
+        return value, sign.astype(value.dtype)[()]
+    return _weighted(a, axis, b.reshape(1) if b.ndim == 0 else b, bool(keepdims), bool(return_sign))
+
+
+def _weighted(a: np.ndarray, axis, b: np.ndarray, keepdims: bool, return_sign: bool):
+    """logsumexp with weights: rows of ``a`` and, per row, a pointer into ``b``
+    kept in its own (broadcast) shape, for the weighted kernel."""
+    name = "logsumexp"
+    _api._dtypes(a.dtype, name)   # TypeError for what the kernels do not take
+    _api._dtypes(b.dtype, name)
+    result_dt = np.result_type(a.dtype, b.dtype)    # SciPy: promoted, integers to float64
+    if result_dt.kind in "biu":
+        result_dt = np.dtype(np.float64)
+    compute_dt, _ = _api._dtypes(result_dt, name)
+    shape = np.broadcast_shapes(a.shape, b.shape)
+    ndim = len(shape)
+    axes = _api._normalize_axes(axis, ndim, name)
+    kept = tuple(d for d in range(ndim) if d not in axes)
+    kept_shape = tuple(shape[d] for d in kept)
+    reduced_shape = tuple(shape[d] for d in axes)
+    result_shape = (tuple(1 if d in axes else s for d, s in enumerate(shape)) if keepdims else kept_shape)
+    rows, n = math.prod(kept_shape), math.prod(reduced_shape)
+
+    if rows * n == 0:
+        # SciPy: an empty input sums to -inf, with the sign of -inf
+        value = np.full(result_shape, -np.inf, result_dt)
+        return (value[()], np.full(result_shape, -1.0, result_dt)[()]) if return_sign else value[()]
+
+    perm = kept + axes
+    if a.shape != shape:
+        a = np.broadcast_to(a, shape)
+    x = np.ascontiguousarray(a.transpose(perm), dtype=compute_dt).reshape(rows, n)
+
+    # b in its own shape, axes ordered as a's rows; its reduced part either
+    # one weight per row (stride 0 along the row) or the whole row
+    weights = b.reshape((1,) * (ndim - b.ndim) + b.shape).transpose(perm)
+    b_reduced = weights.shape[len(kept):]
+    b_varies = any(s != 1 for s in b_reduced)
+    if b_varies and b_reduced != reduced_shape:
+        weights = np.broadcast_to(weights, weights.shape[:len(kept)] + reduced_shape)
+    weights = np.ascontiguousarray(weights, dtype=compute_dt)
+    b_kept = weights.shape[:len(kept)]
+    b_rows = None
+    if b_kept != kept_shape:
+        b_len = n if b_varies else 1
+        index = np.arange(math.prod(b_kept), dtype=np.intp).reshape(b_kept)
+        b_rows = np.broadcast_to(index, kept_shape).ravel() * b_len
+
+    value = np.empty(rows, compute_dt)
+    sign = np.empty(rows, compute_dt) if return_sign else None
+    _rows.weighted_logsumexp(x, weights, b_rows, b_varies, value, sign, 0)
+
+    value = value.reshape(result_shape).astype(result_dt, copy=False)
+    if not return_sign:
+        return value[()]
+    return value[()], sign.reshape(result_shape).astype(result_dt, copy=False)[()]
