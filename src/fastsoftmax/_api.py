@@ -14,11 +14,22 @@ from __future__ import annotations
 import math
 import numbers
 import operator
+import os
+import sys
+import warnings
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 from numpy.exceptions import AxisError
 
 from . import _rows
+
+if TYPE_CHECKING:
+    from typing import Sequence
+
+    from numpy.typing import ArrayLike, NDArray
+
+    from ._typing import ArrayT, Axis, Float64Like, FloatT, Temperature, Threads
 
 __all__ = ["softmax", "log_softmax", "logsumexp"]
 
@@ -50,8 +61,7 @@ def _dtypes(dtype: np.dtype, name: str) -> tuple[np.dtype, np.dtype]:
     elif kind in "biu":
         return _F64, _F64
     raise TypeError(
-        f"{name}(): unsupported input dtype {dtype} ({dtype.str}); "
-        f"supported are {_SUPPORTED_DTYPES}"
+        f"{name}(): unsupported input dtype {dtype}; supported are {_SUPPORTED_DTYPES}"
     )
 
 
@@ -79,14 +89,45 @@ def _check_threads(num_threads, name: str) -> int:
     if num_threads is None:
         return 0
     if isinstance(num_threads, (bool, np.bool_)) or not isinstance(num_threads, numbers.Integral):
-        raise ValueError(
+        raise TypeError(
             f"{name}(): num_threads must be None or an int >= 1, "
             f"got {type(num_threads).__name__} {num_threads!r:.60}"
         )
     n = int(num_threads)
     if n < 1:
         raise ValueError(f"{name}(): num_threads must be None or an int >= 1, got {n}")
+    if n > 1 and not _OPENMP:
+        _warn_no_openmp(n)
     return min(n, _rows.MAX_THREADS)
+
+
+# Whether this build has threads.  Without OpenMP, _rows.try_fast leaves calls
+# asking for num_threads > 1 to this path, so the first one warns.
+_OPENMP = _rows.openmp_enabled()
+_warned_no_openmp = False
+
+
+def _warn_no_openmp(requested: int) -> None:
+    global _warned_no_openmp
+    if _warned_no_openmp:
+        return
+    _warned_no_openmp = True
+    warnings.warn(
+        f"num_threads={requested} has no effect: this fastsoftmax was built without OpenMP, so every "
+        "call runs on one thread (fastsoftmax.build_info()['openmp'] is False). To get threads, "
+        "install an OpenMP runtime for the compiler (libgomp for GCC, libomp for Clang) and "
+        "reinstall fastsoftmax from source: pip install --force-reinstall --no-binary fastsoftmax "
+        "fastsoftmax (or pip install . in a checkout). This warning is shown once.",
+        RuntimeWarning, stacklevel=_caller_level())
+
+
+def _caller_level() -> int:
+    """``stacklevel`` of the innermost caller outside this package, for warnings."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _normalize_axes(axis, ndim: int, name: str) -> tuple[int, ...]:
@@ -127,8 +168,7 @@ def _check_out(out, shape: tuple, dtype: np.dtype, name: str) -> None:
         raise ValueError(f"{name}(): out has shape {out.shape}, the result has shape {shape}")
     if out.dtype != dtype:
         raise TypeError(
-            f"{name}(): out has dtype {out.dtype} ({out.dtype.str}), the result has dtype "
-            f"{dtype} ({dtype.str})"
+            f"{name}(): out has dtype {out.dtype}, the result has dtype {dtype}"
         )
     if not out.flags.writeable:
         raise ValueError(f"{name}(): out is read-only")
@@ -139,6 +179,8 @@ def _check_out(out, shape: tuple, dtype: np.dtype, name: str) -> None:
 def _apply(op: int, x, axis, temperature, out, num_threads, keepdims: bool = False):
     name = _NAMES[op]
     if type(x) is not np.ndarray:
+        if x is None:
+            raise TypeError(f"{name}(): x is None, not an array; pass an array_like of numbers")
         x = np.asarray(x)
     compute_dt, result_dt = _dtypes(x.dtype, name)
     if type(temperature) is not float or temperature != 1.0:
@@ -232,7 +274,27 @@ def _output(out, shape, shape2, result_dt, compute_dt, x2, name, perm):
 
 # ---- public functions -------------------------------------------------------
 
-def softmax(x, axis=-1, *, temperature=1.0, out=None, num_threads=None):
+@overload
+def softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ...,
+            out: ArrayT, num_threads: Threads = ...) -> ArrayT: ...
+@overload
+def softmax(x: NDArray[FloatT], axis: Axis = ..., *, temperature: Temperature = ...,
+            out: None = ..., num_threads: Threads = ...) -> NDArray[FloatT]: ...
+@overload
+def softmax(x: FloatT, axis: Axis = ..., *, temperature: Temperature = ...,
+            out: None = ..., num_threads: Threads = ...) -> FloatT: ...
+@overload
+def softmax(x: Float64Like, axis: Axis = ..., *, temperature: Temperature = ...,
+            out: None = ..., num_threads: Threads = ...) -> NDArray[np.float64]: ...
+@overload
+def softmax(x: float, axis: Axis = ..., *, temperature: Temperature = ...,
+            out: None = ..., num_threads: Threads = ...) -> np.float64: ...
+@overload
+def softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ...,
+            out: None = ..., num_threads: Threads = ...
+            ) -> NDArray[np.floating[Any]] | np.floating[Any]: ...
+def softmax(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0,
+            out: NDArray[Any] | None = None, num_threads: Threads = None) -> Any:
     """Softmax along ``axis``: ``exp(x / T) / sum(exp(x / T))``, row by row.
 
     Computed as ``exp((x - max) / T) / sum(exp((x - max) / T))`` so huge logits
@@ -259,7 +321,9 @@ def softmax(x, axis=-1, *, temperature=1.0, out=None, num_threads=None):
     num_threads : int, optional
         Cap on OpenMP threads for this call (at most the number of
         processors).  ``None`` uses the OpenMP default, so ``OMP_NUM_THREADS``
-        and ``threadpoolctl`` apply.  Results do not depend on it.
+        and ``threadpoolctl`` apply.  Results do not depend on it.  A build
+        without OpenMP runs every call on one thread, and the first call
+        asking for more emits a ``RuntimeWarning`` saying how to fix that.
 
     Returns
     -------
@@ -286,7 +350,27 @@ def softmax(x, axis=-1, *, temperature=1.0, out=None, num_threads=None):
     return _apply(SOFTMAX, x, axis, temperature, out, num_threads) if fast is None else fast
 
 
-def log_softmax(x, axis=-1, *, temperature=1.0, out=None, num_threads=None):
+@overload
+def log_softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ...,
+                out: ArrayT, num_threads: Threads = ...) -> ArrayT: ...
+@overload
+def log_softmax(x: NDArray[FloatT], axis: Axis = ..., *, temperature: Temperature = ...,
+                out: None = ..., num_threads: Threads = ...) -> NDArray[FloatT]: ...
+@overload
+def log_softmax(x: FloatT, axis: Axis = ..., *, temperature: Temperature = ...,
+                out: None = ..., num_threads: Threads = ...) -> FloatT: ...
+@overload
+def log_softmax(x: Float64Like, axis: Axis = ..., *, temperature: Temperature = ...,
+                out: None = ..., num_threads: Threads = ...) -> NDArray[np.float64]: ...
+@overload
+def log_softmax(x: float, axis: Axis = ..., *, temperature: Temperature = ...,
+                out: None = ..., num_threads: Threads = ...) -> np.float64: ...
+@overload
+def log_softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ...,
+                out: None = ..., num_threads: Threads = ...
+            ) -> NDArray[np.floating[Any]] | np.floating[Any]: ...
+def log_softmax(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0,
+                out: NDArray[Any] | None = None, num_threads: Threads = None) -> Any:
     """Log-softmax along ``axis``: ``(x - max) / T - log(sum(exp((x - max) / T)))``.
 
     Computed directly, never as ``log(softmax(x))``, so tiny probabilities keep
@@ -307,11 +391,44 @@ def log_softmax(x, axis=-1, *, temperature=1.0, out=None, num_threads=None):
     return _apply(LOG_SOFTMAX, x, axis, temperature, out, num_threads) if fast is None else fast
 
 
-def logsumexp(x, axis=-1, *, temperature=1.0, keepdims=False, out=None, num_threads=None):
+# A 1-d input, or axis=None, reduces to a scalar: where the number of
+# dimensions is unknown statically, the result is an array or a scalar.
+@overload
+def logsumexp(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., keepdims: bool = ...,
+              out: ArrayT, num_threads: Threads = ...) -> ArrayT: ...
+@overload
+def logsumexp(x: NDArray[FloatT] | FloatT, axis: None, *, temperature: Temperature = ...,
+              keepdims: Literal[False] = ..., out: None = ..., num_threads: Threads = ...) -> FloatT: ...
+@overload
+def logsumexp(x: NDArray[FloatT], axis: Axis = ..., *, temperature: Temperature = ..., keepdims: Literal[True],
+              out: None = ..., num_threads: Threads = ...) -> NDArray[FloatT]: ...
+@overload
+def logsumexp(x: FloatT, axis: Axis = ..., *, temperature: Temperature = ..., keepdims: bool = ...,
+              out: None = ..., num_threads: Threads = ...) -> FloatT: ...
+@overload
+def logsumexp(x: NDArray[FloatT], axis: Axis = ..., *, temperature: Temperature = ..., keepdims: bool = ...,
+              out: None = ..., num_threads: Threads = ...) -> NDArray[FloatT] | FloatT: ...
+@overload
+def logsumexp(x: float | Sequence[float], axis: Axis = ..., *, temperature: Temperature = ...,
+              keepdims: Literal[False] = ..., out: None = ..., num_threads: Threads = ...) -> np.float64: ...
+@overload
+def logsumexp(x: Float64Like, axis: None, *, temperature: Temperature = ...,
+              keepdims: Literal[False] = ..., out: None = ..., num_threads: Threads = ...) -> np.float64: ...
+@overload
+def logsumexp(x: Float64Like, axis: Axis = ..., *, temperature: Temperature = ..., keepdims: Literal[True],
+              out: None = ..., num_threads: Threads = ...) -> NDArray[np.float64]: ...
+@overload
+def logsumexp(x: Float64Like | float, axis: Axis = ..., *, temperature: Temperature = ..., keepdims: bool = ...,
+              out: None = ..., num_threads: Threads = ...) -> NDArray[np.float64] | np.float64: ...
+@overload
+def logsumexp(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., keepdims: bool = ...,
+              out: None = ..., num_threads: Threads = ...) -> NDArray[np.floating[Any]] | np.floating[Any]: ...
+def logsumexp(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0, keepdims: bool = False,
+              out: NDArray[Any] | None = None, num_threads: Threads = None) -> Any:
     """``T * log(sum(exp(x / T)))`` along ``axis``: the smooth maximum, in ``x``'s units.
 
-    At ``T = 1`` the ordinary log-sum-exp; ``log_softmax(x, T) ==
-    (x - logsumexp(x, T, keepdims=True)) / T``.  ``T = 0`` gives the maximum;
+    At ``T = 1`` the ordinary log-sum-exp; ``log_softmax(x, temperature=T) ==
+    (x - logsumexp(x, temperature=T, keepdims=True)) / T``.  ``T = 0`` gives the maximum;
     ``T = inf`` gives ``+inf`` (or the single entry when only one is not
     ``-inf``).
 

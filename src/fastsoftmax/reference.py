@@ -9,8 +9,17 @@ Slow on purpose; never use it on large data.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, NDArray
+
+    from ._typing import Axis
+
+    # float16/32/64 keep their dtype, others give float64; a 0-d result is a scalar
+    Result = Union[NDArray[np.floating[Any]], np.floating[Any]]
 
 __all__ = ["softmax", "log_softmax", "logsumexp"]
 
@@ -135,17 +144,18 @@ def _elementwise(row_fn, x, axis, temperature):
         return np.ascontiguousarray(out, dtype=result_dtype)
 
 
-def softmax(x, axis=-1, *, temperature=1.0):
+def softmax(x: ArrayLike, axis: Axis = -1, *, temperature: float = 1.0) -> Result:
     """Reference softmax; see :func:`fastsoftmax.softmax`."""
     return _elementwise(_softmax_row, x, axis, temperature)
 
 
-def log_softmax(x, axis=-1, *, temperature=1.0):
+def log_softmax(x: ArrayLike, axis: Axis = -1, *, temperature: float = 1.0) -> Result:
     """Reference log-softmax; see :func:`fastsoftmax.log_softmax`."""
     return _elementwise(_log_softmax_row, x, axis, temperature)
 
 
-def logsumexp(x, axis=-1, *, temperature=1.0, keepdims=False):
+def logsumexp(x: ArrayLike, axis: Axis = -1, *, temperature: float = 1.0,
+              keepdims: bool = False) -> Result:
     """Reference log-sum-exp; see :func:`fastsoftmax.logsumexp`."""
     x, result_dtype = _dtypes(np.asarray(x))
     t = float(temperature)
