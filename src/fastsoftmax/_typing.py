@@ -37,7 +37,19 @@ ArrayT = TypeVar("ArrayT", bound=NDArray[Any])
 
 
 class BuildInfo(TypedDict):
-    """What :func:`fastsoftmax.build_info` returns."""
+    """What :func:`fastsoftmax.build_info` returns (a plain dict at run time).
+
+    Attributes
+    ----------
+    version : str
+        The fastsoftmax version.
+    openmp : bool
+        Whether calls can use threads (False for a build without OpenMP).
+    default_threads : int
+        Threads a call uses when ``num_threads`` is None.
+    simd : str
+        The kernel variant chosen for this CPU.
+    """
 
     version: str
     openmp: bool
