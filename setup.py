@@ -1,8 +1,12 @@
 """Build of the compiled part of fastsoftmax.
 
+Needs GCC 12 or newer, or Clang: the kernels use their vector extensions.
+MSVC (and so Windows) is not supported.
+
 Probes the compiler before building and reports what it decided:
-  * OpenMP (-fopenmp, or /openmp for MSVC).  Without it the build still
-    succeeds and every call runs on one thread.
+  * OpenMP (-fopenmp).  Without it the build still succeeds, every call runs
+    on one thread, build_info()["openmp"] is False and the first call asking
+    for num_threads > 1 warns.
   * Runtime SIMD dispatch (x86-64, GCC/Clang): kernels are compiled for
     AVX-512, AVX2+FMA and a portable baseline, and the CPU picks one at run
     time.  Elsewhere only the portable baseline is built.
@@ -19,10 +23,20 @@ import sys
 import tempfile
 import textwrap
 
-import numpy
-from Cython.Build import cythonize
-from setuptools import Extension, setup
-from setuptools.command.build_ext import build_ext
+import setuptools
+
+# pyproject.toml's `license = "BSD-3-Clause"` (PEP 639) needs setuptools 77;
+# an older one (reachable with --no-build-isolation) would fail later with a
+# schema error that does not say so.
+if int(setuptools.__version__.split(".")[0]) < 77:
+    sys.exit(f"fastsoftmax needs setuptools >= 77 to build, found {setuptools.__version__}: "
+             "pip install -U 'setuptools>=77' (or build without --no-build-isolation, "
+             "which installs it by itself)")
+
+import numpy  # noqa: E402
+from Cython.Build import cythonize  # noqa: E402
+from setuptools import Extension, setup  # noqa: E402
+from setuptools.command.build_ext import build_ext  # noqa: E402
 
 OPENMP_PROBE = textwrap.dedent("""
     #include <omp.h>
@@ -78,9 +92,7 @@ class BuildExt(build_ext):
         if _env_flag("FASTSOFTMAX_DISABLE_OPENMP"):
             _report("OpenMP disabled by FASTSOFTMAX_DISABLE_OPENMP; kernels run on one thread")
             return [], []
-        if self.compiler.compiler_type == "msvc":
-            candidates = [(["/openmp"], [])]
-        elif sys.platform == "darwin":
+        if sys.platform == "darwin":
             candidates = [(["-Xpreprocessor", "-fopenmp"], ["-lomp"]), (["-fopenmp"], ["-fopenmp"])]
         else:
             candidates = [(["-fopenmp"], ["-fopenmp"])]
@@ -93,7 +105,7 @@ class BuildExt(build_ext):
         return [], []
 
     def _dispatch_macros(self):
-        if _env_flag("FASTSOFTMAX_DISABLE_DISPATCH") or self.compiler.compiler_type == "msvc":
+        if _env_flag("FASTSOFTMAX_DISABLE_DISPATCH"):
             _report("SIMD dispatch off; portable baseline kernels only")
             return []
         if self._compiles(DISPATCH_PROBE, [], []):
@@ -103,14 +115,15 @@ class BuildExt(build_ext):
         return []
 
     def build_extensions(self):
+        if self.compiler.compiler_type == "msvc":
+            raise SystemExit("fastsoftmax: the kernels need GCC 12 or newer, or Clang (their vector "
+                             "extensions); MSVC is not supported, and so neither is Windows")
         omp_compile, omp_link = self._openmp_flags()
         macros = self._dispatch_macros()
-        if self.compiler.compiler_type == "msvc":
-            opt = ["/O2", "/fp:precise"]
-        else:
-            # -ffp-contract=fast: allow FMA; the kernels are written to be exact
-            # either way.  -fno-math-errno: log/exp need not set errno.
-            opt = ["-O3", "-ffp-contract=fast", "-fno-math-errno", "-Wno-psabi"]
+        # -ffp-contract=fast: allow FMA; the kernels are written to be exact
+        # either way.  -fno-math-errno: log/exp need not set errno.  -g0: no
+        # debug information (most of the extension's size otherwise).
+        opt = ["-O3", "-g0", "-ffp-contract=fast", "-fno-math-errno", "-Wno-psabi"]
         link = []
         if _env_flag("FASTSOFTMAX_SANITIZE"):
             san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined"]
@@ -129,7 +142,9 @@ extensions = [
         "fastsoftmax._rows",
         sources=["src/fastsoftmax/_rows.pyx", "src/fastsoftmax/csrc/row_kernels.c"],
         include_dirs=["src/fastsoftmax/csrc", numpy.get_include()],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
+        # Built against NumPy 2, runs on NumPy >= 1.25 (the oldest pyproject.toml allows).
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION"),
+                       ("NPY_TARGET_VERSION", "NPY_1_25_API_VERSION")],
     )
 ]
 

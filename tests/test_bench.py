@@ -160,3 +160,68 @@ def test_cli_bench(monkeypatch, capsys, tmp_path):
         assert plot.stat().st_size > 0
     with pytest.raises(SystemExit):
         cli.main(["bench", "--threads", "0"])
+
+
+def test_parse_table_reads_back_format_table():
+    results = bench.run(TINY, budget_s=BUDGET, threads=2)
+    back = bench.parse_table("Some text\n\n" + bench.format_table(results) + "\n\nMore text\n", threads=2)
+    assert [r["case"] for r in back] == TINY
+    for r, b in zip(results, back):
+        assert set(b["times"]) == set(r["times"]) and b["bytes"] == r["bytes"] and b["threads"] == 2
+        for lib, t in r["times"].items():            # format_time keeps 0.1 us / 0.01 ms
+            assert b["times"][lib] == pytest.approx(t, rel=0.06, abs=6e-8), lib
+    with pytest.raises(ValueError, match="no table"):
+        bench.parse_table("| a | b |\n|---|---|\n")
+
+
+def test_readme_benchmark_table_parses():
+    import os
+    readme = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "README.md")
+    if not os.path.exists(readme):
+        pytest.skip("README.md not next to tests/")
+    with open(readme, encoding="utf-8") as f:
+        results = bench.parse_table(f.read())
+    assert len(results) >= 10
+    assert all({"fastsoftmax", "copy"} <= set(r["times"]) for r in results)
+
+
+def test_cpu_name():
+    name = bench.cpu_name()
+    assert isinstance(name, str) and name.strip() and "\n" not in name
+
+
+def test_plot_layout(monkeypatch):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    from matplotlib.collections import LineCollection
+    import matplotlib.pyplot as plt
+
+    results = [
+        {"case": Case("softmax", (256, 1000)), "bytes": 1_024_000, "errors": {}, "threads": 4,
+         "times": {"fastsoftmax": 50e-6, "numpy": 240e-6, "torch": 110e-6, "copy": 16e-6}},
+        {"case": Case("softmax", (256, 1000), out=True), "bytes": 1_024_000, "errors": {}, "threads": 4,
+         "times": {"fastsoftmax": 52e-6, "torch": 112e-6, "copy": 16e-6}},
+    ]
+    fig = bench.figure(results, cpu="Test CPU 9000")
+    try:
+        (ax,) = fig.axes
+        title = ax.get_title()
+        assert "4 threads" in title and "Test CPU 9000" in title
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        legend_box = ax.get_legend().get_window_extent(renderer)
+        axes_box = ax.get_window_extent(renderer)
+        assert legend_box.x0 >= axes_box.x1                 # beside the axes: covers no bar
+        bars = {c.get_label(): c for c in ax.containers}
+        assert set(bars) == {"fastsoftmax", "numpy", "torch"}  # the copy floor is no bar
+        floors = [c for c in ax.collections if isinstance(c, LineCollection)]
+        assert [c.get_label() for c in floors] == ["copy floor (np.copyto)"]
+        assert len(floors[0].get_segments()) == len(results)
+        lo, hi = ax.get_xlim()
+        labelled = [t for t in ax.get_xticks() if lo <= t <= hi]
+        assert len(labelled) >= 4, labelled                   # more than the decades on a log axis
+    finally:
+        plt.close(fig)
+    fig = bench.figure([dict(results[0], threads=1)], cpu="x")
+    assert "1 thread, x" in fig.axes[0].get_title()
+    plt.close(fig)

@@ -7,7 +7,11 @@ import pytest
 import fastsoftmax
 from fastsoftmax import _api
 
-README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "README.md")
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+README = os.path.join(ROOT, "README.md")
+DOCS = os.path.join(ROOT, "docs")
+DOC_PAGES = sorted(os.path.relpath(os.path.join(d, f), DOCS) for d, _, files in os.walk(DOCS)
+                   for f in files if f.endswith(".rst")) if os.path.isdir(DOCS) else []
 FLAGS = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
 
 
@@ -21,3 +25,9 @@ def test_readme_examples():
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=FLAGS)
     assert result.failed == 0 and result.attempted > 0
+
+
+@pytest.mark.parametrize("page", DOC_PAGES)
+def test_documentation_examples(page):
+    result = doctest.testfile(os.path.join(DOCS, page), module_relative=False, optionflags=FLAGS)
+    assert result.failed == 0

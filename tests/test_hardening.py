@@ -31,7 +31,7 @@ def _readonly(shape, dtype=np.float32):
 
 
 BAD_X = [
-    (None, TypeError, "dtype"), ("logits", TypeError, "dtype"), ({"a": 1}, TypeError, "dtype"),
+    (None, TypeError, "x is None, not an array"), ("logits", TypeError, "dtype"), ({"a": 1}, TypeError, "dtype"),
     (np.array([object()]), TypeError, "dtype"), (np.array([1 + 1j]), TypeError, "dtype"),
     (np.array(["2020-01-01"], "datetime64[D]"), TypeError, "dtype"),
     (np.array([1], "timedelta64[s]"), TypeError, "dtype"),
@@ -46,7 +46,10 @@ BAD_T = [(-1.0, ValueError), (-1e-300, ValueError), (math.nan, ValueError), (np.
          (-math.inf, ValueError), (np.array([1.0]), TypeError),
          ("1", TypeError), (True, TypeError), (np.bool_(True), TypeError), (None, TypeError), (2j, TypeError),
          ([1.0], TypeError)]
-BAD_THREADS = [0, -1, -(2**70), 1.0, 2.5, "2", True, np.array([2]), object()]
+# a wrong value is a ValueError, a wrong type a TypeError (as for temperature)
+BAD_THREADS = [(0, ValueError), (-1, ValueError), (-(2**70), ValueError), (np.int64(0), ValueError),
+               (1.0, TypeError), (2.5, TypeError), ("2", TypeError), (True, TypeError),
+               (np.array([2]), TypeError), (object(), TypeError)]
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -67,9 +70,11 @@ def test_bad_arguments_leave_x_and_out_untouched(name):
     for t, exc in BAD_T:
         with pytest.raises(exc, match="temperature"):
             call(name, x, temperature=t, out=out)
-    for threads in BAD_THREADS:
-        with pytest.raises(ValueError, match="num_threads"):
+    for threads, exc in BAD_THREADS:
+        with pytest.raises(exc, match="num_threads must be None or an int >= 1"):
             call(name, x, num_threads=threads, out=out)
+        with pytest.raises(exc, match="num_threads"):
+            call(name, x, num_threads=threads)          # the compiled fast path's input
     np.testing.assert_array_equal(x, x_before)
     assert np.all(out == 7.0)
     with pytest.raises(AxisError, match="0-d input"):

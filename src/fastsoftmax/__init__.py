@@ -13,18 +13,24 @@ math, used as the oracle in the tests.
 """
 from . import reference
 from ._api import log_softmax, logsumexp, softmax
+from ._typing import BuildInfo
 from ._version import __version__
 
 __all__ = ["softmax", "log_softmax", "logsumexp", "reference", "build_info", "release_result_cache",
-           "__version__"]
+           "BuildInfo", "__version__"]
 
 
-def build_info() -> dict:
+def build_info() -> BuildInfo:
     """How this installation was built and what it runs on.
 
-    Keys: ``version``, ``openmp`` (whether calls can use threads),
+    Keys: ``version``, ``openmp`` (whether calls can use threads: False when
+    the compiler had no OpenMP, and then every call runs on one thread),
     ``default_threads`` (threads used when ``num_threads`` is None) and
     ``simd`` (the kernel variant chosen for this CPU).
+
+    >>> import fastsoftmax as fs
+    >>> sorted(fs.build_info())
+    ['default_threads', 'openmp', 'simd', 'version']
     """
     from . import _rows
 

@@ -13,6 +13,23 @@ import numpy as np
 from . import _api, bench, build_info
 
 
+DESCRIPTION = """\
+Without a command: a short demo on built-in data (the classic [2.0, 1.0, 0.1]
+example, a temperature table, large logits in float32, and a quick timing
+against NumPy on this machine).  "bench --help" describes the full comparison."""
+
+BENCH_DESCRIPTION = """\
+Time fastsoftmax side by side with NumPy's stable recipe, scipy.special, and,
+where installed, PyTorch, ONNX Runtime and LiteRT, on the same inputs in one
+process (interleaved rounds, medians).  Prints a Markdown table: time per
+call, each peer's time over fastsoftmax's, the fastest peer per case, and
+fastsoftmax's time over a plain copy of the same array (the copy floor).
+Cases marked "out=" time every library writing into a buffer it was given.
+
+For steady figures pin the process to one core, e.g.
+  taskset -c 0 python -m fastsoftmax bench --threads 1"""
+
+
 def _fmt(values) -> str:
     return "[" + ", ".join(f"{v:.4f}" for v in np.asarray(values, dtype=np.float64)) + "]"
 
@@ -20,8 +37,9 @@ def _fmt(values) -> str:
 def demo(out=sys.stdout) -> None:
     info = build_info()
     w = out.write
+    threads = info["default_threads"]
     w(f"fastsoftmax {info['version']}  (OpenMP: {'on' if info['openmp'] else 'off'}, "
-      f"{info['default_threads']} default threads, kernels: {info['simd']})\n\n")
+      f"threads by default: {threads}, kernels: {info['simd']})\n\n")
 
     logits = [2.0, 1.0, 0.1]
     w("1. Logits to probabilities\n")
@@ -53,11 +71,12 @@ def demo(out=sys.stdout) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fastsoftmax", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m fastsoftmax", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command")
+    sub = parser.add_subparsers(dest="command", title="commands")
     b = sub.add_parser("bench", help="time fastsoftmax against NumPy, SciPy, PyTorch, ONNX Runtime "
-                                     "and LiteRT (those installed) side by side")
+                                     "and LiteRT (those installed) side by side",
+                       description=BENCH_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     b.add_argument("--threads", type=int, default=1,
                    help="threads for fastsoftmax, PyTorch, ONNX Runtime and LiteRT (default 1)")
     b.add_argument("--budget", type=float, default=2.0, help="seconds of sampling per case (default 2)")

@@ -14,12 +14,22 @@ from __future__ import annotations
 import math
 import numbers
 import operator
+import os
 import sys
+import warnings
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 from numpy.exceptions import AxisError
 
 from . import _rows
+
+if TYPE_CHECKING:
+    from typing import Sequence
+
+    from numpy.typing import ArrayLike, DTypeLike, NDArray
+
+    from ._typing import ArrayT, Axis, Float64Like, FloatT, Temperature, Threads
 
 __all__ = ["softmax", "log_softmax", "logsumexp"]
 
@@ -54,8 +64,7 @@ def _dtypes(dtype: np.dtype, name: str) -> tuple[np.dtype, np.dtype]:
     elif _is_bfloat16(dtype):
         return _F32, dtype
     raise TypeError(
-        f"{name}(): unsupported input dtype {dtype} ({dtype.str}); "
-        f"supported are {_SUPPORTED_DTYPES}"
+        f"{name}(): unsupported input dtype {dtype}; supported are {_SUPPORTED_DTYPES}"
     )
 
 
@@ -106,14 +115,45 @@ def _check_threads(num_threads, name: str) -> int:
     if num_threads is None:
         return 0
     if isinstance(num_threads, (bool, np.bool_)) or not isinstance(num_threads, numbers.Integral):
-        raise ValueError(
+        raise TypeError(
             f"{name}(): num_threads must be None or an int >= 1, "
             f"got {type(num_threads).__name__} {num_threads!r:.60}"
         )
     n = int(num_threads)
     if n < 1:
         raise ValueError(f"{name}(): num_threads must be None or an int >= 1, got {n}")
+    if n > 1 and not _OPENMP:
+        _warn_no_openmp(n)
     return min(n, _rows.MAX_THREADS)
+
+
+# Whether this build has threads.  Without OpenMP, _rows.try_fast leaves calls
+# asking for num_threads > 1 to this path, so the first one warns.
+_OPENMP = _rows.openmp_enabled()
+_warned_no_openmp = False
+
+
+def _warn_no_openmp(requested: int) -> None:
+    global _warned_no_openmp
+    if _warned_no_openmp:
+        return
+    _warned_no_openmp = True
+    warnings.warn(
+        f"num_threads={requested} has no effect: this fastsoftmax was built without OpenMP, so every "
+        "call runs on one thread (fastsoftmax.build_info()['openmp'] is False). To get threads, "
+        "install an OpenMP runtime for the compiler (libgomp for GCC, libomp for Clang) and "
+        "reinstall fastsoftmax from source: pip install --force-reinstall --no-binary fastsoftmax "
+        "fastsoftmax (or pip install . in a checkout). This warning is shown once.",
+        RuntimeWarning, stacklevel=_caller_level())
+
+
+def _caller_level() -> int:
+    """``stacklevel`` of the innermost caller outside this package, for warnings."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _normalize_axes(axis, ndim: int, name: str) -> tuple[int, ...]:
@@ -196,8 +236,7 @@ def _check_out(out, shape: tuple, dtype: np.dtype, name: str) -> None:
         raise ValueError(f"{name}(): out has shape {out.shape}, the result has shape {shape}")
     if out.dtype != dtype:
         raise TypeError(
-            f"{name}(): out has dtype {out.dtype} ({out.dtype.str}), the result has dtype "
-            f"{dtype} ({dtype.str})"
+            f"{name}(): out has dtype {out.dtype}, the result has dtype {dtype}"
         )
     if not out.flags.writeable:
         raise ValueError(f"{name}(): out is read-only")
@@ -209,6 +248,8 @@ def _apply(op: int, x, axis, temperature, out, num_threads, keepdims: bool = Fal
            dtype=None):
     name = _NAMES[op]
     if type(x) is not np.ndarray:
+        if x is None:
+            raise TypeError(f"{name}(): x is None, not an array; pass an array_like of numbers")
         if _is_dask_array(x):
             return _lazy(op, x, axis, temperature, out, num_threads, keepdims)
         x = np.asarray(x)
@@ -374,7 +415,32 @@ def _output(out, shape, shape2, result_dt, compute_dt, x2, name, perm):
 
 # ---- public functions -------------------------------------------------------
 
-def softmax(x, axis=-1, *, temperature=1.0, where=None, out=None, num_threads=None, dtype=None):
+@overload
+def softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+            out: ArrayT, num_threads: Threads = ..., dtype: None = ...) -> ArrayT: ...
+@overload
+def softmax(x: NDArray[FloatT], axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+            out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> NDArray[FloatT]: ...
+@overload
+def softmax(x: FloatT, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+            out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> FloatT: ...
+@overload
+def softmax(x: Float64Like, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+            out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> NDArray[np.float64]: ...
+@overload
+def softmax(x: float, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+            out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> np.float64: ...
+@overload
+def softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+            out: None = ..., num_threads: Threads = ..., dtype: None = ...
+            ) -> NDArray[np.floating[Any]] | np.floating[Any]: ...
+@overload
+def softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ...,
+    where: ArrayLike | None = ..., out: None = ..., num_threads: Threads = ...,
+    dtype: DTypeLike) -> NDArray[np.floating[Any]] | np.floating[Any]: ...
+def softmax(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0, where: ArrayLike | None = None,
+            out: NDArray[Any] | None = None, num_threads: Threads = None,
+            dtype: DTypeLike | None = None) -> Any:
     """Softmax along ``axis``: ``exp(x / T) / sum(exp(x / T))``, row by row.
 
     Computed as ``exp((x - max) / T) / sum(exp((x - max) / T))`` so huge logits
@@ -408,7 +474,9 @@ def softmax(x, axis=-1, *, temperature=1.0, where=None, out=None, num_threads=No
         (``ml_dtypes.bfloat16`` or ``"bfloat16"``), float32 or float64.  The
         computation runs in float64 when ``x`` or ``dtype`` is float64, else
         in float32.  A float16 or bfloat16 ``x`` with ``dtype=np.float32``
-        gives the float32 result directly, with no extra pass over it.
+        gives the float32 result directly, with no extra pass over it.  A build
+        without OpenMP runs every call on one thread, and the first call
+        asking for more emits a ``RuntimeWarning`` saying how to fix that.
 
     Returns
     -------
@@ -437,7 +505,32 @@ def softmax(x, axis=-1, *, temperature=1.0, where=None, out=None, num_threads=No
     return _apply(SOFTMAX, x, axis, temperature, out, num_threads) if fast is None else fast
 
 
-def log_softmax(x, axis=-1, *, temperature=1.0, where=None, out=None, num_threads=None, dtype=None):
+@overload
+def log_softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+                out: ArrayT, num_threads: Threads = ..., dtype: None = ...) -> ArrayT: ...
+@overload
+def log_softmax(x: NDArray[FloatT], axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+                out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> NDArray[FloatT]: ...
+@overload
+def log_softmax(x: FloatT, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+                out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> FloatT: ...
+@overload
+def log_softmax(x: Float64Like, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+                out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> NDArray[np.float64]: ...
+@overload
+def log_softmax(x: float, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+                out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> np.float64: ...
+@overload
+def log_softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+                out: None = ..., num_threads: Threads = ..., dtype: None = ...
+            ) -> NDArray[np.floating[Any]] | np.floating[Any]: ...
+@overload
+def log_softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ...,
+    where: ArrayLike | None = ..., out: None = ..., num_threads: Threads = ...,
+    dtype: DTypeLike) -> NDArray[np.floating[Any]] | np.floating[Any]: ...
+def log_softmax(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0, where: ArrayLike | None = None,
+                out: NDArray[Any] | None = None, num_threads: Threads = None,
+                dtype: DTypeLike | None = None) -> Any:
     """Log-softmax along ``axis``: ``(x - max) / T - log(sum(exp((x - max) / T)))``.
 
     Computed directly, never as ``log(softmax(x))``, so tiny probabilities keep
@@ -460,12 +553,49 @@ def log_softmax(x, axis=-1, *, temperature=1.0, where=None, out=None, num_thread
     return _apply(LOG_SOFTMAX, x, axis, temperature, out, num_threads) if fast is None else fast
 
 
-def logsumexp(x, axis=-1, *, temperature=1.0, keepdims=False, where=None, out=None, num_threads=None,
-              dtype=None):
+# A 1-d input, or axis=None, reduces to a scalar: where the number of
+# dimensions is unknown statically, the result is an array or a scalar.
+@overload
+def logsumexp(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ..., keepdims: bool = ...,
+              out: ArrayT, num_threads: Threads = ..., dtype: None = ...) -> ArrayT: ...
+@overload
+def logsumexp(x: NDArray[FloatT] | FloatT, axis: None, *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+              keepdims: Literal[False] = ..., out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> FloatT: ...
+@overload
+def logsumexp(x: NDArray[FloatT], axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ..., keepdims: Literal[True],
+              out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> NDArray[FloatT]: ...
+@overload
+def logsumexp(x: FloatT, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ..., keepdims: bool = ...,
+              out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> FloatT: ...
+@overload
+def logsumexp(x: NDArray[FloatT], axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ..., keepdims: bool = ...,
+              out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> NDArray[FloatT] | FloatT: ...
+@overload
+def logsumexp(x: float | Sequence[float], axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+              keepdims: Literal[False] = ..., out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> np.float64: ...
+@overload
+def logsumexp(x: Float64Like, axis: None, *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+              keepdims: Literal[False] = ..., out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> np.float64: ...
+@overload
+def logsumexp(x: Float64Like, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ..., keepdims: Literal[True],
+              out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> NDArray[np.float64]: ...
+@overload
+def logsumexp(x: Float64Like | float, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ..., keepdims: bool = ...,
+              out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> NDArray[np.float64] | np.float64: ...
+@overload
+def logsumexp(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ..., keepdims: bool = ...,
+              out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> NDArray[np.floating[Any]] | np.floating[Any]: ...
+@overload
+def logsumexp(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., keepdims: bool = ...,
+    where: ArrayLike | None = ..., out: None = ..., num_threads: Threads = ...,
+    dtype: DTypeLike) -> NDArray[np.floating[Any]] | np.floating[Any]: ...
+def logsumexp(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0, where: ArrayLike | None = None, keepdims: bool = False,
+              out: NDArray[Any] | None = None, num_threads: Threads = None,
+              dtype: DTypeLike | None = None) -> Any:
     """``T * log(sum(exp(x / T)))`` along ``axis``: the smooth maximum, in ``x``'s units.
 
-    At ``T = 1`` the ordinary log-sum-exp; ``log_softmax(x, T) ==
-    (x - logsumexp(x, T, keepdims=True)) / T``.  ``T = 0`` gives the maximum;
+    At ``T = 1`` the ordinary log-sum-exp; ``log_softmax(x, temperature=T) ==
+    (x - logsumexp(x, temperature=T, keepdims=True)) / T``.  ``T = 0`` gives the maximum;
     ``T = inf`` gives ``+inf`` (or the single entry when only one is not
     ``-inf``).
 

@@ -333,7 +333,7 @@ def try_fast(int op, x, axis, temperature, out, num_threads, keepdims=False):
     Handles only arguments that need no conversion and cannot be invalid: an
     aligned, native float32/float64 array of >= 1 dimension that is C- or
     Fortran-contiguous, one int axis, a float or int temperature >= 0,
-    threads None or an int >= 1, and ``out`` None or an ndarray of exactly
+    threads None or an int >= 1 (1 without OpenMP), and ``out`` None or an ndarray of exactly
     the result's shape, dtype and layout that is writable and either is ``x``
     or does not overlap it.  Everything else (including every error) goes to
     ``fastsoftmax._api._apply``, the single validation path.
@@ -370,7 +370,8 @@ def try_fast(int op, x, axis, temperature, out, num_threads, keepdims=False):
         return None
     cdef int threads = 0
     if num_threads is not None:
-        if type(num_threads) is not int or num_threads < 1:
+        # without OpenMP, more than one thread is _api's to warn about
+        if type(num_threads) is not int or num_threads < 1 or (num_threads > 1 and not FS_HAVE_OPENMP):
             return None
         threads = <int> min(num_threads, MAX_THREADS)
 

@@ -37,7 +37,11 @@ from __future__ import annotations
 import dataclasses
 import importlib.resources
 import importlib.util
+import platform
+import re
 import statistics
+import subprocess
+import sys
 import time
 from typing import Callable
 
@@ -46,7 +50,7 @@ import numpy as np
 from . import _api
 
 __all__ = ["Case", "CASES", "QUICK_CASES", "PEERS", "available_peers", "run", "best_peer",
-           "format_table", "format_time", "plot"]
+           "format_table", "format_time", "plot", "figure", "parse_table", "cpu_name"]
 
 _OPS = ("softmax", "log_softmax", "logsumexp")
 
@@ -356,8 +360,9 @@ def run(cases=CASES, peers: list[str] | None = None, threads: int = 1, budget_s:
     """Time every case; one dict per case.
 
     Each dict holds ``case``, ``times`` (seconds per call for fastsoftmax,
-    ``copy`` and each peer that ran the case), ``bytes`` (input size) and
-    ``errors`` (peer -> why it was dropped from this case; usually empty).
+    ``copy`` and each peer that ran the case), ``bytes`` (input size),
+    ``errors`` (peer -> why it was dropped from this case; usually empty) and
+    ``threads``.
     ``threads`` is given to fastsoftmax (``num_threads``), PyTorch
     (``torch.set_num_threads``), ONNX Runtime (intra-op threads) and LiteRT;
     NumPy and SciPy run on one thread anyway."""
@@ -371,7 +376,7 @@ def run(cases=CASES, peers: list[str] | None = None, threads: int = 1, budget_s:
         _check_peers(fns, errors)
         times = _time_interleaved(fns, budget_s)
         nbytes = int(np.prod(case.shape)) * np.dtype(case.dtype).itemsize
-        results.append({"case": case, "times": times, "bytes": nbytes, "errors": errors})
+        results.append({"case": case, "times": times, "bytes": nbytes, "errors": errors, "threads": threads})
     return results
 
 
@@ -419,27 +424,119 @@ def format_time(seconds: float | None) -> str:
     return f"{seconds * 1e3:.2f} ms"
 
 
-def plot(results: list[dict], path: str) -> None:
-    """Bar chart of throughput (GB/s of input) per case for each library."""
+def cpu_name() -> str:
+    """The processor's model name, as the operating system reports it."""
+    try:
+        if sys.platform.startswith("linux"):
+            with open("/proc/cpuinfo") as f:
+                for line in f:
+                    key, _, value = line.partition(":")
+                    if key.strip() in ("model name", "Model", "Hardware") and value.strip():
+                        return value.strip()
+        elif sys.platform == "darwin":
+            return subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True,
+                                  text=True, timeout=5).stdout.strip() or platform.machine()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def figure(results: list[dict], cpu: str | None = None):
+    """The throughput chart of :func:`plot`, as an open matplotlib figure.
+
+    ``cpu`` names the processor in the title (default: this one's name)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    libs = [lib for lib in ["fastsoftmax", *PEERS] if any(lib in r["times"] for r in results)]
+    # One horizontal group of bars per case, top to bottom in table order, so
+    # that the case labels read without rotation however many cases there are.
+    fig, ax = plt.subplots(figsize=(10, 1.2 + 0.12 * len(results) * (len(libs) + 1)))
+    height = 0.8 / len(libs)
+
+    def gbs(r: dict, lib: str) -> float:
+        return r["bytes"] / r["times"][lib] / 1e9
+
+    for j, lib in enumerate(libs):
+        ys = [i + (j - (len(libs) - 1) / 2) * height for i, r in enumerate(results) if lib in r["times"]]
+        ax.barh(ys, [gbs(r, lib) for r in results if lib in r["times"]], height, label=lib)
+    # The floor is a level per case, not a library: a line across the case's bars.
+    cases = range(len(results))
+    ax.vlines([gbs(r, "copy") for r in results], [i - 0.45 for i in cases], [i + 0.45 for i in cases],
+              colors="black", linewidths=2, label="copy floor (np.copyto)")
+    ax.set_yticks(list(cases))
+    ax.set_yticklabels([r["case"].label for r in results], fontsize=8)
+    ax.set_ylim(len(results) - 0.4, -0.6)
+    ax.set_xlabel("throughput, GB/s of input (higher is better)")
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    ax.grid(axis="x", which="major", alpha=0.3)
+    # beside the axes, so that it never covers a bar
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=9)
+    counts = sorted({r["threads"] for r in results if "threads" in r})
+    if len(counts) == 1:
+        thread_text = f"{counts[0]} thread" + ("" if counts == [1] else "s")
+    else:
+        thread_text = f"{'/'.join(map(str, counts))} threads" if counts else "threads not recorded"
+    ax.set_title(f"softmax-family throughput, {thread_text}, {cpu or cpu_name()}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot(results: list[dict], path: str, cpu: str | None = None) -> None:
+    """Bar chart of throughput (GB/s of input) per case for each library, saved to ``path``.
+
+    The copy floor of each case (``np.copyto`` of the same array) is drawn as
+    a black line across the case's bars; the title names the thread count
+    and the CPU (``cpu``, default this one)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    libs = ["fastsoftmax", *PEERS, "copy"]
-    libs = [lib for lib in libs if any(lib in r["times"] for r in results)]
-    fig, ax = plt.subplots(figsize=(max(8, 1.3 * len(results)), 5))
-    width = 0.8 / len(libs)
-    for j, lib in enumerate(libs):
-        xs = [i + (j - (len(libs) - 1) / 2) * width for i in range(len(results))]
-        gbs = [r["bytes"] / r["times"][lib] / 1e9 if lib in r["times"] else 0 for r in results]
-        ax.bar(xs, gbs, width, label=lib)
-    ax.set_xticks(range(len(results)))
-    ax.set_xticklabels([r["case"].label for r in results], rotation=30, ha="right", fontsize=8)
-    ax.set_ylabel("throughput, GB/s of input (higher is better)")
-    ax.set_yscale("log")
-    ax.legend()
-    ax.set_title("softmax-family throughput, side by side")
-    fig.tight_layout()
+    fig = figure(results, cpu)
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+_LABEL = re.compile(r"^(?P<op>\w+) (?P<dtype>\w+) \((?P<shape>[\d, ]+)\)(?P<rest>.*)$")
+_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
+
+
+def parse_table(markdown: str, threads: int = 1) -> list[dict]:
+    """Results read back from a table that :func:`format_table` wrote.
+
+    The first Markdown table whose header starts with ``| case | fastsoftmax |``
+    is read; each row gives a result dict as :func:`run` returns (``case``,
+    ``times``, ``bytes``, ``errors``, ``threads``), so a saved table can be
+    drawn again with :func:`plot`.  Ratio columns are ignored."""
+    lines = [line.strip() for line in markdown.splitlines()]
+    try:
+        top = next(i for i, line in enumerate(lines) if line.replace(" ", "").startswith("|case|fastsoftmax|"))
+    except StopIteration:
+        raise ValueError("no table with a '| case | fastsoftmax |' header found") from None
+    head = [c.strip() for c in lines[top].strip("|").split("|")]
+    libs = {i: ("copy" if name == "copy floor" else name) for i, name in enumerate(head)
+            if name in ("fastsoftmax", "copy floor", *PEERS)}
+    results = []
+    for line in lines[top + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        m = _LABEL.match(cells[0])
+        if m is None:
+            raise ValueError(f"not a case label: {cells[0]!r}")
+        rest = m["rest"].split()
+        axis = next((int(w[5:]) for w in rest if w.startswith("axis=")), -1)
+        case = Case(m["op"], tuple(int(v) for v in m["shape"].split(",") if v.strip()), m["dtype"],
+                    out="out=" in rest, axis=axis, order="F" if "F-order" in rest else "C")
+        times = {}
+        for i, lib in libs.items():
+            value, _, unit = cells[i].partition(" ")
+            if cells[i] != "-":
+                times[lib] = float(value) * _UNITS[unit]
+        nbytes = int(np.prod(case.shape)) * np.dtype(case.dtype).itemsize
+        results.append({"case": case, "times": times, "bytes": nbytes, "errors": {}, "threads": threads})
+    return results

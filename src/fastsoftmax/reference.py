@@ -20,7 +20,17 @@ import numbers
 import operator
 from fractions import Fraction
 
+from typing import TYPE_CHECKING, Any, Union
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, NDArray
+
+    from ._typing import Axis
+
+    # float16/32/64 keep their dtype, others give float64; a 0-d result is a scalar
+    Result = Union[NDArray[np.floating[Any]], np.floating[Any]]
 
 __all__ = ["softmax", "log_softmax", "logsumexp", "softmax_backward", "log_softmax_backward",
            "cross_entropy", "kl_div", "contrastive_loss", "special_logsumexp"]

@@ -11,7 +11,9 @@
 #include <string.h>
 
 #if !defined(__GNUC__)
-#error "fastsoftmax's kernels need GCC or Clang vector extensions (on Windows, build with clang-cl)"
+#error "fastsoftmax's kernels need GCC 12 or newer, or Clang (their vector extensions); MSVC is not supported"
+#elif !defined(__clang__) && __GNUC__ < 12
+#error "fastsoftmax's kernels need GCC 12 or newer (for __builtin_shufflevector), or Clang"
 #endif
 
 #define FS_INLINE static inline __attribute__((always_inline))
