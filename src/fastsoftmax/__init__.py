@@ -13,10 +13,12 @@ math, used as the oracle in the tests.
 """
 from . import reference
 from ._api import log_softmax, logsumexp, softmax
+from ._training import contrastive_loss, cross_entropy, kl_div, log_softmax_backward, softmax_backward
 from ._typing import BuildInfo
 from ._version import __version__
 
-__all__ = ["softmax", "log_softmax", "logsumexp", "reference", "build_info", "release_result_cache",
+__all__ = ["softmax", "log_softmax", "logsumexp", "softmax_backward", "log_softmax_backward", "cross_entropy",
+           "kl_div", "contrastive_loss", "reference", "build_info", "release_result_cache",
            "BuildInfo", "__version__"]
 
 

@@ -878,7 +878,11 @@ FS_INLINE void FS_NAME(backward_row)(const int op, const FS_R *g, const FS_R *y,
         const FS_VR yv = FS_NAME(vload_n)(y + i, len, op == FS_SOFTMAX ? (FS_R)0 : (FS_R)-INFINITY);
         FS_VR r;
         if (op == FS_SOFTMAX) r = yv * (gv - total);
-        else r = gv - FS_NAME(vexp_scaled)(yv, c1, 1) * total;
+        else {
+            /* the exp kernel clamps its argument: NaN and +inf y keep their own exp */
+            const FS_VR e = FS_NAME(vexp_scaled)(yv, c1, 1);
+            r = gv - FS_NAME(vselect)(yv < FS_NAME(vbroadcast)((FS_R)INFINITY), e, yv) * total;
+        }
         if (!unit_t) r *= inv_t;
         if (sel) r = FS_NAME(vselect)(len == FS_W ? FS_NAME(sel_lanes)(sel + i) : FS_NAME(sel_lanes_n)(sel + i, len),
                                       r, zero);

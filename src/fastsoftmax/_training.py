@@ -1,0 +1,543 @@
+"""Functions for training built on the row kernels: the backward passes
+(vector-Jacobian products) of softmax and log_softmax, cross-entropy,
+distillation (KL divergence at a temperature) and contrastive loss.
+
+They share the argument checks of :mod:`fastsoftmax._api`; the loops and
+kernels live in :mod:`fastsoftmax._rows` and reuse the forward functions'
+row statistics and exp.  Each has a pure-Python counterpart in
+:mod:`fastsoftmax.reference`.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from . import _rows
+from ._api import (LOG_SOFTMAX, SOFTMAX, _check_out, _check_temperature, _check_threads, _check_where,
+                   _dtypes, _normalize_axes, _row_mask, _rows_layout)
+
+__all__ = ["softmax_backward", "log_softmax_backward", "cross_entropy", "kl_div", "contrastive_loss"]
+
+
+# ---- arguments ----------------------------------------------------------------
+
+def _training_temperature(temperature, name: str) -> float:
+    t = _check_temperature(temperature, name)
+    if not 0.0 < t < math.inf:
+        raise ValueError(f"{name}(): temperature must be finite and > 0 here, got {temperature!r}")
+    return t
+
+
+def _logits(x, name: str, what: str, other=None):
+    """(x as an ndarray, dtype the kernels compute in, result dtype); the
+    result dtype also covers ``other`` (a second input of the same job)."""
+    if x is None:
+        raise TypeError(f"{name}(): {what} is None, not an array")
+    x = x if type(x) is np.ndarray else np.asarray(x)
+    dtype = x.dtype if other is None else np.result_type(x.dtype, np.asarray(other).dtype)
+    compute_dt, result_dt = _dtypes(dtype, name)
+    return x, compute_dt, result_dt
+
+
+def _class_axis(axis, ndim: int, name: str) -> int:
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"{name}(): axis must be one int (the class axis), got {axis!r:.60}")
+    if ndim == 0:
+        raise ValueError(f"{name}(): the logits need at least one dimension (the classes)")
+    return _normalize_axes(int(axis), ndim, name)[0]
+
+
+def _check_fraction(value, what: str, name: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}(): {what} must be a real number, got {type(value).__name__}")
+    if not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"{name}(): {what} must be in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _check_reduction(reduction, accepted: tuple, name: str) -> None:
+    if not isinstance(reduction, str):
+        raise TypeError(f"{name}(): reduction must be a str, got {type(reduction).__name__}")
+    if reduction not in accepted:
+        raise ValueError(f"{name}(): reduction must be one of {', '.join(map(repr, accepted))}, "
+                         f"got {reduction!r}")
+
+
+# ---- results ------------------------------------------------------------------
+
+def _reduce(losses: np.ndarray, reduction: str, denominator: float, nothing: bool, shape: tuple,
+            result_dt: np.dtype):
+    """Per-row float64 losses reduced: an exact sum, divided for "mean" (0.0
+    when there is nothing to average); "none" keeps them in ``shape``."""
+    if reduction == "none":
+        per_row = losses.reshape(shape).astype(result_dt)
+        return per_row[()] if per_row.ndim == 0 else per_row
+    total = math.fsum(losses)
+    if reduction == "mean":
+        total = 0.0 if nothing else total / denominator
+    return result_dt.type(total)
+
+
+def _from_rows(rows: np.ndarray, shape: tuple, perm, result_dt: np.dtype) -> np.ndarray:
+    """A (rows, n) result back in the caller's axis order and dtype."""
+    if perm is None:
+        res = rows.reshape(shape)
+    else:
+        res = np.ascontiguousarray(rows.reshape([shape[a] for a in perm]).transpose(np.argsort(perm)))
+    if res.dtype != result_dt:
+        with np.errstate(over="ignore"):
+            res = res.astype(result_dt)
+    return res
+
+
+# ---- backward ------------------------------------------------------------------
+
+def _backward(op: int, name: str, grad, y, axis, temperature, where, out, num_threads):
+    g = grad if type(grad) is np.ndarray else np.asarray(grad)
+    yv = y if type(y) is np.ndarray else np.asarray(y)
+    if g.shape != yv.shape:
+        raise ValueError(f"{name}(): grad has shape {g.shape} and y has shape {yv.shape}; they must match")
+    compute_dt, result_dt = _dtypes(np.result_type(g.dtype, yv.dtype), name)
+    t = _training_temperature(temperature, name)
+    threads = 0 if num_threads is None else _check_threads(num_threads, name)
+    axes = _normalize_axes(axis, g.ndim, name)
+    mask = None if where is None else _check_where(where, g.shape, name)
+    if out is not None:
+        _check_out(out, g.shape, result_dt, name)
+    g2, perm, outer, reduced = _rows_layout(g, axes, compute_dt)
+    y2 = _rows_layout(yv, axes, compute_dt)[0]
+    rows_mask = None if mask is None else _row_mask(mask, perm, len(outer), reduced)
+    # out=grad (in place) is exact: each entry is read before it is written
+    direct = (out is not None and perm is None and result_dt == compute_dt and out.flags.c_contiguous
+              and out.flags.aligned and _rows.overlap(out.reshape(g2.shape), y2) == 0
+              and _rows.overlap(out.reshape(g2.shape), g2) in (0, 1))
+    o2 = out.reshape(g2.shape) if direct else _rows.empty(g2.shape, compute_dt.name)
+    _rows.compute_backward(op, g2, y2, rows_mask, outer if g.ndim else (), o2, t, threads)
+    res = _from_rows(o2, g.shape, perm, result_dt)
+    if out is None:
+        return res[()] if res.ndim == 0 else res
+    if not direct:
+        with np.errstate(over="ignore"):
+            np.copyto(out, res, casting="unsafe")
+    return out
+
+
+# ---- public functions -------------------------------------------------------------
+
+def softmax_backward(grad, y, axis=-1, *, temperature=1.0, where=None, out=None, num_threads=None):
+    """Gradient of softmax: ``dL/dx`` from ``dL/dy`` and ``y = softmax(x, axis, temperature=T)``.
+
+    Computes the vector-Jacobian product
+    ``y * (grad - sum(grad * y, axis, keepdims=True)) / T`` in two fused
+    passes over each row, without forming the Jacobian.
+
+    Parameters
+    ----------
+    grad : array_like
+        ``dL/dy``, the gradient of the loss with respect to the softmax
+        output.  Same shape as ``y``.
+    y : array_like
+        The output of :func:`softmax` for the same ``axis``, ``temperature``
+        and ``where``.
+    axis : int, tuple of ints or None, default -1
+        The axis (or axes) of the forward call.
+    temperature : float, default 1.0
+        ``T`` of the forward call; finite and ``> 0`` (``T = 0`` and
+        ``T = inf`` have no gradient: ValueError).
+    where : array_like of bool, optional
+        The mask of the forward call.  Masked entries, and every entry of a
+        fully masked row, get exactly 0; the sum runs over the kept entries
+        only, so whatever ``grad`` and ``y`` hold at masked entries (NaN
+        included) is ignored.  Broadcast rules and errors as in
+        :func:`softmax`.
+    out : ndarray, optional
+        Where to write the result: ``grad``'s shape and the result dtype.
+        May be ``grad`` (or ``y``) itself.
+    num_threads : int, optional
+        As in :func:`softmax`; results do not depend on it.
+
+    Returns
+    -------
+    ndarray
+        ``dL/dx``, of ``grad``'s shape, in the result dtype of ``grad`` and
+        ``y`` (float32 for float32, float64 for float64); ``out`` if given.
+
+    See Also
+    --------
+    log_softmax_backward, softmax
+
+    Examples
+    --------
+    >>> import numpy as np, fastsoftmax as fs
+    >>> x = np.array([[1.0, 2.0, 3.0]])
+    >>> y = fs.softmax(x, temperature=2.0)
+    >>> dy = np.array([[0.0, 0.0, 1.0]])           # L = y[0, 2]
+    >>> fs.softmax_backward(dy, y, temperature=2.0).round(4)
+    array([[-0.0472, -0.0778,  0.125 ]])
+    """
+    return _backward(SOFTMAX, "softmax_backward", grad, y, axis, temperature, where, out, num_threads)
+
+
+def log_softmax_backward(grad, y, axis=-1, *, temperature=1.0, where=None, out=None, num_threads=None):
+    """Gradient of log_softmax: ``dL/dx`` from ``dL/dy`` and ``y = log_softmax(x, axis, temperature=T)``.
+
+    Computes ``(grad - exp(y) * sum(grad, axis, keepdims=True)) / T`` in two
+    fused passes over each row.
+
+    Parameters
+    ----------
+    grad : array_like
+        ``dL/dy``, same shape as ``y``.
+    y : array_like
+        The output of :func:`log_softmax` for the same ``axis``,
+        ``temperature`` and ``where``; ``-inf`` entries are probability 0.
+    axis : int, tuple of ints or None, default -1
+        The axis (or axes) of the forward call.
+    temperature : float, default 1.0
+        ``T`` of the forward call; finite and ``> 0`` (ValueError otherwise).
+    where : array_like of bool, optional
+        The mask of the forward call.  Masked entries and fully masked rows
+        get exactly 0, and ``sum(grad)`` runs over the kept entries only.
+    out : ndarray, optional
+        ``grad``'s shape and the result dtype; may be ``grad`` itself.
+    num_threads : int, optional
+        As in :func:`softmax`.
+
+    Returns
+    -------
+    ndarray
+        ``dL/dx``, of ``grad``'s shape; ``out`` if given.
+
+    See Also
+    --------
+    softmax_backward, log_softmax, cross_entropy
+
+    Examples
+    --------
+    >>> import numpy as np, fastsoftmax as fs
+    >>> x = np.array([[1.0, 2.0, 3.0]])
+    >>> dy = np.array([[0.0, 0.0, 1.0]])
+    >>> fs.log_softmax_backward(dy, fs.log_softmax(x)).round(4)
+    array([[-0.09  , -0.2447,  0.3348]])
+    """
+    return _backward(LOG_SOFTMAX, "log_softmax_backward", grad, y, axis, temperature, where, out, num_threads)
+
+
+def cross_entropy(logits, target, axis=-1, *, temperature=1.0, weight=None, ignore_index=-100,
+                  label_smoothing=0.0, reduction="mean", return_grad=False, num_threads=None):
+    """Cross-entropy loss from logits, optionally with its gradient.
+
+    The same value as ``torch.nn.functional.cross_entropy(logits / T, target,
+    weight=weight, ignore_index=ignore_index, label_smoothing=label_smoothing,
+    reduction=reduction)`` with the class axis (``axis`` here) at position 1
+    for PyTorch.  For a row with class index ``y``, ``C`` classes, weights
+    ``w`` and smoothing ``eps`` the loss is
+    ``(1 - eps) * w[y] * -log p[y] + eps / C * sum_c w[c] * -log p[c]`` with
+    ``log p = log_softmax(logits / T)``; for class probabilities ``q`` it is
+    ``sum_c w[c] * ((1 - eps) * q[c] + eps / C) * -log p[c]``.
+
+    Parameters
+    ----------
+    logits : array_like
+        Unnormalised scores, classes along ``axis``.  Dtype rules as in
+        :func:`softmax`; any layout.
+    target : array_like
+        Either integer class indices, of ``logits``' shape without ``axis``,
+        each in ``[0, C)`` or equal to ``ignore_index`` (any other value
+        raises ValueError naming the value and its position); or floating
+        class probabilities (soft labels) of ``logits``' shape.
+    axis : int, default -1
+        The class axis.
+    temperature : float, default 1.0
+        ``T``, finite and ``> 0``: the loss is that of ``logits / T``.
+    weight : array_like, optional
+        One weight per class (shape ``(C,)``), as in PyTorch.
+    ignore_index : int, default -100
+        Rows whose class index equals it have loss 0 and gradient 0 and are
+        left out of "mean".  Not used with probability targets.
+    label_smoothing : float, default 0.0
+        ``eps`` in ``[0, 1]``: mixes the target with the uniform distribution.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        "mean" divides the sum of the row losses by the sum of ``w[y]`` over
+        the rows not ignored (by the number of rows for probability
+        targets), as PyTorch does; when every row is ignored it returns 0.0
+        (PyTorch gives NaN).  "sum" adds the row losses; "none" returns them.
+    return_grad : bool, default False
+        Also return the gradient with respect to ``logits``.
+    num_threads : int, optional
+        As in :func:`softmax`; results do not depend on it.
+
+    Returns
+    -------
+    loss : NumPy scalar or ndarray
+        A NumPy scalar of the logits' result dtype for "mean" and "sum"; the
+        per-row losses (``logits``' shape without ``axis``, 0 at ignored
+        rows) for "none".  Accumulated in double.
+    grad : ndarray
+        Only with ``return_grad=True``: ``d(loss)/d(logits)`` in ``logits``'
+        shape and result dtype, ``(softmax(logits / T) - onehot) / T`` for a
+        plain row, weighted, smoothed and reduced as the loss is (for
+        "none", the gradient of the losses' sum); 0 at ignored rows.
+
+    Notes
+    -----
+    The loss is computed in the log-sum-exp form, never as
+    ``log(softmax)``: for a confident row, ``-log p`` near 0 keeps its full
+    precision.  A class whose coefficient is 0 (probability 0 in a soft
+    target, or weight 0) contributes 0 even where its logit is ``-inf``
+    (PyTorch gives NaN there); a ``-inf`` logit where the target puts weight
+    gives ``+inf``.  No ``(rows, classes)`` temporary is allocated besides
+    the returned gradient.
+
+    See Also
+    --------
+    log_softmax, kl_div, contrastive_loss
+
+    Examples
+    --------
+    >>> import numpy as np, fastsoftmax as fs
+    >>> logits = np.array([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0], [1.0, 1.0, 1.0]])
+    >>> target = np.array([0, 2, -100])               # the last row is ignored
+    >>> loss, grad = fs.cross_entropy(logits, target, return_grad=True)
+    >>> round(float(loss), 6)
+    0.175456
+    >>> grad.round(4)
+    array([[-0.1072,  0.0876,  0.0196],
+           [ 0.0247,  0.0272, -0.0519],
+           [ 0.    ,  0.    ,  0.    ]])
+    >>> float(fs.cross_entropy(np.array([[0.0, -40.0, -45.0]]), np.array([0])))
+    4.2769794410970824e-18
+    """
+    name = "cross_entropy"
+    x, compute_dt, result_dt = _logits(logits, name, "logits")
+    t = _training_temperature(temperature, name)
+    threads = 0 if num_threads is None else _check_threads(num_threads, name)
+    axis_c = _class_axis(axis, x.ndim, name)
+    smoothing = _check_fraction(label_smoothing, "label_smoothing", name)
+    _check_reduction(reduction, ("mean", "sum", "none"), name)
+    if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(ignore_index, numbers.Integral):
+        raise TypeError(f"{name}(): ignore_index must be an int, got {type(ignore_index).__name__}")
+    x2, perm, outer, _ = _rows_layout(x, (axis_c,), compute_dt)
+    classes = x.shape[axis_c]
+    rows = x2.shape[0]
+
+    target_array = np.asarray(target)
+    kind = target_array.dtype.kind
+    hard = kind in "iu"
+    if not hard and kind != "f":
+        raise TypeError(f"{name}(): target must hold integer class indices or floating class "
+                        f"probabilities, got dtype {target_array.dtype}")
+    if hard:
+        if target_array.shape != outer:
+            raise ValueError(f"{name}(): class-index target has shape {target_array.shape}; logits of shape "
+                             f"{x.shape} with class axis {axis_c} need {outer}")
+        indices = target_array.reshape(-1).astype(np.int64)
+        ignored = indices == ignore_index
+        bad = ~ignored & ((indices < 0) | (indices >= classes))
+        if bad.any():
+            position = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), outer)) if outer else ()
+            raise ValueError(f"{name}(): target value {int(indices[np.argmax(bad)])} at position {position} is "
+                             f"not a class index in [0, {classes}) nor ignore_index ({ignore_index})")
+        soft = None
+    else:
+        if target_array.shape != x.shape:
+            raise ValueError(f"{name}(): probability target has shape {target_array.shape}, "
+                             f"the logits have shape {x.shape}")
+        soft = _rows_layout(target_array, (axis_c,), compute_dt)[0]
+        indices, ignored = None, np.zeros(rows, dtype=bool)
+    if weight is not None:
+        w = np.asarray(weight)
+        if w.dtype.kind not in "fiub":
+            raise TypeError(f"{name}(): weight must be a real array, got dtype {w.dtype}")
+        if w.shape != (classes,):
+            raise ValueError(f"{name}(): weight has shape {w.shape}, the logits have {classes} classes")
+        w = np.ascontiguousarray(w, dtype=compute_dt)
+    else:
+        w = None
+
+    # torch's "mean": divide by the summed weight of the rows' classes (class
+    # indices) or by the number of rows (probabilities)
+    if hard:
+        kept = indices[~ignored]
+        denominator = float(kept.size if w is None else math.fsum(w[kept].astype(np.float64)))
+        all_ignored = kept.size == 0
+    else:
+        denominator, all_ignored = float(rows), rows == 0
+    scale = 1.0 if reduction != "mean" or all_ignored else 1.0 / denominator
+    grad = _rows.empty((rows, classes), compute_dt.name) if return_grad else None
+    losses = _rows.cross_entropy_rows(x2, indices, soft, w, int(ignore_index) if hard else -1, smoothing, t,
+                                      grad, scale, threads)
+    loss = _reduce(losses, reduction, denominator, all_ignored, outer, result_dt)
+    if not return_grad:
+        return loss
+    return loss, _from_rows(grad, x.shape, perm, result_dt)
+
+
+def kl_div(student_logits, teacher_logits, axis=-1, *, temperature=1.0, reduction="batchmean",
+           return_grad=False, num_threads=None):
+    """Distillation loss: ``T**2 * KL(softmax(teacher / T) || softmax(student / T))``.
+
+    Summed along ``axis``.  The ``T**2`` factor is Hinton's scaling: the
+    gradients of the softened distributions shrink like ``1 / T**2``, and the
+    factor keeps them the size of a hard-label loss's at any temperature, so
+    ``alpha * cross_entropy(...) + (1 - alpha) * kl_div(..., temperature=T)``
+    does not need ``alpha`` retuned when ``T`` changes.
+
+    Parameters
+    ----------
+    student_logits, teacher_logits : array_like
+        Logits of the same shape, classes along ``axis``.  Dtype rules as in
+        :func:`softmax`; any layout.
+    axis : int, default -1
+        The class axis.
+    temperature : float, default 1.0
+        ``T``, finite and ``> 0`` (distillation typically uses 4 to 20).
+    reduction : {"batchmean", "sum", "none"}, default "batchmean"
+        "batchmean": the mean over rows (every position other than ``axis``;
+        0.0 when there are none); "sum": their sum; "none": one value per
+        row, of the logits' shape without ``axis``.
+    return_grad : bool, default False
+        Also return the gradient with respect to ``student_logits``.
+    num_threads : int, optional
+        As in :func:`softmax`.
+
+    Returns
+    -------
+    loss : NumPy scalar or ndarray
+        A NumPy scalar of the result dtype for "batchmean" and "sum".
+    grad : ndarray
+        Only with ``return_grad=True``:
+        ``T * (softmax(student / T) - softmax(teacher / T))``, reduced as the
+        loss, in ``student_logits``' shape.
+
+    Notes
+    -----
+    Teacher entries of ``-inf`` (probability 0) contribute exactly 0, never
+    ``0 * inf = NaN``, also where the student is ``-inf`` too; a teacher
+    probability > 0 where the student logit is ``-inf`` gives ``+inf``.
+    For 2-D inputs the result equals ``T**2 *
+    torch.nn.functional.kl_div(log_softmax(s / T), log_softmax(t / T),
+    reduction="batchmean", log_target=True)``; for more dimensions PyTorch's
+    "batchmean" divides by the first dimension only, this one by the number
+    of rows.
+
+    See Also
+    --------
+    cross_entropy, log_softmax
+
+    Examples
+    --------
+    >>> import numpy as np, fastsoftmax as fs
+    >>> student = np.array([[1.0, 0.0, -1.0], [0.5, 0.5, 2.0]])
+    >>> teacher = np.array([[3.0, 0.0, -np.inf], [0.0, 1.0, 2.5]])
+    >>> loss, grad = fs.kl_div(student, teacher, temperature=4.0, return_grad=True)
+    >>> round(float(loss), 6)
+    2.624103
+    >>> grad.round(4)
+    array([[-0.5199,  0.0113,  0.5086],
+           [ 0.0972, -0.0396, -0.0576]])
+    """
+    name = "kl_div"
+    s, compute_dt, result_dt = _logits(student_logits, name, "student_logits", teacher_logits)
+    tl = np.asarray(teacher_logits)
+    if tl.shape != s.shape:
+        raise ValueError(f"{name}(): teacher_logits has shape {tl.shape}, student_logits has shape {s.shape}")
+    t = _training_temperature(temperature, name)
+    threads = 0 if num_threads is None else _check_threads(num_threads, name)
+    axis_c = _class_axis(axis, s.ndim, name)
+    _check_reduction(reduction, ("batchmean", "sum", "none"), name)
+    s2, perm, outer, _ = _rows_layout(s, (axis_c,), compute_dt)
+    t2 = _rows_layout(tl, (axis_c,), compute_dt)[0]
+    rows = s2.shape[0]
+    scale = 1.0 / rows if reduction == "batchmean" and rows else 1.0
+    grad = _rows.empty(s2.shape, compute_dt.name) if return_grad else None
+    losses = _rows.kl_div_rows(s2, t2, t, grad, scale, threads)
+    loss = _reduce(losses, "mean" if reduction == "batchmean" else reduction, float(rows), rows == 0, outer,
+                   result_dt)
+    if not return_grad:
+        return loss
+    return loss, _from_rows(grad, s.shape, perm, result_dt)
+
+
+def contrastive_loss(similarity, *, temperature=0.07, symmetric=True, reduction="mean",
+                     return_grad=False, num_threads=None):
+    """Contrastive (InfoNCE / CLIP) loss of an ``(N, N)`` similarity matrix.
+
+    Row loss ``i`` is the cross-entropy of row ``i`` of ``similarity / T``
+    against class ``i`` (the diagonal holds the positive pairs); column loss
+    ``i`` the same down column ``i``, computed along the strided axis with no
+    transposed copy.
+
+    Parameters
+    ----------
+    similarity : array_like
+        ``(N, N)``: entry ``(i, j)`` is the similarity of query ``i`` and key
+        ``j`` (for CLIP, of image ``i`` and text ``j``).  Dtype rules as in
+        :func:`softmax`; any layout.
+    temperature : float, default 0.07
+        ``T``, finite and ``> 0``; CLIP's ``logit_scale`` is ``1 / T`` and
+        starts at ``1 / 0.07``.
+    symmetric : bool, default True
+        True: the mean of the row and column directions (CLIP's loss).
+        False: the row direction only (InfoNCE with queries as rows).
+    reduction : {"mean", "sum", "none"}, default "mean"
+        "none" gives the per-pair losses, shape ``(N,)``: with
+        ``symmetric=True`` ``(row_loss_i + column_loss_i) / 2``, else
+        ``row_loss_i``.  "mean" and "sum" are their mean and sum, so "mean"
+        with ``symmetric=True`` is CLIP's ``(CE(rows) + CE(columns)) / 2``.
+    return_grad : bool, default False
+        Also return ``d(loss)/d(similarity)`` (for "none": of the losses'
+        sum).
+    num_threads : int, optional
+        As in :func:`softmax`.
+
+    Returns
+    -------
+    loss : NumPy scalar or ndarray
+        A NumPy scalar of the result dtype, or shape ``(N,)`` for "none".
+    grad : ndarray
+        Only with ``return_grad=True``: ``(N, N)``, for "mean" and
+        ``symmetric=True`` equal to
+        ``(softmax(S / T, 1) + softmax(S / T, 0) - 2 * I) / (2 * N * T)``.
+
+    See Also
+    --------
+    cross_entropy
+
+    Examples
+    --------
+    >>> import numpy as np, fastsoftmax as fs
+    >>> rng = np.random.default_rng(0)
+    >>> image = rng.standard_normal((4, 8))
+    >>> image /= np.linalg.norm(image, axis=1, keepdims=True)
+    >>> text = image + 0.3 * rng.standard_normal((4, 8))
+    >>> text /= np.linalg.norm(text, axis=1, keepdims=True)
+    >>> loss, dsim = fs.contrastive_loss(image @ text.T, return_grad=True)
+    >>> round(float(loss), 6)
+    0.059328
+    >>> dsim.shape
+    (4, 4)
+    """
+    name = "contrastive_loss"
+    x, compute_dt, result_dt = _logits(similarity, name, "similarity")
+    if x.ndim != 2 or x.shape[0] != x.shape[1]:
+        raise ValueError(f"{name}(): similarity must be a square (N, N) matrix, got shape {x.shape}")
+    t = _training_temperature(temperature, name)
+    threads = 0 if num_threads is None else _check_threads(num_threads, name)
+    _check_reduction(reduction, ("mean", "sum", "none"), name)
+    if not isinstance(symmetric, (bool, np.bool_)):
+        raise TypeError(f"{name}(): symmetric must be a bool, got {type(symmetric).__name__}")
+    n = x.shape[0]
+    x2 = x if x.flags.c_contiguous and x.flags.aligned and x.dtype == compute_dt else np.array(
+        x, dtype=compute_dt, order="C")
+    directions = 2 if symmetric else 1
+    scale = (1.0 / (directions * n) if n else 0.0) if reduction == "mean" else 1.0 / directions
+    grad = _rows.empty((n, n), compute_dt.name) if return_grad else None
+    row_losses, column_losses = _rows.contrastive_rows(x2, t, bool(symmetric), grad, scale, scale, threads)
+    losses = row_losses if column_losses is None else (row_losses + column_losses) / 2
+    loss = _reduce(losses, reduction, float(n), n == 0, (n,), result_dt)
+    if not return_grad:
+        return loss
+    return loss, grad if grad.dtype == result_dt else grad.astype(result_dt)
