@@ -13,9 +13,10 @@ math, used as the oracle in the tests.
 """
 from . import reference
 from ._api import log_softmax, logsumexp, softmax
+from ._sample import sample
 from ._version import __version__
 
-__all__ = ["softmax", "log_softmax", "logsumexp", "reference", "build_info", "release_result_cache",
+__all__ = ["softmax", "log_softmax", "logsumexp", "sample", "reference", "build_info", "release_result_cache",
            "__version__"]
 
 
