@@ -166,6 +166,7 @@ def _sample_weights(row: list[float], t: float, top_k, top_p, min_p) -> list:
     row whose masked entries are already -inf.  Raises ValueError (with a
     message that the caller completes with the row) for a row with nothing to
     draw."""
+    from collections import Counter
     from fractions import Fraction
 
     if any(math.isnan(v) for v in row):
@@ -192,8 +193,8 @@ def _sample_weights(row: list[float], t: float, top_k, top_p, min_p) -> list:
     if top_p is not None and top_p < 1.0:
         goal = Fraction(top_p) * sum(weights)
         running = Fraction(0)
-        for w in sorted(set(weights), reverse=True):
-            running += w * weights.count(w)
+        for w, ties in sorted(Counter(weights).items(), reverse=True):
+            running += w * ties
             if running >= goal:
                 weights = [v if v >= w else Fraction(0) for v in weights]
                 break

@@ -14,12 +14,21 @@
 #include "sample_kernels.h"
 #include "simd.h"
 
+/* Top-k raises its bar after this many new candidates (or k, if more). */
+#define FS_TOPK_BATCH 64
 /* Below this many candidates a selection sorts them (insertion sort). */
 #define FS_SELECT_SMALL 32
 /* Partition rounds before a selection gives up on its pivots and sorts. */
 #define FS_SELECT_ROUNDS 64
 /* Entries per block of the draw: it first picks a block, then an entry. */
 #define FS_DRAW_BLOCK 64
+/* Rows from this length find the top-p boundary's neighbourhood with a
+ * histogram of the probability mass first. */
+#define FS_HISTOGRAM_MIN 4096
+#define FS_BUCKETS 1024
+/* Softmax rows sum to 1 within 2e-6 (float32; far less for float64): 1 plus
+ * this bounds the sum from above with a wide margin (see draw). */
+#define FS_SUM_SLACK 0x1p-12
 /* The largest double below 1. */
 #define FS_BELOW_ONE 0x1.fffffffffffffp-1
 
@@ -36,7 +45,7 @@ struct fs_sampler {
     void *kept;              /* n: logits kept by top-k, in index order */
     int64_t *index;          /* n: their indices */
     void *select_a, *select_b;  /* n each: the selections' partitions */
-    void *heap;              /* top_k (small k) */
+    double *histogram;       /* 4 * FS_BUCKETS (top-p) */
     double *block_sums;      /* one per FS_DRAW_BLOCK entries */
 };
 
@@ -48,24 +57,33 @@ typedef int32_t fs_si_f32 __attribute__((vector_size(16)));
 typedef double fs_sv_f64 __attribute__((vector_size(16)));
 typedef int64_t fs_si_f64 __attribute__((vector_size(16)));
 
+/* top-p buckets: float32 by exponent and 3 more bits, float64 by exponent */
 #define FS_SR float
 #define FS_SV fs_sv_f32
 #define FS_SI fs_si_f32
+#define FS_SU uint32_t
+#define FS_BUCKET_SHIFT 20
 #define FS_SK(name) fs_sample_##name##_f32
 #include "sample_kernels_impl.h"
 #undef FS_SR
 #undef FS_SV
 #undef FS_SI
+#undef FS_SU
+#undef FS_BUCKET_SHIFT
 #undef FS_SK
 
 #define FS_SR double
 #define FS_SV fs_sv_f64
 #define FS_SI fs_si_f64
+#define FS_SU uint64_t
+#define FS_BUCKET_SHIFT 52
 #define FS_SK(name) fs_sample_##name##_f64
 #include "sample_kernels_impl.h"
 #undef FS_SR
 #undef FS_SV
 #undef FS_SI
+#undef FS_SU
+#undef FS_BUCKET_SHIFT
 #undef FS_SK
 
 /* ---- the sampler ------------------------------------------------------------ */
@@ -80,7 +98,7 @@ static size_t fs_sampler_layout(fs_sampler *s, char *base, int dtype, ptrdiff_t 
 {
     const size_t item = dtype == FS_F32 ? sizeof(float) : sizeof(double);
     const int top_k = f->top_k > 0 && f->top_k < n;
-    const int select = f->top_p < 1.0 || (top_k && f->top_k > FS_SAMPLE_HEAP_K);
+    const int select = f->top_p < 1.0 || top_k;
     const size_t rows = (size_t)n;
     if (rows > SIZE_MAX / 64) return 0;
     size_t at = (sizeof(fs_sampler) + FS_SCRATCH_ALIGN - 1) / FS_SCRATCH_ALIGN * FS_SCRATCH_ALIGN;
@@ -95,7 +113,7 @@ static size_t fs_sampler_layout(fs_sampler *s, char *base, int dtype, ptrdiff_t 
     FS_CARVE(index, int64_t *, top_k ? rows * sizeof(int64_t) : 0);
     FS_CARVE(select_a, void *, select ? rows * item : 0);
     FS_CARVE(select_b, void *, select ? rows * item : 0);
-    FS_CARVE(heap, void *, top_k && f->top_k <= FS_SAMPLE_HEAP_K ? (size_t)f->top_k * item : 0);
+    FS_CARVE(histogram, double *, f->top_p < 1.0 ? 4 * FS_BUCKETS * sizeof(double) : 0);
     FS_CARVE(block_sums, double *, (rows / FS_DRAW_BLOCK + 1) * sizeof(double));
 #undef FS_CARVE
     return at;

@@ -4,12 +4,13 @@
  * Per row, in this order (each filter sees what the one before left):
  *   1. temperature: applied by the softmax kernels through fs_params;
  *   2. top-k on the logits: keep x >= the k-th largest value (ties kept), found
- *      by partial selection, never a sort; the kept entries are gathered in
- *      index order and only they go through the softmax;
+ *      in one scan with partial selections, never a sort; the kept entries
+ *      are gathered in index order and only they go through the softmax;
  *   3. top-p: keep the smallest set of most likely entries whose probability
  *      reaches top_p; the boundary is found by a weighted selection (a
- *      quickselect that sums probabilities instead of counting), which gives
- *      the set a full sort would give.  Every entry equal to the last one
+ *      quickselect that sums probabilities instead of counting; on long rows
+ *      after a histogram of the mass by exponent), which gives the set a
+ *      full sort would give.  Every entry equal to the last one
  *      admitted is kept too;
  *   4. min-p: keep p >= min_p * p_max;
  *   5. draw: inverse CDF over the kept entries in index order.
@@ -40,10 +41,6 @@ enum fs_sample_status {
     FS_SAMPLE_NOTHING = -3,    /* nothing to draw: no entries, or all -inf or masked */
     FS_SAMPLE_NO_MEMORY = -4   /* the thread's scratch could not be allocated */
 };
-
-/* Up to this k, top-k keeps the k largest values in a heap during one scan
- * of the row; beyond, it runs a selection over a copy. */
-#define FS_SAMPLE_HEAP_K 256
 
 typedef struct {
     ptrdiff_t top_k;   /* 0: off */

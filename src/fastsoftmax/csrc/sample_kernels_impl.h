@@ -31,48 +31,49 @@ FS_INLINE FS_SR FS_SK(round_up)(double v)
 
 /* ---- scans ---------------------------------------------------------------- */
 
-/* Index of the first entry > 0, or n. */
-static ptrdiff_t FS_SK(first_positive)(const FS_SR *p, ptrdiff_t n)
+/* Index of the first entry equal to v, or n. */
+static ptrdiff_t FS_SK(first_equal)(const FS_SR *x, ptrdiff_t n, FS_SR v)
 {
-    const FS_SV zero = {0};
+    const FS_SV target = FS_SK(splat)(v);
     ptrdiff_t i = 0;
     for (; i + FS_SSTEP <= n; i += FS_SSTEP) {
-        FS_SI hit = (FS_SK(load)(p + i) > zero) | (FS_SK(load)(p + i + FS_SLANES) > zero) |
-                    (FS_SK(load)(p + i + 2 * FS_SLANES) > zero) | (FS_SK(load)(p + i + 3 * FS_SLANES) > zero);
+        FS_SI hit = (FS_SK(load)(x + i) == target) | (FS_SK(load)(x + i + FS_SLANES) == target) |
+                    (FS_SK(load)(x + i + 2 * FS_SLANES) == target) |
+                    (FS_SK(load)(x + i + 3 * FS_SLANES) == target);
         if (!FS_SK(none)(hit)) break;
     }
     for (; i < n; i++)
-        if (p[i] > 0) return i;
+        if (x[i] == v) return i;
     return n;
 }
 
-static int FS_SK(has_nan)(const FS_SR *x, ptrdiff_t n)
+/* The maximum of x[0..n) (-inf for n = 0); *has_nan tells whether a NaN was
+ * seen (NaN is otherwise ignored). */
+static FS_SR FS_SK(max_of)(const FS_SR *x, ptrdiff_t n, int *has_nan)
 {
+    /* four running maxima: independent comparisons */
+    const FS_SV neg_inf = FS_SK(splat)((FS_SR)-INFINITY);
+    FS_SV m[4] = {neg_inf, neg_inf, neg_inf, neg_inf};
+    FS_SI ordered = neg_inf == neg_inf;
     ptrdiff_t i = 0;
     for (; i + FS_SSTEP <= n; i += FS_SSTEP) {
-        FS_SV v0 = FS_SK(load)(x + i), v1 = FS_SK(load)(x + i + FS_SLANES);
-        FS_SV v2 = FS_SK(load)(x + i + 2 * FS_SLANES), v3 = FS_SK(load)(x + i + 3 * FS_SLANES);
-        if (!FS_SK(none)(~((v0 == v0) & (v1 == v1) & (v2 == v2) & (v3 == v3)))) return 1;
+        for (int j = 0; j < 4; j++) {
+            const FS_SV v = FS_SK(load)(x + i + j * FS_SLANES);
+            const FS_SI up = v > m[j];
+            ordered &= v == v;
+            m[j] = (FS_SV)(((FS_SI)v & up) | ((FS_SI)m[j] & ~up));
+        }
     }
-    for (; i < n; i++)
-        if (x[i] != x[i]) return 1;
-    return 0;
-}
-
-static FS_SR FS_SK(max_of)(const FS_SR *p, ptrdiff_t n)
-{
-    FS_SV m = FS_SK(splat)(0);
-    ptrdiff_t i = 0;
-    for (; i + FS_SLANES <= n; i += FS_SLANES) {
-        FS_SV v = FS_SK(load)(p + i);
-        FS_SI up = v > m;
-        m = (FS_SV)(((FS_SI)v & up) | ((FS_SI)m & ~up));
+    int nan = !FS_SK(none)(~ordered);
+    FS_SR best = (FS_SR)-INFINITY;
+    for (int j = 0; j < 4; j++)
+        for (ptrdiff_t l = 0; l < FS_SLANES; l++)
+            if (m[j][l] > best) best = m[j][l];
+    for (; i < n; i++) {
+        nan |= x[i] != x[i];
+        if (x[i] > best) best = x[i];
     }
-    FS_SR best = 0;
-    for (ptrdiff_t l = 0; l < FS_SLANES; l++)
-        if (m[l] > best) best = m[l];
-    for (; i < n; i++)
-        if (p[i] > best) best = p[i];
+    *has_nan = nan;
     return best;
 }
 
@@ -99,73 +100,29 @@ static int64_t FS_SK(why_no_draw)(const FS_SR *x, ptrdiff_t n)
     return pos_inf ? FS_SAMPLE_POS_INF : FS_SAMPLE_NOTHING;
 }
 
-/* ---- top-k: selection on the logits ----------------------------------------- */
-
-/* Restore the min-heap order below heap[i]. */
-static void FS_SK(sift_down)(FS_SR *heap, ptrdiff_t k, ptrdiff_t i)
+/* Entries lo <= x[i] <= hi, in index order, into vals (and their indices into
+ * index, unless NULL); returns how many.  For scans that keep few entries:
+ * four vectors are tested at a time. */
+static ptrdiff_t FS_SK(gather_between)(const FS_SR *x, ptrdiff_t n, FS_SR lo, FS_SR hi, FS_SR *vals,
+                                       int64_t *index)
 {
-    const FS_SR v = heap[i];
-    for (;;) {
-        ptrdiff_t c = 2 * i + 1;
-        if (c >= k) break;
-        if (c + 1 < k && heap[c + 1] < heap[c]) c++;
-        if (!(heap[c] < v)) break;
-        heap[i] = heap[c];
-        i = c;
-    }
-    heap[i] = v;
-}
-
-/* The k-th largest of x[0..n), 1 <= k < n, k <= FS_SAMPLE_HEAP_K: a min-heap
- * of the k largest so far, whose root is the bar a new entry must pass.  On
- * most rows few entries pass it, so the scan tests four vectors at a time.
- * Sets *has_nan (and stops) at a NaN. */
-static FS_SR FS_SK(kth_largest_by_heap)(const FS_SR *x, ptrdiff_t n, ptrdiff_t k, FS_SR *heap, int *has_nan)
-{
-    for (ptrdiff_t i = 0; i < k; i++) {
-        if (x[i] != x[i]) { *has_nan = 1; return 0; }
-        heap[i] = x[i];
-    }
-    for (ptrdiff_t i = k / 2 - 1; i >= 0; i--) FS_SK(sift_down)(heap, k, i);
-    ptrdiff_t i = k;
-    while (i < n) {
-        ptrdiff_t end = n;
-        if (i + FS_SSTEP <= n) {
-            const FS_SV bar = FS_SK(splat)(heap[0]);
-            FS_SI below = (FS_SK(load)(x + i) <= bar) & (FS_SK(load)(x + i + FS_SLANES) <= bar) &
-                          (FS_SK(load)(x + i + 2 * FS_SLANES) <= bar) &
-                          (FS_SK(load)(x + i + 3 * FS_SLANES) <= bar);
-            if (FS_SK(none)(~below)) { i += FS_SSTEP; continue; }
-            end = i + FS_SSTEP;
-        }
-        for (; i < end; i++) {
-            const FS_SR v = x[i];
-            if (v <= heap[0]) continue;
-            if (v != v) { *has_nan = 1; return 0; }
-            heap[0] = v;
-            FS_SK(sift_down)(heap, k, 0);
-        }
-    }
-    return heap[0];
-}
-
-/* Entries x[i] >= low, in index order, into vals / index; returns how many. */
-static ptrdiff_t FS_SK(gather_at_least)(const FS_SR *x, ptrdiff_t n, FS_SR low, FS_SR *vals, int64_t *index)
-{
-    const FS_SV bar = FS_SK(splat)(low);
+    const FS_SV vlo = FS_SK(splat)(lo), vhi = FS_SK(splat)(hi);
     ptrdiff_t m = 0, i = 0;
     while (i < n) {
         ptrdiff_t end = n;
         if (i + FS_SSTEP <= n) {
-            FS_SI hit = (FS_SK(load)(x + i) >= bar) | (FS_SK(load)(x + i + FS_SLANES) >= bar) |
-                        (FS_SK(load)(x + i + 2 * FS_SLANES) >= bar) | (FS_SK(load)(x + i + 3 * FS_SLANES) >= bar);
+            FS_SI hit = {0};
+            for (int j = 0; j < 4; j++) {
+                const FS_SV v = FS_SK(load)(x + i + j * FS_SLANES);
+                hit |= (v >= vlo) & (v <= vhi);
+            }
             if (FS_SK(none)(hit)) { i += FS_SSTEP; continue; }
             end = i + FS_SSTEP;
         }
         for (; i < end; i++) {
-            if (x[i] >= low) {
+            if (x[i] >= lo && x[i] <= hi) {
                 vals[m] = x[i];
-                index[m] = i;
+                if (index != NULL) index[m] = i;
                 m++;
             }
         }
@@ -173,14 +130,15 @@ static ptrdiff_t FS_SK(gather_at_least)(const FS_SR *x, ptrdiff_t n, FS_SR low, 
     return m;
 }
 
-/* ---- weighted selection (top-k with large k, top-p) ------------------------- */
+/* ---- weighted selection (top-k, top-p) ---------------------------------------- */
 
-/* Every selection below answers: the largest value t of v[0..n) whose weight
- * W(t), the total weight of the entries >= t, reaches `target`.  The weight
- * of an entry is 1 (by_value 0: t is the target-th largest value) or the
- * entry itself (by_value 1: probabilities, t is the top-p boundary).  When
- * even the whole set stays below the target, t is the smallest value, so
- * that everything is kept.  No NaN in v. */
+/* A selection answers: the largest value t of v[0..n) whose weight W(t), the
+ * total weight of the entries >= t plus `acc` (the weight of entries already
+ * known to lie above all of v), reaches `target`.  An entry weighs 1
+ * (by_value 0: t is the target-th largest value) or its own value (by_value
+ * 1: probabilities; t is the top-p boundary).  When even the whole set stays
+ * below the target, t is the smallest value, so that everything is kept.
+ * *kept receives W(t).  No NaN in v. */
 
 static int FS_SK(descending)(const void *a, const void *b)
 {
@@ -188,12 +146,12 @@ static int FS_SK(descending)(const void *a, const void *b)
     return (x < y) - (x > y);
 }
 
-/* By sorting a copy: for few entries, and as the fallback that bounds the
- * selection's worst case.  acc: the weight already above v's entries. */
+/* By sorting a copy in buf: for few entries, and as the fallback that bounds
+ * the selection's worst case. */
 static FS_SR FS_SK(threshold_by_sort)(const FS_SR *v, ptrdiff_t n, const int by_value, double acc,
-                                      double target, FS_SR *buf)
+                                      double target, FS_SR *buf, double *kept)
 {
-    memcpy(buf, v, (size_t)n * sizeof *buf);
+    if (buf != v) memcpy(buf, v, (size_t)n * sizeof *buf);
     if (n <= FS_SELECT_SMALL) {
         for (ptrdiff_t i = 1; i < n; i++) {
             const FS_SR t = buf[i];
@@ -205,14 +163,16 @@ static FS_SR FS_SK(threshold_by_sort)(const FS_SR *v, ptrdiff_t n, const int by_
         qsort(buf, (size_t)n, sizeof *buf, FS_SK(descending));
     }
     ptrdiff_t i = 0;
+    FS_SR value = buf[n - 1];
     while (i < n) {
-        const FS_SR value = buf[i];
+        value = buf[i];
         ptrdiff_t ties = 0;
         for (; i < n && buf[i] == value; i++) ties++;
         acc += by_value ? (double)ties * (double)value : (double)ties;
-        if (acc >= target) return value;
+        if (acc >= target) break;
     }
-    return buf[n - 1];
+    *kept = acc;
+    return value;
 }
 
 FS_INLINE FS_SR FS_SK(median3)(FS_SR a, FS_SR b, FS_SR c)
@@ -223,56 +183,45 @@ FS_INLINE FS_SR FS_SK(median3)(FS_SR a, FS_SR b, FS_SR c)
 }
 
 /* One entry of a partition round: written to both free ends of dst, and
- * the end it belongs to advances (the other write is overwritten later). */
+ * the end it belongs to advances (the other copy is overwritten later). */
 FS_INLINE void FS_SK(place)(const FS_SR x, const FS_SR pivot, const int by_value, FS_SR *dst, ptrdiff_t n,
-                            ptrdiff_t *above, ptrdiff_t *below, double *w_above, double *w_equal)
+                            ptrdiff_t *above, ptrdiff_t *below, double *w_above)
 {
     const int gt = x > pivot, lt = x < pivot;
     dst[*above] = x;
     dst[n - 1 - *below] = x;
     *above += gt;
     *below += lt;
-    if (by_value) {
-        *w_above += gt ? (double)x : 0.0;
-        *w_equal += gt | lt ? 0.0 : (double)x;
-    }
+    if (by_value) *w_above += (double)x * (double)gt;     /* x is finite: no branch */
 }
 
 /* Quickselect on the weights: each round splits the candidates around a
- * pivot into those above it (written from the front of a scratch buffer)
- * and those below (from the back), without branches, summing the weight of
- * those above and of those equal, and keeps the side that holds the answer.
- * a and b hold n entries each; the rounds alternate between them.  After
- * FS_SELECT_ROUNDS rounds (bad pivots) the rest is sorted instead. */
-FS_INLINE FS_SR FS_SK(threshold)(const FS_SR *v, ptrdiff_t n, const int by_value, double target, FS_SR *a,
-                                 FS_SR *b)
+ * pivot into those above it (written from the front of dst) and those below
+ * (from the back), without branches, and keeps the side that holds the
+ * answer.  The rounds alternate between dst and spare; spare may be the
+ * buffer that holds v.  After FS_SELECT_ROUNDS rounds (bad pivots) the rest
+ * is sorted instead. */
+static FS_SR FS_SK(threshold)(const FS_SR *v, ptrdiff_t n, const int by_value, double acc, double target,
+                              FS_SR *dst, FS_SR *spare, double *kept)
 {
     const FS_SR *src = v;
-    FS_SR *dst = a, *spare = b;
-    double acc = 0.0;
     for (int round = 0; n > FS_SELECT_SMALL && round < FS_SELECT_ROUNDS; round++) {
         const FS_SR pivot = FS_SK(median3)(src[0], src[n / 2], src[n - 1]);
         ptrdiff_t above = 0, below = 0;
-        /* four partial sums each: independent additions */
-        double w_above[4] = {0, 0, 0, 0}, w_equal[4] = {0, 0, 0, 0};
+        double w_above[4] = {0, 0, 0, 0};   /* independent additions */
         ptrdiff_t i = 0;
-        for (; i + 4 <= n; i += 4) {
-            FS_SK(place)(src[i], pivot, by_value, dst, n, &above, &below, &w_above[0], &w_equal[0]);
-            FS_SK(place)(src[i + 1], pivot, by_value, dst, n, &above, &below, &w_above[1], &w_equal[1]);
-            FS_SK(place)(src[i + 2], pivot, by_value, dst, n, &above, &below, &w_above[2], &w_equal[2]);
-            FS_SK(place)(src[i + 3], pivot, by_value, dst, n, &above, &below, &w_above[3], &w_equal[3]);
-        }
-        for (; i < n; i++)
-            FS_SK(place)(src[i], pivot, by_value, dst, n, &above, &below, &w_above[0], &w_equal[0]);
-        double weight_above = (double)above, weight_equal = (double)(n - above - below);
-        if (by_value) {
-            weight_above = (w_above[0] + w_above[1]) + (w_above[2] + w_above[3]);
-            weight_equal = (w_equal[0] + w_equal[1]) + (w_equal[2] + w_equal[3]);
-        }
+        for (; i + 4 <= n; i += 4)
+            for (int j = 0; j < 4; j++)
+                FS_SK(place)(src[i + j], pivot, by_value, dst, n, &above, &below, &w_above[j]);
+        for (; i < n; i++) FS_SK(place)(src[i], pivot, by_value, dst, n, &above, &below, &w_above[0]);
+        const double ties = (double)(n - above - below);
+        const double weight_above = by_value ? (w_above[0] + w_above[1]) + (w_above[2] + w_above[3]) : (double)above;
+        const double weight_equal = by_value ? ties * (double)pivot : ties;
         if (acc + weight_above >= target) {
             src = dst;
             n = above;
         } else if (acc + weight_above + weight_equal >= target || below == 0) {
+            *kept = acc + weight_above + weight_equal;
             return pivot;
         } else {
             acc += weight_above + weight_equal;
@@ -283,7 +232,108 @@ FS_INLINE FS_SR FS_SK(threshold)(const FS_SR *v, ptrdiff_t n, const int by_value
         dst = spare;
         spare = t;
     }
-    return FS_SK(threshold_by_sort)(src, n, by_value, acc, target, dst);
+    return FS_SK(threshold_by_sort)(src, n, by_value, acc, target, dst, kept);
+}
+
+/* ---- top-k ------------------------------------------------------------------ */
+
+/* The kept entries of x[0..n) > k >= 1 under top-k (x >= the k-th largest,
+ * ties kept), in index order, into vals and index (n entries each); returns
+ * how many, or -1 at a NaN.  One scan: an entry that reaches the bar (the
+ * k-th largest value of the candidates so far) becomes a candidate; every
+ * time FS_TOPK_BATCH (or k) more candidates have come in, a selection on them
+ * raises the bar and drops those below it.  The bar only rises and never
+ * passes the final k-th largest value, so every entry kept is a candidate.
+ * On most rows few entries reach the bar, so the scan tests four vectors at
+ * a time; a NaN also fails the test `< bar` and is seen. */
+static ptrdiff_t FS_SK(top_k)(const FS_SR *x, ptrdiff_t n, ptrdiff_t k, FS_SR *vals, int64_t *index, FS_SR *a,
+                              FS_SR *b)
+{
+    const ptrdiff_t batch = k > FS_TOPK_BATCH ? k : FS_TOPK_BATCH;
+    FS_SR bar = (FS_SR)-INFINITY;
+    ptrdiff_t m = 0, select_at = k + batch, i = 0;
+    double count;
+    for (;;) {
+        ptrdiff_t end = n;
+        if (i + FS_SSTEP <= n) {
+            const FS_SV vbar = FS_SK(splat)(bar);
+            FS_SI below = (FS_SK(load)(x + i) < vbar) & (FS_SK(load)(x + i + FS_SLANES) < vbar) &
+                          (FS_SK(load)(x + i + 2 * FS_SLANES) < vbar) &
+                          (FS_SK(load)(x + i + 3 * FS_SLANES) < vbar);
+            if (FS_SK(none)(~below)) { i += FS_SSTEP; continue; }
+            end = i + FS_SSTEP;
+        }
+        for (; i < end; i++) {
+            const FS_SR v = x[i];
+            if (v != v) return -1;
+            vals[m] = v;          /* kept only if it reaches the bar: no branch */
+            index[m] = i;
+            m += v >= bar;
+        }
+        if (m >= select_at || (i == n && m > k)) {
+            bar = FS_SK(threshold)(vals, m, 0, 0.0, (double)k, a, b, &count);
+            ptrdiff_t kept = 0;
+            for (ptrdiff_t c = 0; c < m; c++) {
+                vals[kept] = vals[c];
+                index[kept] = index[c];
+                kept += vals[c] >= bar;
+            }
+            m = kept;
+            /* many ties at the bar keep many candidates: select again only
+             * once they have doubled, so the work stays linear */
+            select_at = m + (m > batch ? m : batch);
+        }
+        if (i == n) return m;
+    }
+}
+
+/* The top-p boundary of probabilities p[0..n) (no NaN) for a target mass,
+ * 0 when the whole row stays below it.  Long rows first sum the mass per
+ * bucket of the binary exponent (and, for float, 3 more bits): the bucket
+ * where the running mass from the top reaches the target holds the
+ * boundary, and only its entries go on to the selection. */
+static FS_SR FS_SK(top_p_boundary)(const FS_SR *p, ptrdiff_t n, double target, double *histogram, FS_SR *a,
+                                   FS_SR *b, double *kept)
+{
+    if (n < FS_HISTOGRAM_MIN) return FS_SK(threshold)(p, n, 1, 0.0, target, a, b, kept);
+    /* four interleaved histograms: consecutive entries rarely wait for each
+     * other's update of the same bucket */
+    memset(histogram, 0, 4 * FS_BUCKETS * sizeof *histogram);
+    ptrdiff_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        for (int j = 0; j < 4; j++) {
+            FS_SU bits;
+            memcpy(&bits, p + i + j, sizeof bits);
+            const FS_SU bucket = bits >> FS_BUCKET_SHIFT;
+            histogram[j * FS_BUCKETS + (bucket < FS_BUCKETS ? bucket : FS_BUCKETS - 1)] += (double)p[i + j];
+        }
+    }
+    for (; i < n; i++) {
+        FS_SU bits;
+        memcpy(&bits, p + i, sizeof bits);
+        const FS_SU bucket = bits >> FS_BUCKET_SHIFT;
+        histogram[bucket < FS_BUCKETS ? bucket : FS_BUCKETS - 1] += (double)p[i];
+    }
+    double acc = 0.0;
+    for (ptrdiff_t bucket = FS_BUCKETS - 1; bucket >= 0; bucket--) {
+        const double mass = (histogram[bucket] + histogram[FS_BUCKETS + bucket]) +
+                            (histogram[2 * FS_BUCKETS + bucket] + histogram[3 * FS_BUCKETS + bucket]);
+        if (mass > 0.0 && acc + mass >= target) {
+            /* the bucket's values: from its lowest bit pattern to the one
+             * below the next bucket's */
+            const FS_SU lo_bits = (FS_SU)bucket << FS_BUCKET_SHIFT;
+            const FS_SU hi_bits = ((FS_SU)(bucket + 1) << FS_BUCKET_SHIFT) - 1;
+            FS_SR lo, hi;
+            memcpy(&lo, &lo_bits, sizeof lo);
+            memcpy(&hi, &hi_bits, sizeof hi);
+            if (bucket == FS_BUCKETS - 1) hi = (FS_SR)INFINITY;
+            const ptrdiff_t m = FS_SK(gather_between)(p, n, lo, hi, a, NULL);
+            return FS_SK(threshold)(a, m, 1, acc, target, b, a, kept);
+        }
+        acc += mass;
+    }
+    *kept = acc;
+    return 0;
 }
 
 /* ---- the draw --------------------------------------------------------------- */
@@ -316,44 +366,20 @@ static double FS_SK(total)(const FS_SR *p, ptrdiff_t n)
     return sum;
 }
 
-/* Inverse CDF over the entries >= low (> 0), in index order, at u in [0, 1):
- * first the block whose running total passes u * total, then the entry
- * within the block, at the same fraction of the block's own exact sum, so
- * that the rounding of a block's sum shifts no entry's share within it.
- * Returns -1 when nothing has a positive weight. */
-static ptrdiff_t FS_SK(draw)(const FS_SR *p, ptrdiff_t n, FS_SR low, double u, double *block_sums)
+/* The entry of a block (len entries from q) at `fraction` of the block's
+ * weight, counted from its start over the entries >= low, with the block's
+ * own exact sum, so that the rounding of its lane sums shifts no entry's
+ * share within it. */
+static ptrdiff_t FS_SK(pick_in_block)(const FS_SR *q, ptrdiff_t len, FS_SR low, double fraction)
 {
-    const ptrdiff_t blocks = (n + FS_DRAW_BLOCK - 1) / FS_DRAW_BLOCK;
-    double total = 0.0;
-    for (ptrdiff_t b = 0; b < blocks; b++) {
-        const ptrdiff_t start = b * FS_DRAW_BLOCK;
-        block_sums[b] = FS_SK(block_sum)(p + start, n - start < FS_DRAW_BLOCK ? n - start : FS_DRAW_BLOCK, low);
-        total += block_sums[b];
-    }
-    const double target = u * total;
-    double before = 0.0, fraction = FS_BELOW_ONE;
-    ptrdiff_t chosen = -1;
-    for (ptrdiff_t b = 0; b < blocks; b++) {
-        if (!(block_sums[b] > 0.0)) continue;
-        chosen = b;
-        if (before + block_sums[b] > target) {
-            fraction = (target - before) / block_sums[b];
-            break;
-        }
-        before += block_sums[b];
-    }
-    if (chosen < 0) return -1;
     if (!(fraction >= 0.0)) fraction = 0.0;
     if (fraction > FS_BELOW_ONE) fraction = FS_BELOW_ONE;
-
-    const FS_SR *q = p + chosen * FS_DRAW_BLOCK;
-    const ptrdiff_t len = n - chosen * FS_DRAW_BLOCK < FS_DRAW_BLOCK ? n - chosen * FS_DRAW_BLOCK : FS_DRAW_BLOCK;
     double inside = 0.0;
     for (ptrdiff_t i = 0; i < len; i++)
         if (q[i] >= low) inside += (double)q[i];
-    /* the running sum below adds the same terms in the same order, so it
-     * ends at `inside` exactly; if rounding puts the goal there, the last
-     * positive entry is taken */
+    /* the running sum adds the same terms in the same order, so it ends at
+     * `inside` exactly; if rounding puts the goal there, the last positive
+     * entry is taken */
     const double goal = fraction * inside;
     double running = 0.0;
     ptrdiff_t pick = -1;
@@ -364,7 +390,45 @@ static ptrdiff_t FS_SK(draw)(const FS_SR *p, ptrdiff_t n, FS_SR low, double u, d
             if (running > goal) break;
         }
     }
-    return pick < 0 ? -1 : chosen * FS_DRAW_BLOCK + pick;
+    return pick;
+}
+
+/* Inverse CDF over the entries >= low (and > 0), in index order, with u in
+ * [0, 1): the block whose running weight passes the goal, then the entry
+ * within it.  `bound` is an upper bound of the total weight W (the softmax
+ * sums to 1 within FS_SUM_SLACK): the goal is u * bound, so the scan usually
+ * stops early, without W.  A goal beyond W (probability 1 - W / bound) is
+ * uniform on [W, bound) given that; scaled to a new uniform number it draws
+ * again, now from the exact W, so every entry is drawn with probability
+ * exactly p / bound + (1 - W / bound) * p / W = p / W.  Returns -1 when
+ * nothing has a positive weight. */
+static ptrdiff_t FS_SK(draw)(const FS_SR *p, ptrdiff_t n, FS_SR low, double u, double bound, double *block_sums)
+{
+    const ptrdiff_t blocks = (n + FS_DRAW_BLOCK - 1) / FS_DRAW_BLOCK;
+    double goal = u * bound, before = 0.0;
+    for (ptrdiff_t b = 0; b < blocks; b++) {
+        const ptrdiff_t start = b * FS_DRAW_BLOCK, len = n - start < FS_DRAW_BLOCK ? n - start : FS_DRAW_BLOCK;
+        const double weight = block_sums[b] = FS_SK(block_sum)(p + start, len, low);
+        if (weight > 0.0 && before + weight > goal)
+            return start + FS_SK(pick_in_block)(p + start, len, low, (goal - before) / weight);
+        before += weight;
+    }
+    const double total = before;
+    if (!(total > 0.0)) return -1;
+    double v = (goal - total) / (bound - total);
+    if (!(v >= 0.0)) v = 0.0;                 /* a bound below W: a kernel off its accuracy */
+    if (v > FS_BELOW_ONE) v = FS_BELOW_ONE;
+    goal = v * total;
+    before = 0.0;
+    ptrdiff_t last = 0;
+    for (ptrdiff_t b = 0; b < blocks; b++) {
+        if (!(block_sums[b] > 0.0)) continue;
+        last = b;
+        if (before + block_sums[b] > goal) break;
+        before += block_sums[b];
+    }
+    const ptrdiff_t start = last * FS_DRAW_BLOCK, len = n - start < FS_DRAW_BLOCK ? n - start : FS_DRAW_BLOCK;
+    return start + FS_SK(pick_in_block)(p + start, len, low, (goal - before) / block_sums[last]);
 }
 
 /* ---- one row ---------------------------------------------------------------- */
@@ -383,29 +447,23 @@ static int64_t FS_SK(sample_row)(fs_sampler *s, const FS_SR *x, const unsigned c
     FS_SR *probs = (FS_SR *)s->probs;
 
     if (p->temperature == 0.0) {
-        /* softmax at T = 0 is positive exactly at the maxima */
-        s->kernels->rows(FS_SOFTMAX, logits, probs, 1, n, p, 0);
-        const ptrdiff_t first = FS_SK(first_positive)(probs, n);
-        if (first == n || logits[first] == (FS_SR)-INFINITY) return FS_SK(why_no_draw)(logits, n);
-        return first;
+        /* the limit T -> 0+ puts all the mass on the maxima; greedy decoding
+         * takes the first */
+        int has_nan;
+        const FS_SR top = FS_SK(max_of)(logits, n, &has_nan);
+        if (has_nan) return FS_SAMPLE_NAN;
+        if (top == (FS_SR)-INFINITY) return FS_SAMPLE_NOTHING;
+        return FS_SK(first_equal)(logits, n, top);
     }
 
     const FS_SR *kept = logits;
     const int64_t *index = NULL;
     ptrdiff_t len = n;
     const ptrdiff_t k = s->filters.top_k;
+    FS_SR *select_a = (FS_SR *)s->select_a, *select_b = (FS_SR *)s->select_b;
     if (k > 0 && k < n) {
-        int has_nan = 0;
-        FS_SR kth = 0;
-        if (k <= FS_SAMPLE_HEAP_K) {
-            kth = FS_SK(kth_largest_by_heap)(logits, n, k, (FS_SR *)s->heap, &has_nan);
-        } else {
-            has_nan = FS_SK(has_nan)(logits, n);
-            if (!has_nan)
-                kth = FS_SK(threshold)(logits, n, 0, (double)k, (FS_SR *)s->select_a, (FS_SR *)s->select_b);
-        }
-        if (has_nan) return FS_SAMPLE_NAN;
-        len = FS_SK(gather_at_least)(logits, n, kth, (FS_SR *)s->kept, s->index);
+        len = FS_SK(top_k)(logits, n, k, (FS_SR *)s->kept, s->index, select_a, select_b);
+        if (len < 0) return FS_SAMPLE_NAN;
         kept = (const FS_SR *)s->kept;
         index = s->index;
     }
@@ -413,15 +471,19 @@ static int64_t FS_SK(sample_row)(fs_sampler *s, const FS_SR *x, const unsigned c
     if (probs[0] != probs[0]) return FS_SK(why_no_draw)(logits, n);
 
     FS_SR low = 0;
+    double bound = 1.0 + FS_SUM_SLACK;
     if (s->filters.top_p < 1.0) {
-        const double target = s->filters.top_p * FS_SK(total)(probs, len);
-        low = FS_SK(threshold)(probs, len, 1, target, (FS_SR *)s->select_a, (FS_SR *)s->select_b);
+        double mass;
+        low = FS_SK(top_p_boundary)(probs, len, s->filters.top_p * FS_SK(total)(probs, len), s->histogram,
+                                    select_a, select_b, &mass);
+        bound = mass * (1.0 + FS_SUM_SLACK);
     }
     if (s->filters.min_p > 0.0) {
-        const FS_SR cut = FS_SK(round_up)(s->filters.min_p * (double)FS_SK(max_of)(probs, len));
+        int has_nan;
+        const FS_SR cut = FS_SK(round_up)(s->filters.min_p * (double)FS_SK(max_of)(probs, len, &has_nan));
         if (cut > low) low = cut;
     }
-    const ptrdiff_t drawn = FS_SK(draw)(probs, len, low, u, s->block_sums);
+    const ptrdiff_t drawn = FS_SK(draw)(probs, len, low, u, bound, s->block_sums);
     if (drawn < 0) return FS_SAMPLE_NOTHING;
     return index != NULL ? index[drawn] : drawn;
 }
