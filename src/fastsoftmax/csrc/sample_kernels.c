@@ -13,11 +13,16 @@
 
 #include "sample_kernels.h"
 #include "simd.h"
+#if defined(__SSE2__)
+#include <emmintrin.h>   /* movemask: whether any lane of a comparison is set */
+#endif
 
-/* Top-k raises its bar after this many new candidates (or k, if more). */
-#define FS_TOPK_BATCH 64
+/* Entries per group of top-k's first pass: from this many down to
+ * FS_TOPK_GROUP_MIN (powers of two, multiples of a scan step). */
+#define FS_TOPK_GROUP 256
+#define FS_TOPK_GROUP_MIN 16
 /* Below this many candidates a selection sorts them (insertion sort). */
-#define FS_SELECT_SMALL 32
+#define FS_SELECT_SMALL 8
 /* Partition rounds before a selection gives up on its pivots and sorts. */
 #define FS_SELECT_ROUNDS 64
 /* Entries per block of the draw: it first picks a block, then an entry. */
@@ -44,6 +49,7 @@ struct fs_sampler {
     void *probs;             /* n */
     void *kept;              /* n: logits kept by top-k, in index order */
     int64_t *index;          /* n: their indices */
+    void *maxima;            /* n / FS_TOPK_GROUP_MIN + 1: top-k's group maxima */
     void *select_a, *select_b;  /* n each: the selections' partitions */
     double *histogram;       /* 4 * FS_BUCKETS (top-p) */
     double *block_sums;      /* one per FS_DRAW_BLOCK entries */
@@ -63,6 +69,7 @@ typedef int64_t fs_si_f64 __attribute__((vector_size(16)));
 #define FS_SI fs_si_f32
 #define FS_SU uint32_t
 #define FS_BUCKET_SHIFT 20
+#define FS_MOVEMASK(m) _mm_movemask_ps((__m128)(m))
 #define FS_SK(name) fs_sample_##name##_f32
 #include "sample_kernels_impl.h"
 #undef FS_SR
@@ -70,6 +77,7 @@ typedef int64_t fs_si_f64 __attribute__((vector_size(16)));
 #undef FS_SI
 #undef FS_SU
 #undef FS_BUCKET_SHIFT
+#undef FS_MOVEMASK
 #undef FS_SK
 
 #define FS_SR double
@@ -77,6 +85,7 @@ typedef int64_t fs_si_f64 __attribute__((vector_size(16)));
 #define FS_SI fs_si_f64
 #define FS_SU uint64_t
 #define FS_BUCKET_SHIFT 52
+#define FS_MOVEMASK(m) _mm_movemask_pd((__m128d)(m))
 #define FS_SK(name) fs_sample_##name##_f64
 #include "sample_kernels_impl.h"
 #undef FS_SR
@@ -84,6 +93,7 @@ typedef int64_t fs_si_f64 __attribute__((vector_size(16)));
 #undef FS_SI
 #undef FS_SU
 #undef FS_BUCKET_SHIFT
+#undef FS_MOVEMASK
 #undef FS_SK
 
 /* ---- the sampler ------------------------------------------------------------ */
@@ -111,6 +121,7 @@ static size_t fs_sampler_layout(fs_sampler *s, char *base, int dtype, ptrdiff_t 
     FS_CARVE(probs, void *, rows * item);
     FS_CARVE(kept, void *, top_k ? rows * item : 0);
     FS_CARVE(index, int64_t *, top_k ? rows * sizeof(int64_t) : 0);
+    FS_CARVE(maxima, void *, top_k ? (rows / FS_TOPK_GROUP_MIN + 1) * item : 0);
     FS_CARVE(select_a, void *, select ? rows * item : 0);
     FS_CARVE(select_b, void *, select ? rows * item : 0);
     FS_CARVE(histogram, double *, f->top_p < 1.0 ? 4 * FS_BUCKETS * sizeof(double) : 0);

@@ -14,6 +14,9 @@ FS_INLINE FS_SV FS_SK(splat)(FS_SR a) { return (FS_SV){0} + a; }
 /* Whether no lane of a comparison result is set. */
 FS_INLINE int FS_SK(none)(FS_SI m)
 {
+#if defined(__SSE2__) && defined(FS_MOVEMASK)
+    return FS_MOVEMASK(m) == 0;
+#endif
     uint64_t words[sizeof(FS_SI) / 8];
     memcpy(words, &m, sizeof m);
     uint64_t any = 0;
@@ -237,54 +240,74 @@ static FS_SR FS_SK(threshold)(const FS_SR *v, ptrdiff_t n, const int by_value, d
 
 /* ---- top-k ------------------------------------------------------------------ */
 
-/* The kept entries of x[0..n) > k >= 1 under top-k (x >= the k-th largest,
- * ties kept), in index order, into vals and index (n entries each); returns
- * how many, or -1 at a NaN.  One scan: an entry that reaches the bar (the
- * k-th largest value of the candidates so far) becomes a candidate; every
- * time FS_TOPK_BATCH (or k) more candidates have come in, a selection on them
- * raises the bar and drops those below it.  The bar only rises and never
- * passes the final k-th largest value, so every entry kept is a candidate.
- * On most rows few entries reach the bar, so the scan tests four vectors at
- * a time; a NaN also fails the test `< bar` and is seen. */
-static ptrdiff_t FS_SK(top_k)(const FS_SR *x, ptrdiff_t n, ptrdiff_t k, FS_SR *vals, int64_t *index, FS_SR *a,
-                              FS_SR *b)
+/* Entries x[lo..hi) >= bar, appended to the candidates (vals, index, *m)
+ * without branches. */
+FS_INLINE void FS_SK(take)(const FS_SR *x, ptrdiff_t lo, ptrdiff_t hi, FS_SR bar, FS_SR *vals, int64_t *index,
+                           ptrdiff_t *m)
 {
-    const ptrdiff_t batch = k > FS_TOPK_BATCH ? k : FS_TOPK_BATCH;
-    FS_SR bar = (FS_SR)-INFINITY;
-    ptrdiff_t m = 0, select_at = k + batch, i = 0;
-    double count;
-    for (;;) {
-        ptrdiff_t end = n;
-        if (i + FS_SSTEP <= n) {
-            const FS_SV vbar = FS_SK(splat)(bar);
-            FS_SI below = (FS_SK(load)(x + i) < vbar) & (FS_SK(load)(x + i + FS_SLANES) < vbar) &
-                          (FS_SK(load)(x + i + 2 * FS_SLANES) < vbar) &
-                          (FS_SK(load)(x + i + 3 * FS_SLANES) < vbar);
-            if (FS_SK(none)(~below)) { i += FS_SSTEP; continue; }
-            end = i + FS_SSTEP;
-        }
-        for (; i < end; i++) {
-            const FS_SR v = x[i];
-            if (v != v) return -1;
-            vals[m] = v;          /* kept only if it reaches the bar: no branch */
-            index[m] = i;
-            m += v >= bar;
-        }
-        if (m >= select_at || (i == n && m > k)) {
-            bar = FS_SK(threshold)(vals, m, 0, 0.0, (double)k, a, b, &count);
-            ptrdiff_t kept = 0;
-            for (ptrdiff_t c = 0; c < m; c++) {
-                vals[kept] = vals[c];
-                index[kept] = index[c];
-                kept += vals[c] >= bar;
-            }
-            m = kept;
-            /* many ties at the bar keep many candidates: select again only
-             * once they have doubled, so the work stays linear */
-            select_at = m + (m > batch ? m : batch);
-        }
-        if (i == n) return m;
+    ptrdiff_t count = *m;
+    for (ptrdiff_t i = lo; i < hi; i++) {
+        vals[count] = x[i];
+        index[count] = i;
+        count += x[i] >= bar;
     }
+    *m = count;
+}
+
+/* The kept entries of x[0..n) under top-k, 1 <= k < n (x >= the k-th
+ * largest value, ties kept), in index order, into vals and index (n entries
+ * each); returns how many, or -1 at a NaN.  Never a sort of the row:
+ *   1. the maximum of each group of entries, with groups as large as leaves
+ *      at least 2k of them (one pass, no branches);
+ *   2. the bar: the k-th largest group maximum.  k groups reach it, so at
+ *      least k entries do, and the row's k-th largest value is >= the bar;
+ *   3. the candidates: the entries >= the bar, found only in the groups
+ *      whose maximum reaches it (about k of them);
+ *   4. a selection among the candidates gives the k-th largest value.
+ * With k too large for 2k groups, the selection runs on the whole row. */
+static ptrdiff_t FS_SK(top_k)(const FS_SR *x, ptrdiff_t n, ptrdiff_t k, FS_SR *vals, int64_t *index,
+                              FS_SR *maxima, FS_SR *a, FS_SR *b)
+{
+    ptrdiff_t group = FS_TOPK_GROUP;
+    while (group > FS_TOPK_GROUP_MIN && n / group < 2 * k) group /= 2;
+    const int whole_row = n / group < 2 * k;
+    const ptrdiff_t groups = whole_row ? 1 : (n + group - 1) / group;
+    if (whole_row) group = n;
+    int has_nan = 0;
+    for (ptrdiff_t g = 0; g < groups; g++) {
+        int nan;
+        maxima[g] = FS_SK(max_of)(x + g * group, n - g * group < group ? n - g * group : group, &nan);
+        has_nan |= nan;
+    }
+    if (has_nan) return -1;
+    double count;
+    const FS_SR bar = whole_row ? FS_SK(threshold)(x, n, 0, 0.0, (double)k, a, b, &count)
+                                : FS_SK(threshold)(maxima, groups, 0, 0.0, (double)k, a, b, &count);
+    ptrdiff_t m = 0;
+    const FS_SV vbar = FS_SK(splat)(bar);
+    for (ptrdiff_t g = 0; g < groups; g++) {
+        if (!(maxima[g] >= bar)) continue;
+        const ptrdiff_t end = g * group + group < n ? g * group + group : n;
+        ptrdiff_t i = g * group;
+        for (; i + FS_SSTEP <= end; i += FS_SSTEP) {
+            const FS_SI hit = (FS_SK(load)(x + i) >= vbar) | (FS_SK(load)(x + i + FS_SLANES) >= vbar) |
+                              (FS_SK(load)(x + i + 2 * FS_SLANES) >= vbar) |
+                              (FS_SK(load)(x + i + 3 * FS_SLANES) >= vbar);
+            if (!FS_SK(none)(hit)) FS_SK(take)(x, i, i + FS_SSTEP, bar, vals, index, &m);
+        }
+        FS_SK(take)(x, i, end, bar, vals, index, &m);
+    }
+    if (m > k) {
+        const FS_SR kth = FS_SK(threshold)(vals, m, 0, 0.0, (double)k, a, b, &count);
+        ptrdiff_t kept = 0;
+        for (ptrdiff_t c = 0; c < m; c++) {
+            vals[kept] = vals[c];
+            index[kept] = index[c];
+            kept += vals[c] >= kth;
+        }
+        m = kept;
+    }
+    return m;
 }
 
 /* The top-p boundary of probabilities p[0..n) (no NaN) for a target mass,
@@ -462,7 +485,7 @@ static int64_t FS_SK(sample_row)(fs_sampler *s, const FS_SR *x, const unsigned c
     const ptrdiff_t k = s->filters.top_k;
     FS_SR *select_a = (FS_SR *)s->select_a, *select_b = (FS_SR *)s->select_b;
     if (k > 0 && k < n) {
-        len = FS_SK(top_k)(logits, n, k, (FS_SR *)s->kept, s->index, select_a, select_b);
+        len = FS_SK(top_k)(logits, n, k, (FS_SR *)s->kept, s->index, (FS_SR *)s->maxima, select_a, select_b);
         if (len < 0) return FS_SAMPLE_NAN;
         kept = (const FS_SR *)s->kept;
         index = s->index;
