@@ -6,6 +6,7 @@ distribution by a chi-square test (p > 1e-4): no index outside its support,
 and the counts inside it as the probabilities say.
 """
 import doctest
+import io
 import math
 import tracemalloc
 
@@ -15,6 +16,7 @@ from numpy.exceptions import AxisError
 
 import fastsoftmax as fs
 from fastsoftmax import _sample, reference
+from fastsoftmax.__main__ import sample_demo
 
 chisquare = pytest.importorskip("scipy.stats").chisquare
 
@@ -455,3 +457,11 @@ def test_docstring_examples():
     for module in (_sample, reference):
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
         assert result.failed == 0 and result.attempted > 0
+
+
+def test_demo_shows_sampling():
+    out = io.StringIO()
+    sample_demo(out)
+    lines = {line.split()[0]: line for line in out.getvalue().splitlines()[2:] if line.strip()}
+    assert "[1.0000, 0.0000, 0.0000, 0.0000]" in lines["temperature=0"]
+    assert lines["top_k=2"].split("]")[0].endswith("0.0000, 0.0000")

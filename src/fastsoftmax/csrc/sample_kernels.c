@@ -14,7 +14,7 @@
 #include "sample_kernels.h"
 #include "simd.h"
 #if defined(__SSE2__)
-#include <emmintrin.h>   /* movemask: whether any lane of a comparison is set */
+#include <emmintrin.h>   /* movemask (whether any lane of a comparison is set) and max */
 #endif
 
 /* Entries per group of top-k's first pass: from this many down to
@@ -70,6 +70,7 @@ typedef int64_t fs_si_f64 __attribute__((vector_size(16)));
 #define FS_SU uint32_t
 #define FS_BUCKET_SHIFT 20
 #define FS_MOVEMASK(m) _mm_movemask_ps((__m128)(m))
+#define FS_MAX_INTRINSIC(a, b) _mm_max_ps((__m128)(a), (__m128)(b))
 #define FS_SK(name) fs_sample_##name##_f32
 #include "sample_kernels_impl.h"
 #undef FS_SR
@@ -78,6 +79,7 @@ typedef int64_t fs_si_f64 __attribute__((vector_size(16)));
 #undef FS_SU
 #undef FS_BUCKET_SHIFT
 #undef FS_MOVEMASK
+#undef FS_MAX_INTRINSIC
 #undef FS_SK
 
 #define FS_SR double
@@ -86,6 +88,7 @@ typedef int64_t fs_si_f64 __attribute__((vector_size(16)));
 #define FS_SU uint64_t
 #define FS_BUCKET_SHIFT 52
 #define FS_MOVEMASK(m) _mm_movemask_pd((__m128d)(m))
+#define FS_MAX_INTRINSIC(a, b) _mm_max_pd((__m128d)(a), (__m128d)(b))
 #define FS_SK(name) fs_sample_##name##_f64
 #include "sample_kernels_impl.h"
 #undef FS_SR
@@ -94,6 +97,7 @@ typedef int64_t fs_si_f64 __attribute__((vector_size(16)));
 #undef FS_SU
 #undef FS_BUCKET_SHIFT
 #undef FS_MOVEMASK
+#undef FS_MAX_INTRINSIC
 #undef FS_SK
 
 /* ---- the sampler ------------------------------------------------------------ */

@@ -16,12 +16,24 @@ FS_INLINE int FS_SK(none)(FS_SI m)
 {
 #if defined(__SSE2__) && defined(FS_MOVEMASK)
     return FS_MOVEMASK(m) == 0;
-#endif
+#else
     uint64_t words[sizeof(FS_SI) / 8];
     memcpy(words, &m, sizeof m);
     uint64_t any = 0;
     for (size_t w = 0; w < sizeof(FS_SI) / 8; w++) any |= words[w];
     return any == 0;
+#endif
+}
+
+/* Lane-wise maximum; a NaN in v leaves m. */
+FS_INLINE FS_SV FS_SK(vmax)(FS_SV m, FS_SV v)
+{
+#if defined(__SSE2__) && defined(FS_MAX_INTRINSIC)
+    return (FS_SV)FS_MAX_INTRINSIC(v, m);
+#else
+    const FS_SI up = v > m;
+    return (FS_SV)(((FS_SI)v & up) | ((FS_SI)m & ~up));
+#endif
 }
 
 /* The smallest value of the dtype that is >= v (v a double). */
@@ -62,9 +74,8 @@ static FS_SR FS_SK(max_of)(const FS_SR *x, ptrdiff_t n, int *has_nan)
     for (; i + FS_SSTEP <= n; i += FS_SSTEP) {
         for (int j = 0; j < 4; j++) {
             const FS_SV v = FS_SK(load)(x + i + j * FS_SLANES);
-            const FS_SI up = v > m[j];
             ordered &= v == v;
-            m[j] = (FS_SV)(((FS_SI)v & up) | ((FS_SI)m[j] & ~up));
+            m[j] = FS_SK(vmax)(m[j], v);
         }
     }
     int nan = !FS_SK(none)(~ordered);
@@ -103,17 +114,20 @@ static int64_t FS_SK(why_no_draw)(const FS_SR *x, ptrdiff_t n)
     return pos_inf ? FS_SAMPLE_POS_INF : FS_SAMPLE_NOTHING;
 }
 
-/* Entries lo <= x[i] <= hi, in index order, into vals (and their indices into
- * index, unless NULL); returns how many.  For scans that keep few entries:
- * four vectors are tested at a time. */
-static ptrdiff_t FS_SK(gather_between)(const FS_SR *x, ptrdiff_t n, FS_SR lo, FS_SR hi, FS_SR *vals,
-                                       int64_t *index)
+/* Entries of x[from..to) with lo <= x[i] <= hi, appended in index order to
+ * vals (and their indices to index, unless NULL) after the first m; returns
+ * the new count.  For scans that keep few entries: four vectors are tested
+ * at a time, and a step with a hit appends all its entries without branches,
+ * each advancing the count only if it is in range (so vals and index need
+ * room for every entry scanned). */
+FS_INLINE ptrdiff_t FS_SK(gather)(const FS_SR *x, ptrdiff_t from, ptrdiff_t to, FS_SR lo, FS_SR hi, FS_SR *vals,
+                                  int64_t *index, ptrdiff_t m)
 {
     const FS_SV vlo = FS_SK(splat)(lo), vhi = FS_SK(splat)(hi);
-    ptrdiff_t m = 0, i = 0;
-    while (i < n) {
-        ptrdiff_t end = n;
-        if (i + FS_SSTEP <= n) {
+    ptrdiff_t i = from;
+    while (i < to) {
+        ptrdiff_t end = to;
+        if (i + FS_SSTEP <= to) {
             FS_SI hit = {0};
             for (int j = 0; j < 4; j++) {
                 const FS_SV v = FS_SK(load)(x + i + j * FS_SLANES);
@@ -123,11 +137,9 @@ static ptrdiff_t FS_SK(gather_between)(const FS_SR *x, ptrdiff_t n, FS_SR lo, FS
             end = i + FS_SSTEP;
         }
         for (; i < end; i++) {
-            if (x[i] >= lo && x[i] <= hi) {
-                vals[m] = x[i];
-                if (index != NULL) index[m] = i;
-                m++;
-            }
+            vals[m] = x[i];
+            if (index != NULL) index[m] = i;
+            m += (x[i] >= lo) & (x[i] <= hi);
         }
     }
     return m;
@@ -154,7 +166,7 @@ static int FS_SK(descending)(const void *a, const void *b)
 static FS_SR FS_SK(threshold_by_sort)(const FS_SR *v, ptrdiff_t n, const int by_value, double acc,
                                       double target, FS_SR *buf, double *kept)
 {
-    if (buf != v) memcpy(buf, v, (size_t)n * sizeof *buf);
+    memcpy(buf, v, (size_t)n * sizeof *buf);
     if (n <= FS_SELECT_SMALL) {
         for (ptrdiff_t i = 1; i < n; i++) {
             const FS_SR t = buf[i];
@@ -240,20 +252,6 @@ static FS_SR FS_SK(threshold)(const FS_SR *v, ptrdiff_t n, const int by_value, d
 
 /* ---- top-k ------------------------------------------------------------------ */
 
-/* Entries x[lo..hi) >= bar, appended to the candidates (vals, index, *m)
- * without branches. */
-FS_INLINE void FS_SK(take)(const FS_SR *x, ptrdiff_t lo, ptrdiff_t hi, FS_SR bar, FS_SR *vals, int64_t *index,
-                           ptrdiff_t *m)
-{
-    ptrdiff_t count = *m;
-    for (ptrdiff_t i = lo; i < hi; i++) {
-        vals[count] = x[i];
-        index[count] = i;
-        count += x[i] >= bar;
-    }
-    *m = count;
-}
-
 /* The kept entries of x[0..n) under top-k, 1 <= k < n (x >= the k-th
  * largest value, ties kept), in index order, into vals and index (n entries
  * each); returns how many, or -1 at a NaN.  Never a sort of the row:
@@ -284,19 +282,10 @@ static ptrdiff_t FS_SK(top_k)(const FS_SR *x, ptrdiff_t n, ptrdiff_t k, FS_SR *v
     const FS_SR bar = whole_row ? FS_SK(threshold)(x, n, 0, 0.0, (double)k, a, b, &count)
                                 : FS_SK(threshold)(maxima, groups, 0, 0.0, (double)k, a, b, &count);
     ptrdiff_t m = 0;
-    const FS_SV vbar = FS_SK(splat)(bar);
-    for (ptrdiff_t g = 0; g < groups; g++) {
-        if (!(maxima[g] >= bar)) continue;
-        const ptrdiff_t end = g * group + group < n ? g * group + group : n;
-        ptrdiff_t i = g * group;
-        for (; i + FS_SSTEP <= end; i += FS_SSTEP) {
-            const FS_SI hit = (FS_SK(load)(x + i) >= vbar) | (FS_SK(load)(x + i + FS_SLANES) >= vbar) |
-                              (FS_SK(load)(x + i + 2 * FS_SLANES) >= vbar) |
-                              (FS_SK(load)(x + i + 3 * FS_SLANES) >= vbar);
-            if (!FS_SK(none)(hit)) FS_SK(take)(x, i, i + FS_SSTEP, bar, vals, index, &m);
-        }
-        FS_SK(take)(x, i, end, bar, vals, index, &m);
-    }
+    for (ptrdiff_t g = 0; g < groups; g++)
+        if (maxima[g] >= bar)
+            m = FS_SK(gather)(x, g * group, g * group + group < n ? g * group + group : n, bar, (FS_SR)INFINITY,
+                              vals, index, m);
     if (m > k) {
         const FS_SR kth = FS_SK(threshold)(vals, m, 0, 0.0, (double)k, a, b, &count);
         ptrdiff_t kept = 0;
@@ -308,6 +297,16 @@ static ptrdiff_t FS_SK(top_k)(const FS_SR *x, ptrdiff_t n, ptrdiff_t k, FS_SR *v
         m = kept;
     }
     return m;
+}
+
+/* The histogram bucket of a probability: the top bits of its bit pattern,
+ * which order non-negative values as the values do. */
+FS_INLINE ptrdiff_t FS_SK(bucket)(FS_SR v)
+{
+    FS_SU bits;
+    memcpy(&bits, &v, sizeof bits);
+    bits >>= FS_BUCKET_SHIFT;
+    return bits < FS_BUCKETS ? (ptrdiff_t)bits : FS_BUCKETS - 1;
 }
 
 /* The top-p boundary of probabilities p[0..n) (no NaN) for a target mass,
@@ -323,20 +322,9 @@ static FS_SR FS_SK(top_p_boundary)(const FS_SR *p, ptrdiff_t n, double target, d
      * other's update of the same bucket */
     memset(histogram, 0, 4 * FS_BUCKETS * sizeof *histogram);
     ptrdiff_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        for (int j = 0; j < 4; j++) {
-            FS_SU bits;
-            memcpy(&bits, p + i + j, sizeof bits);
-            const FS_SU bucket = bits >> FS_BUCKET_SHIFT;
-            histogram[j * FS_BUCKETS + (bucket < FS_BUCKETS ? bucket : FS_BUCKETS - 1)] += (double)p[i + j];
-        }
-    }
-    for (; i < n; i++) {
-        FS_SU bits;
-        memcpy(&bits, p + i, sizeof bits);
-        const FS_SU bucket = bits >> FS_BUCKET_SHIFT;
-        histogram[bucket < FS_BUCKETS ? bucket : FS_BUCKETS - 1] += (double)p[i];
-    }
+    for (; i + 4 <= n; i += 4)
+        for (int j = 0; j < 4; j++) histogram[j * FS_BUCKETS + FS_SK(bucket)(p[i + j])] += (double)p[i + j];
+    for (; i < n; i++) histogram[FS_SK(bucket)(p[i])] += (double)p[i];
     double acc = 0.0;
     for (ptrdiff_t bucket = FS_BUCKETS - 1; bucket >= 0; bucket--) {
         const double mass = (histogram[bucket] + histogram[FS_BUCKETS + bucket]) +
@@ -350,7 +338,7 @@ static FS_SR FS_SK(top_p_boundary)(const FS_SR *p, ptrdiff_t n, double target, d
             memcpy(&lo, &lo_bits, sizeof lo);
             memcpy(&hi, &hi_bits, sizeof hi);
             if (bucket == FS_BUCKETS - 1) hi = (FS_SR)INFINITY;
-            const ptrdiff_t m = FS_SK(gather_between)(p, n, lo, hi, a, NULL);
+            const ptrdiff_t m = FS_SK(gather)(p, 0, n, lo, hi, a, NULL, 0);
             return FS_SK(threshold)(a, m, 1, acc, target, b, a, kept);
         }
         acc += mass;
