@@ -86,17 +86,30 @@ def _check_temperatures(temperature, batch_shape: tuple) -> np.ndarray:
     return np.ascontiguousarray(t).reshape(-1)
 
 
-def _generator(rng) -> np.random.Generator:
-    if rng is None:
-        return np.random.default_rng()
-    if isinstance(rng, np.random.Generator):
-        return rng
+def _check_rng(rng) -> None:
+    if rng is None or isinstance(rng, np.random.Generator):
+        return
     if isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_)):
         if rng < 0:
             raise ValueError(f"{_NAME}(): an int rng is a seed and must be >= 0, got {rng}")
-        return np.random.default_rng(int(rng))
+        return
     raise TypeError(f"{_NAME}(): rng must be None, an int seed or a numpy.random.Generator, "
                     f"got {type(rng).__name__}")
+
+
+def _uniforms(rng, temperatures: np.ndarray, rows: int) -> np.ndarray:
+    """One uniform number in [0, 1) per row with T > 0, in row order; 0 for
+    the others.  A generator is only made when some row needs a number."""
+    drawing = temperatures > 0.0
+    count = rows if temperatures.size == 1 and drawing[0] else int(np.count_nonzero(drawing))
+    if count == 0:
+        return np.zeros(rows)
+    generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    if count == rows:
+        return generator.random(rows)
+    uniforms = np.zeros(rows)
+    uniforms[drawing] = generator.random(count)
+    return uniforms
 
 
 def _mask_rows(where, shape: tuple, axis: int):
@@ -246,7 +259,7 @@ def sample(logits, axis=-1, *, temperature=1.0, top_k=None, top_p=None, min_p=No
     p = 1.0 if top_p is None else _check_fraction(top_p, "top_p", "(0, 1]", lambda v: 0.0 < v <= 1.0)
     mp = 0.0 if min_p is None else _check_fraction(min_p, "min_p", "[0, 1]", lambda v: 0.0 <= v <= 1.0)
     threads = _api._check_threads(num_threads, _NAME)
-    generator = _generator(rng)
+    _check_rng(rng)
 
     shape = x.shape if x.ndim else (1,)
     batch_shape = shape[:ax] + shape[ax + 1:]
@@ -260,14 +273,7 @@ def sample(logits, axis=-1, *, temperature=1.0, top_k=None, top_p=None, min_p=No
     rows = math.prod(batch_shape)
     rows_x = rows_x.reshape(rows, n)
 
-    # one uniform number per row with T > 0, in row order
-    if temperatures.size == 1:
-        uniforms = generator.random(rows) if temperatures[0] > 0.0 else np.zeros(rows)
-    else:
-        uniforms = np.zeros(rows)
-        drawing = temperatures > 0.0
-        uniforms[drawing] = generator.random(int(np.count_nonzero(drawing)))
-
+    uniforms = _uniforms(rng, temperatures, rows)
     codes = _rows.sample(rows_x, temperatures, uniforms, k, p, mp, mask, offsets, mask_stride, threads)
     if rows and codes.min() < 0:
         _raise_for(codes, batch_shape, temperatures)

@@ -72,15 +72,7 @@ typedef int64_t fs_si_f64 __attribute__((vector_size(16)));
 #define FS_MOVEMASK(m) _mm_movemask_ps((__m128)(m))
 #define FS_MAX_INTRINSIC(a, b) _mm_max_ps((__m128)(a), (__m128)(b))
 #define FS_SK(name) fs_sample_##name##_f32
-#include "sample_kernels_impl.h"
-#undef FS_SR
-#undef FS_SV
-#undef FS_SI
-#undef FS_SU
-#undef FS_BUCKET_SHIFT
-#undef FS_MOVEMASK
-#undef FS_MAX_INTRINSIC
-#undef FS_SK
+#include "sample_kernels_impl.h"   /* which undefines these parameters */
 
 #define FS_SR double
 #define FS_SV fs_sv_f64
@@ -91,14 +83,6 @@ typedef int64_t fs_si_f64 __attribute__((vector_size(16)));
 #define FS_MAX_INTRINSIC(a, b) _mm_max_pd((__m128d)(a), (__m128d)(b))
 #define FS_SK(name) fs_sample_##name##_f64
 #include "sample_kernels_impl.h"
-#undef FS_SR
-#undef FS_SV
-#undef FS_SI
-#undef FS_SU
-#undef FS_BUCKET_SHIFT
-#undef FS_MOVEMASK
-#undef FS_MAX_INTRINSIC
-#undef FS_SK
 
 /* ---- the sampler ------------------------------------------------------------ */
 

@@ -1,7 +1,10 @@
 /* The sampling kernels for one dtype, included by sample_kernels.c once for
- * float and once for double, with FS_SR (the dtype), FS_SV / FS_SI (vectors
- * of it and of same-width ints) and FS_SK(name) (symbol suffixes) defined.
- * No include guard on purpose. */
+ * float and once for double, with these defined: FS_SR (the dtype), FS_SV /
+ * FS_SI / FS_SU (a vector of it, of same-width ints, and the unsigned int of
+ * its bit pattern), FS_BUCKET_SHIFT (bits dropped for a top-p histogram
+ * bucket), FS_MOVEMASK / FS_MAX_INTRINSIC (SSE2 lane mask and maximum) and
+ * FS_SK(name) (symbol suffixes).  They are undefined at the end.  No include
+ * guard on purpose. */
 
 #define FS_SLANES ((ptrdiff_t)(sizeof(FS_SV) / sizeof(FS_SR)))
 /* Elements per step of the scans that look for rare entries: one test for
@@ -501,3 +504,11 @@ static int64_t FS_SK(sample_row)(fs_sampler *s, const FS_SR *x, const unsigned c
 
 #undef FS_SLANES
 #undef FS_SSTEP
+#undef FS_SR
+#undef FS_SV
+#undef FS_SI
+#undef FS_SU
+#undef FS_BUCKET_SHIFT
+#undef FS_MOVEMASK
+#undef FS_MAX_INTRINSIC
+#undef FS_SK
