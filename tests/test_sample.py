@@ -465,3 +465,15 @@ def test_demo_shows_sampling():
     lines = {line.split()[0]: line for line in out.getvalue().splitlines()[2:] if line.strip()}
     assert "[1.0000, 0.0000, 0.0000, 0.0000]" in lines["temperature=0"]
     assert lines["top_k=2"].split("]")[0].endswith("0.0000, 0.0000")
+
+
+def test_huge_top_k_keeps_everything():
+    row = np.array(ROW)
+    x = np.tile(row, (1000, 1))
+    np.testing.assert_array_equal(fs.sample(x, top_k=10**30, rng=43), fs.sample(x, rng=43))
+
+
+def test_every_instruction_set(isa):
+    """The probabilities come from the softmax kernels of the variant in use."""
+    check(ROW, 44, top_k=6, top_p=0.9, temperature=0.8)
+    check(ROW, 45, dtype=np.float32, min_p=0.1, temperature=1.3)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import numbers
 import operator
+import sys
 
 import numpy as np
 from numpy.exceptions import AxisError
@@ -50,7 +51,7 @@ def _check_top_k(top_k):
     k = int(top_k)
     if k < 1:
         raise ValueError(f"{_NAME}(): top_k must be None or an int >= 1, got {k}")
-    return k
+    return min(k, sys.maxsize)         # k >= the row length keeps everything
 
 
 def _check_fraction(value, name: str, accepted: str, ok) -> float:
