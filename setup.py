@@ -140,7 +140,8 @@ class BuildExt(build_ext):
 extensions = [
     Extension(
         "fastsoftmax._rows",
-        sources=["src/fastsoftmax/_rows.pyx", "src/fastsoftmax/csrc/row_kernels.c"],
+        sources=["src/fastsoftmax/_rows.pyx", "src/fastsoftmax/csrc/row_kernels.c",
+                 "src/fastsoftmax/csrc/sample_kernels.c"],
         include_dirs=["src/fastsoftmax/csrc", numpy.get_include()],
         # Built against NumPy 2, runs on NumPy >= 1.25 (the oldest pyproject.toml allows).
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION"),

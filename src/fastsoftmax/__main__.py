@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 
-from . import _api, bench, build_info
+from . import _api, _sample, bench, build_info
 
 
 DESCRIPTION = """\
@@ -61,13 +61,37 @@ def demo(out=sys.stdout) -> None:
     w(f"   fastsoftmax.log_softmax:      {_fmt(_api.log_softmax(big))}\n")
     w(f"   fastsoftmax.logsumexp:        {float(_api.logsumexp(big)):.4f}\n\n")
 
-    w("4. Quick timing on this machine, one thread (median of interleaved runs)\n")
+    sample_demo(out)
+
+    w("5. Quick timing on this machine, one thread (median of interleaved runs)\n")
     results = bench.run(bench.QUICK_CASES, peers=["numpy"], threads=1, budget_s=0.5)
     for r in results:
         t = r["times"]
         w(f"   {r['case'].label:<28} fastsoftmax {bench.format_time(t['fastsoftmax']):>10}   "
           f"NumPy {bench.format_time(t['numpy']):>10}   -> {t['numpy'] / t['fastsoftmax']:.1f}x faster\n")
     w("\n   Full comparison with SciPy and PyTorch: python -m fastsoftmax bench\n")
+
+
+def sample_demo(out=sys.stdout) -> None:
+    """How often each token is drawn from the same logits under each setting."""
+    logits = np.array([2.0, 1.0, 0.5, -1.0])
+    draws = 10_000
+    batch = np.tile(logits, (draws, 1))       # one row per draw: a single call
+    w = out.write
+    w(f"4. Sampling the next token: fastsoftmax.sample on logits {logits.tolist()}\n")
+    w(f"   share of {draws:,} draws per token (seed 0)\n")
+    settings = (
+        ("temperature=0", dict(temperature=0.0), "greedy: always the first maximum"),
+        ("temperature=1", dict(), "the softmax itself"),
+        ("temperature=2", dict(temperature=2.0), "flatter"),
+        ("top_k=2", dict(top_k=2), "only the 2 largest logits"),
+        ("top_p=0.9", dict(top_p=0.9), "smallest set with 90% of the mass"),
+        ("min_p=0.3", dict(min_p=0.3), "p >= 0.3 * p_max"),
+    )
+    for label, how, note in settings:
+        shares = np.bincount(_sample.sample(batch, rng=0, **how), minlength=logits.size) / draws
+        w(f"   {label:<14} {_fmt(shares)}  {note}\n")
+    w("\n")
 
 
 def main(argv=None) -> int:

@@ -46,3 +46,13 @@ def weighted_logsumexp(x: np.ndarray, b: np.ndarray, b_rows: object, b_varies: b
 def empty_cached(shape: tuple[int, ...], dtype: object) -> np.ndarray: ...
 def compute_staged(op: int, x: np.ndarray, out: np.ndarray, in_format: int, out_format: int,
                    temperature: float, num_threads: int) -> bool: ...
+
+# sampling (fastsoftmax.sample)
+SAMPLE_NAN: int
+SAMPLE_POS_INF: int
+SAMPLE_NOTHING: int
+SAMPLE_NO_MEMORY: int
+
+def sample(x: np.ndarray, temperatures: np.ndarray, uniforms: np.ndarray, top_k: int, top_p: float,
+           min_p: float, mask: np.ndarray | None, mask_offsets: np.ndarray | None, mask_stride: int,
+           num_threads: int) -> np.ndarray: ...

@@ -1396,3 +1396,105 @@ def compute_staged(int op, cnp.ndarray x, cnp.ndarray out, int in_format, int ou
     if status != 0:
         raise MemoryError("fastsoftmax: could not allocate the staging buffers")
     return True
+
+
+# ---- sampling (fastsoftmax.sample) --------------------------------------------
+# One index per row, drawn after the filters of csrc/sample_kernels.h, whose
+# probabilities come from the kernel table above.  Each thread keeps its own
+# sampler (the call's settings, the temperature constants of its last row,
+# scratch rows).  The uniform numbers come from Python, one per row, so the
+# result is the same for any number of threads.
+
+from libc.stdint cimport int64_t
+
+cdef extern from "sample_kernels.h" nogil:
+    int FS_SAMPLE_NAN, FS_SAMPLE_POS_INF, FS_SAMPLE_NOTHING, FS_SAMPLE_NO_MEMORY
+    ctypedef struct fs_sample_filters:
+        Py_ssize_t top_k
+        double top_p
+        double min_p
+    ctypedef struct fs_sampler:
+        pass
+    fs_sampler *fs_sampler_new(int dtype, Py_ssize_t n, const fs_sample_filters *filters, int masked)
+    void fs_sampler_free(fs_sampler *s)
+    int64_t fs_sampler_row(fs_sampler *s, const void *x, const unsigned char *mask, Py_ssize_t mask_stride,
+                           double temperature, double u)
+
+SAMPLE_NAN = FS_SAMPLE_NAN
+SAMPLE_POS_INF = FS_SAMPLE_POS_INF
+SAMPLE_NOTHING = FS_SAMPLE_NOTHING
+SAMPLE_NO_MEMORY = FS_SAMPLE_NO_MEMORY
+
+
+def sample(cnp.ndarray x, cnp.ndarray temperatures, cnp.ndarray uniforms, Py_ssize_t top_k, double top_p,
+           double min_p, cnp.ndarray mask, cnp.ndarray mask_offsets, Py_ssize_t mask_stride, int num_threads):
+    """One index per row of ``x``, a C-contiguous float32/float64 (rows, n)
+    array, as an int64 array of ``rows`` entries; a row without one gets a
+    negative SAMPLE_* code instead.
+
+    ``temperatures`` and ``uniforms``: float64, one per row, or one for all
+    rows (temperatures only).  ``top_k`` 0, ``top_p`` >= 1 and ``min_p`` 0 turn
+    those filters off.  ``mask`` (or None): row r's entry i takes part where
+    the byte at ``mask.data + mask_offsets[r] + i * mask_stride`` is nonzero;
+    the mask is read in place, never expanded.  ``num_threads`` <= 0 means
+    the OpenMP default.  Arguments are validated by fastsoftmax._sample."""
+    cdef int typenum = cnp.PyArray_TYPE(x)
+    if (cnp.PyArray_NDIM(x) != 2 or not cnp.PyArray_IS_C_CONTIGUOUS(x)
+            or (typenum != cnp.NPY_FLOAT32 and typenum != cnp.NPY_FLOAT64)):
+        raise ValueError("sample() needs a C-contiguous float32/float64 array of 2 dimensions")
+    cdef Py_ssize_t rows = cnp.PyArray_DIM(x, 0), n = cnp.PyArray_DIM(x, 1)
+    cdef Py_ssize_t t_step = 0 if cnp.PyArray_SIZE(temperatures) == 1 else 1
+    for a, length in ((temperatures, rows if t_step else 1), (uniforms, rows)):
+        if (cnp.PyArray_TYPE(a) != cnp.NPY_FLOAT64 or not cnp.PyArray_IS_C_CONTIGUOUS(a)
+                or cnp.PyArray_SIZE(a) != length):
+            raise ValueError("sample(): temperatures and uniforms must be C-contiguous float64, one per row")
+    cdef bint masked = mask is not None
+    if masked and (cnp.PyArray_TYPE(mask_offsets) != cnp.NPY_INTP or not cnp.PyArray_IS_C_CONTIGUOUS(mask_offsets)
+                   or cnp.PyArray_SIZE(mask_offsets) != rows or cnp.PyArray_ITEMSIZE(mask) != 1):
+        raise ValueError("sample(): the mask needs 1-byte entries and one intp offset per row")
+    cdef cnp.npy_intp count = rows
+    cdef cnp.ndarray out = cnp.PyArray_EMPTY(1, &count, cnp.NPY_INT64, 0)
+    if rows == 0:
+        return out
+
+    cdef fs_sample_filters filters
+    filters.top_k = top_k
+    filters.top_p = top_p
+    filters.min_p = min_p
+    cdef int dtype = FS_F32 if typenum == cnp.NPY_FLOAT32 else FS_F64
+    cdef Py_ssize_t row_bytes = n * (4 if dtype == FS_F32 else 8)
+    cdef const char *xp = <const char *> cnp.PyArray_DATA(x)
+    cdef const double *temps = <const double *> cnp.PyArray_DATA(temperatures)
+    cdef const double *us = <const double *> cnp.PyArray_DATA(uniforms)
+    cdef const unsigned char *mp = <const unsigned char *> cnp.PyArray_DATA(mask) if masked else NULL
+    cdef const Py_ssize_t *moff = <const Py_ssize_t *> cnp.PyArray_DATA(mask_offsets) if masked else NULL
+    cdef int64_t *res = <int64_t *> cnp.PyArray_DATA(out)
+    cdef fs_sampler *sampler = NULL
+    cdef bint no_memory = False
+    cdef Py_ssize_t r, chunk
+    cdef int threads = <int> max(1, min(<Py_ssize_t> call_threads(num_threads, rows * n), rows))
+
+    if threads == 1:
+        with nogil:
+            sampler = fs_sampler_new(dtype, n, &filters, masked)
+            no_memory = sampler == NULL
+            if not no_memory:
+                for r in range(rows):
+                    res[r] = fs_sampler_row(sampler, xp + r * row_bytes, mp + moff[r] if masked else NULL,
+                                            mask_stride, temps[r * t_step], us[r])
+                fs_sampler_free(sampler)
+        if no_memory:
+            raise MemoryError(f"sample(): no memory for the scratch rows of {n} entries")
+        return out
+
+    chunk = max(1, rows // (8 * threads))
+    with nogil, parallel(num_threads=threads):
+        sampler = fs_sampler_new(dtype, n, &filters, masked)
+        for r in prange(rows, schedule="dynamic", chunksize=chunk):
+            if sampler == NULL:
+                res[r] = FS_SAMPLE_NO_MEMORY
+            else:
+                res[r] = fs_sampler_row(sampler, xp + r * row_bytes, mp + moff[r] if masked else NULL,
+                                        mask_stride, temps[r * t_step], us[r])
+        fs_sampler_free(sampler)
+    return out

@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     Result = Union[NDArray[np.floating[Any]], np.floating[Any]]
 
 __all__ = ["softmax", "log_softmax", "logsumexp", "softmax_backward", "log_softmax_backward",
-           "cross_entropy", "kl_div", "contrastive_loss", "special_logsumexp"]
+           "cross_entropy", "kl_div", "contrastive_loss", "special_logsumexp",
+           "sample_distribution"]
 
 _INF = math.inf
 
@@ -708,3 +709,88 @@ def special_logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
         value, sign = value.astype(result_dtype), sign.astype(result_dtype)
     value, sign = value[()] if value.ndim == 0 else value, sign[()] if sign.ndim == 0 else sign
     return (value, sign) if return_sign else value
+
+
+# ---- sampling: the distribution fastsoftmax.sample draws from ----------------
+
+def _sample_weights(row: list[float], t: float, top_k, top_p, min_p) -> list:
+    """Exact unnormalised weights (Fractions; 0 outside the kept set) of one
+    row whose masked entries are already -inf.  Raises ValueError (with a
+    message that the caller completes with the row) for a row with nothing to
+    draw."""
+    from collections import Counter
+    from fractions import Fraction
+
+    if any(math.isnan(v) for v in row):
+        raise ValueError("contains NaN")
+    if not row or max(row) == -_INF:
+        raise ValueError("has nothing to draw")
+    m = max(row)
+    if t == 0.0:
+        first = row.index(m)
+        return [Fraction(1) if i == first else Fraction(0) for i in range(len(row))]
+    if m == _INF:
+        raise ValueError("contains +inf")
+    kept = [True] * len(row)
+    # 2. top-k on the logits: ties with the k-th largest are kept
+    if top_k is not None and top_k < len(row):
+        kth = sorted(row, reverse=True)[top_k - 1]
+        kept = [v >= kth for v in row]
+    # 1. temperature: exp((x - max) / T) in double, exactly summed from here on
+    if math.isinf(t):
+        weights = [Fraction(1) if k and v != -_INF else Fraction(0) for v, k in zip(row, kept)]
+    else:
+        weights = [Fraction(math.exp(_scaled_diff(v, m, t))) if k else Fraction(0) for v, k in zip(row, kept)]
+    # 3. top-p: the smallest most likely set reaching top_p of the mass, ties kept
+    if top_p is not None and top_p < 1.0:
+        goal = Fraction(top_p) * sum(weights)
+        running = Fraction(0)
+        for w, ties in sorted(Counter(weights).items(), reverse=True):
+            running += w * ties
+            if running >= goal:
+                weights = [v if v >= w else Fraction(0) for v in weights]
+                break
+    # 4. min-p, relative to the largest probability
+    if min_p is not None and min_p > 0.0:
+        cut = Fraction(min_p) * max(weights)
+        weights = [v if v >= cut else Fraction(0) for v in weights]
+    return weights
+
+
+def sample_distribution(logits, axis=-1, *, temperature=1.0, top_k=None, top_p=None, min_p=None, where=None):
+    """The distribution :func:`fastsoftmax.sample` draws each row's index from.
+
+    Returns float64 probabilities of ``logits``' shape, summing to 1 along
+    ``axis`` (exactly renormalised over the kept entries, 0 elsewhere).  The
+    filters run in the order of :func:`fastsoftmax.sample`; ``temperature``
+    may be one value per row (broadcastable to the batch shape).  A row with
+    ``T = 0`` is one-hot on its first maximum.  Weights are ``math.exp`` in
+    double; every sum, comparison and the renormalisation are exact
+    (``fractions.Fraction``).  Raises ValueError naming the first row with
+    nothing to draw, as ``sample`` does.
+
+    >>> from fastsoftmax import reference
+    >>> reference.sample_distribution([0.0, 0.0, -math.inf], top_k=1).tolist()
+    [0.5, 0.5, 0.0]
+    """
+    x = np.asarray(logits)
+    x = x.astype(np.float64) if x.ndim else x.reshape(1).astype(np.float64)
+    mask = np.ones(x.shape, dtype=bool) if where is None else np.broadcast_to(np.asarray(where, dtype=bool), x.shape)
+    moved = np.moveaxis(x, axis, -1)
+    batch = moved.shape[:-1]
+    rows = moved.reshape(-1, moved.shape[-1]).tolist()
+    keep = np.moveaxis(mask, axis, -1).reshape(len(rows), -1).tolist()
+    temps = np.broadcast_to(np.asarray(temperature, dtype=np.float64), batch).reshape(-1).tolist()
+    out = []
+    for r, (row, k, t) in enumerate(zip(rows, keep, temps)):
+        row = [v if take else -_INF for v, take in zip(row, k)]
+        try:
+            weights = _sample_weights(row, t, top_k, top_p, min_p)
+        except ValueError as e:
+            where_ = tuple(int(i) for i in np.unravel_index(r, batch)) if batch else ()
+            raise ValueError(f"sample_distribution(): row {where_} {e}") from None
+        total = sum(weights)
+        out.append([float(w / total) for w in weights])
+    probs = np.array(out, dtype=np.float64).reshape(moved.shape)
+    probs = np.moveaxis(probs, -1, axis)
+    return probs if np.ndim(logits) else probs.reshape(())

@@ -1,0 +1,282 @@
+"""``fastsoftmax.sample``: one index per row drawn from logits, the decoding
+step of a language model in one call (temperature, greedy, top-k, top-p,
+min-p).
+
+The arguments are checked here; the rows are filtered and drawn in compiled
+code (:func:`fastsoftmax._rows.sample`, csrc/sample_kernels.h), with the
+probabilities of the softmax kernels.  The uniform numbers of the draws come
+from a NumPy Generator here, one per row that needs one, so that a seed gives
+the same tokens for any number of threads.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import operator
+import sys
+
+import numpy as np
+from numpy.exceptions import AxisError
+
+from . import _api, _rows
+
+__all__ = ["sample"]
+
+_NAME = "sample"
+
+
+# ---- argument checks --------------------------------------------------------
+
+def _check_axis(axis, ndim: int) -> int:
+    if isinstance(axis, (bool, np.bool_)):
+        raise TypeError(f"{_NAME}(): axis must be an int, got {axis!r}")
+    try:
+        a = operator.index(axis)
+    except TypeError:
+        raise TypeError(f"{_NAME}(): axis must be an int, got {type(axis).__name__} {axis!r:.60}") from None
+    if not -max(ndim, 1) <= a < max(ndim, 1):
+        raise AxisError(f"{_NAME}(): axis {a} is out of bounds for an array of dimension {ndim}")
+    return a % max(ndim, 1)
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_top_k(top_k):
+    if top_k is None:
+        return 0
+    if isinstance(top_k, (bool, np.bool_)) or not isinstance(top_k, numbers.Integral):
+        raise TypeError(f"{_NAME}(): top_k must be None or an int >= 1, got {type(top_k).__name__} {top_k!r:.60}")
+    k = int(top_k)
+    if k < 1:
+        raise ValueError(f"{_NAME}(): top_k must be None or an int >= 1, got {k}")
+    return min(k, sys.maxsize)         # k >= the row length keeps everything
+
+
+def _check_fraction(value, name: str, accepted: str, ok) -> float:
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if not _is_real(value):
+        raise TypeError(f"{_NAME}(): {name} must be None or a real number in {accepted}, "
+                        f"got {type(value).__name__} {value!r:.60}")
+    v = float(value)
+    if not ok(v):
+        raise ValueError(f"{_NAME}(): {name} must be None or a real number in {accepted}, got {value!r}")
+    return v
+
+
+def _check_temperatures(temperature, batch_shape: tuple) -> np.ndarray:
+    """float64 temperatures: one value for every row, or one per row."""
+    if np.ndim(temperature) == 0:
+        return np.array([_api._check_temperature(temperature, _NAME)])
+    t = np.asarray(temperature)
+    if t.dtype.kind not in "fiu":
+        raise TypeError(f"{_NAME}(): temperature must be a real scalar or an array of real numbers, "
+                        f"got an array of dtype {t.dtype}")
+    with np.errstate(over="ignore"):
+        t = t.astype(np.float64)
+    if not (t >= 0.0).all():
+        raise ValueError(f"{_NAME}(): temperature must be >= 0 (0 and inf allowed) in every row; "
+                         f"got {t[~(t >= 0.0)].flat[0]!r}")
+    try:
+        t = np.broadcast_to(t, batch_shape)
+    except ValueError:
+        raise ValueError(f"{_NAME}(): temperature of shape {t.shape} does not broadcast to the batch shape "
+                         f"{batch_shape} (the logits' shape without axis)") from None
+    return np.ascontiguousarray(t).reshape(-1)
+
+
+def _check_rng(rng) -> None:
+    if rng is None or isinstance(rng, np.random.Generator):
+        return
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_)):
+        if rng < 0:
+            raise ValueError(f"{_NAME}(): an int rng is a seed and must be >= 0, got {rng}")
+        return
+    raise TypeError(f"{_NAME}(): rng must be None, an int seed or a numpy.random.Generator, "
+                    f"got {type(rng).__name__}")
+
+
+def _uniforms(rng, temperatures: np.ndarray, rows: int) -> np.ndarray:
+    """One uniform number in [0, 1) per row with T > 0, in row order; 0 for
+    the others.  A generator is only made when some row needs a number."""
+    drawing = temperatures > 0.0
+    count = rows if temperatures.size == 1 and drawing[0] else int(np.count_nonzero(drawing))
+    if count == 0:
+        return np.zeros(rows)
+    generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    if count == rows:
+        return generator.random(rows)
+    uniforms = np.zeros(rows)
+    uniforms[drawing] = generator.random(count)
+    return uniforms
+
+
+def _mask_rows(where, shape: tuple, axis: int):
+    """(the mask as a view with the sampled axis last, byte offset of each row,
+    byte stride along the row), never expanded to the logits' size."""
+    mask = np.asarray(where)
+    if mask.dtype != np.bool_:
+        raise TypeError(f"{_NAME}(): where must be a boolean array_like, got dtype {mask.dtype}")
+    try:
+        view = np.broadcast_to(mask, shape)
+    except ValueError:
+        raise ValueError(f"{_NAME}(): where of shape {mask.shape} does not broadcast to the logits' "
+                         f"shape {shape}") from None
+    view = np.moveaxis(view, axis, -1)
+    batch = view.shape[:-1]
+    offsets = np.zeros(batch, dtype=np.intp)
+    for d, (size, stride) in enumerate(zip(batch, view.strides[:-1])):
+        if size > 1 and stride != 0:
+            step = [1] * len(batch)
+            step[d] = size
+            offsets = offsets + (np.arange(size, dtype=np.intp) * stride).reshape(step)
+    return view, np.ascontiguousarray(offsets).reshape(-1), view.strides[-1]
+
+
+def _row_label(row: int, batch_shape: tuple) -> str:
+    if not batch_shape:
+        return "the row"
+    if len(batch_shape) == 1:
+        return f"row {row}"
+    return f"row {tuple(int(i) for i in np.unravel_index(row, batch_shape))}"
+
+
+def _raise_for(codes: np.ndarray, batch_shape: tuple, temperatures: np.ndarray) -> None:
+    row = int(np.flatnonzero(codes < 0)[0])
+    code = int(codes[row])
+    label = _row_label(row, batch_shape)
+    if code == _rows.SAMPLE_NO_MEMORY:
+        raise MemoryError(f"{_NAME}(): no memory for the scratch rows")
+    if code == _rows.SAMPLE_NAN:
+        raise ValueError(f"{_NAME}(): {label} contains NaN, so it has no probabilities to draw from")
+    if code == _rows.SAMPLE_POS_INF:
+        t = temperatures[row if temperatures.size > 1 else 0]
+        raise ValueError(f"{_NAME}(): {label} contains +inf, so its probabilities are undefined at "
+                         f"temperature {t!r} (only temperature 0 takes such a row: its first +inf)")
+    raise ValueError(f"{_NAME}(): {label} has nothing to draw: it is empty, or every entry is -inf or masked")
+
+
+# ---- the public function ----------------------------------------------------
+
+def sample(logits, axis=-1, *, temperature=1.0, top_k=None, top_p=None, min_p=None, where=None, rng=None,
+           num_threads=None):
+    """Draw one index per row from ``softmax(logits / temperature)``, after the
+    top-k, top-p and min-p filters: the decoding step of a language model.
+
+    Parameters
+    ----------
+    logits : array_like
+        Logits; the rows run along ``axis``.  float16, float32, float64, bool
+        and integer dtypes as in :func:`fastsoftmax.softmax` (float16 is
+        computed in float32, integers and bool in float64).
+    axis : int, default -1
+        The axis the indices run along (the vocabulary).
+    temperature : float or array_like, default 1.0
+        ``T >= 0``: one for every row, or an array broadcastable to the batch
+        shape (``logits``' shape without ``axis``): one per row.  A row with
+        ``T = 0`` takes its first maximal entry, as :func:`numpy.argmax`
+        (greedy decoding), and uses no random number; ``T = inf`` draws
+        uniformly among the entries that are not ``-inf``.
+    top_k : int, optional
+        Keep the entries ``>=`` the ``top_k``-th largest logit of the row
+        (ties at the boundary are all kept).  ``top_k >= 1``.
+    top_p : float, optional
+        Nucleus sampling: keep the smallest set of most likely entries whose
+        probability sum reaches ``top_p``, ``0 < top_p <= 1``; entries equal in
+        probability to the last one admitted are kept too.  ``1`` keeps all.
+    min_p : float, optional
+        Keep the entries with ``p >= min_p * p_max``, ``0 <= min_p <= 1``.
+    where : array_like of bool, optional
+        Broadcastable to ``logits``: only the True entries take part; masked
+        entries are never drawn, whatever their value (NaN included).  A
+        broadcast mask is read in place, never expanded.
+    rng : None, int or numpy.random.Generator, optional
+        Source of the uniform numbers, one per row with ``T > 0``: a
+        Generator, a seed for :func:`numpy.random.default_rng`, or None for
+        a fresh unseeded one.
+    num_threads : int, optional
+        Cap on OpenMP threads, as in :func:`fastsoftmax.softmax`.  The same
+        rng gives the same indices for any thread count.
+
+    Returns
+    -------
+    numpy.int64 or ndarray of int64
+        One index per row, with ``logits``' shape without ``axis`` (a NumPy
+        int64 scalar for a 1-D input).
+
+    Raises
+    ------
+    ValueError
+        An invalid filter value (``top_k < 1``, ``top_p`` outside ``(0, 1]``,
+        ``min_p`` outside ``[0, 1]``), a negative or NaN temperature, or a
+        row with nothing to draw: one with a NaN, one whose entries are all
+        ``-inf`` or masked, an empty one, or one with ``+inf`` at ``T > 0``.
+        The message names the first such row.
+    TypeError
+        An argument of the wrong type (a float ``top_k``, a non-boolean
+        ``where``, an unsupported dtype...).
+
+    Notes
+    -----
+    The steps, each on what the one before left, as in Hugging Face's
+    logits warpers:
+
+    1. temperature;
+    2. ``top_k``, on the logits;
+    3. ``top_p``, on the probabilities renormalised over what top-k kept;
+    4. ``min_p``, relative to the largest probability;
+    5. the draw: inverse CDF over the kept entries in index order, with
+       their probabilities renormalised.
+
+    The most likely entry is always kept.  Top-k uses partial selection and
+    top-p a weighted selection, never a sort of the whole row.  Probability
+    sums are taken in double precision; a kept set differs from the exact
+    one only for probabilities within rounding of a filter's boundary.
+    :func:`fastsoftmax.reference.sample_distribution` gives the exact
+    distribution a row is drawn from.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastsoftmax as fs
+    >>> logits = np.array([[2.0, 1.0, 0.1, -1.0],
+    ...                    [0.0, 3.0, 3.0, 1.0]])
+    >>> fs.sample(logits, temperature=0.0)        # greedy: the first maximum
+    array([0, 1])
+    >>> rng = np.random.default_rng(0)           # seeded: reproducible draws
+    >>> fs.sample(logits, temperature=0.7, top_k=2, top_p=0.9, rng=rng)
+    array([0, 1])
+    >>> fs.sample(logits, temperature=[0.0, 1.0], rng=rng)   # one T per row
+    array([0, 1])
+    >>> type(fs.sample([0.5, 2.5, 1.0], temperature=0))
+    <class 'numpy.int64'>
+    """
+    x = logits if type(logits) is np.ndarray else np.asarray(logits)
+    compute_dt, _ = _api._dtypes(x.dtype, _NAME)
+    ax = _check_axis(axis, x.ndim)
+    k = _check_top_k(top_k)
+    p = 1.0 if top_p is None else _check_fraction(top_p, "top_p", "(0, 1]", lambda v: 0.0 < v <= 1.0)
+    mp = 0.0 if min_p is None else _check_fraction(min_p, "min_p", "[0, 1]", lambda v: 0.0 <= v <= 1.0)
+    threads = _api._check_threads(num_threads, _NAME)
+    _check_rng(rng)
+
+    shape = x.shape if x.ndim else (1,)
+    batch_shape = shape[:ax] + shape[ax + 1:]
+    temperatures = _check_temperatures(temperature, batch_shape)
+    mask, offsets, mask_stride = (None, None, 0) if where is None else _mask_rows(where, shape, ax)
+
+    rows_x = np.moveaxis(x.reshape(shape), ax, -1)
+    if not (rows_x.flags.c_contiguous and rows_x.flags.aligned and rows_x.dtype == compute_dt):
+        rows_x = np.array(rows_x, dtype=compute_dt, order="C")
+    n = shape[ax]
+    rows = math.prod(batch_shape)
+    rows_x = rows_x.reshape(rows, n)
+
+    uniforms = _uniforms(rng, temperatures, rows)
+    codes = _rows.sample(rows_x, temperatures, uniforms, k, p, mp, mask, offsets, mask_stride, threads)
+    if rows and codes.min() < 0:
+        _raise_for(codes, batch_shape, temperatures)
+    result = codes.reshape(batch_shape)
+    return result[()] if result.ndim == 0 else result

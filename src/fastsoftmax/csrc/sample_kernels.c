@@ -1,0 +1,148 @@
+/* Sampling kernels (see sample_kernels.h): the per-dtype code in
+ * sample_kernels_impl.h, instantiated below for float and double; the
+ * probabilities come from the kernel table of row_kernels.h.
+ *
+ * The scans here look for rare entries (those above a bar) or sum a few
+ * lanes, far from the exp-bound work of the softmax kernels, so 16-byte
+ * vectors of the portable baseline are enough. */
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sample_kernels.h"
+#include "simd.h"
+#if defined(__SSE2__)
+#include <emmintrin.h>   /* movemask (whether any lane of a comparison is set) and max */
+#endif
+
+/* Entries per group of top-k's first pass: from this many down to
+ * FS_TOPK_GROUP_MIN (powers of two, multiples of a scan step). */
+#define FS_TOPK_GROUP 256
+#define FS_TOPK_GROUP_MIN 16
+/* Below this many candidates a selection sorts them (insertion sort). */
+#define FS_SELECT_SMALL 8
+/* Partition rounds before a selection gives up on its pivots and sorts. */
+#define FS_SELECT_ROUNDS 64
+/* Entries per block of the draw: it first picks a block, then an entry. */
+#define FS_DRAW_BLOCK 64
+/* Rows from this length find the top-p boundary's neighbourhood with a
+ * histogram of the probability mass first. */
+#define FS_HISTOGRAM_MIN 4096
+#define FS_BUCKETS 1024
+/* Softmax rows sum to 1 within 2e-6 (float32; far less for float64): 1 plus
+ * this bounds the sum from above with a wide margin (see draw). */
+#define FS_SUM_SLACK 0x1p-12
+/* The largest double below 1. */
+#define FS_BELOW_ONE 0x1.fffffffffffffp-1
+
+struct fs_sampler {
+    int dtype;
+    ptrdiff_t n;
+    fs_sample_filters filters;
+    const fs_kernels *kernels;
+    double temperature;      /* of `params`; NaN before the first row */
+    fs_params params;
+    /* scratch rows, NULL where the settings do not need them */
+    void *logits;            /* n: the row with masked entries at -inf */
+    void *probs;             /* n */
+    void *kept;              /* n: logits kept by top-k, in index order */
+    int64_t *index;          /* n: their indices */
+    void *maxima;            /* n / FS_TOPK_GROUP_MIN + 1: top-k's group maxima */
+    void *select_a, *select_b;  /* n each: the selections' partitions */
+    double *histogram;       /* 4 * FS_BUCKETS (top-p) */
+    double *block_sums;      /* one per FS_DRAW_BLOCK entries */
+};
+
+FS_INLINE float fs_sample_next_up_f32(float v) { return nextafterf(v, INFINITY); }
+FS_INLINE double fs_sample_next_up_f64(double v) { return nextafter(v, INFINITY); }
+
+typedef float fs_sv_f32 __attribute__((vector_size(16)));
+typedef int32_t fs_si_f32 __attribute__((vector_size(16)));
+typedef double fs_sv_f64 __attribute__((vector_size(16)));
+typedef int64_t fs_si_f64 __attribute__((vector_size(16)));
+
+/* top-p buckets: float32 by exponent and 3 more bits, float64 by exponent */
+#define FS_SR float
+#define FS_SV fs_sv_f32
+#define FS_SI fs_si_f32
+#define FS_SU uint32_t
+#define FS_BUCKET_SHIFT 20
+#define FS_MOVEMASK(m) _mm_movemask_ps((__m128)(m))
+#define FS_MAX_INTRINSIC(a, b) _mm_max_ps((__m128)(a), (__m128)(b))
+#define FS_SK(name) fs_sample_##name##_f32
+#include "sample_kernels_impl.h"   /* which undefines these parameters */
+
+#define FS_SR double
+#define FS_SV fs_sv_f64
+#define FS_SI fs_si_f64
+#define FS_SU uint64_t
+#define FS_BUCKET_SHIFT 52
+#define FS_MOVEMASK(m) _mm_movemask_pd((__m128d)(m))
+#define FS_MAX_INTRINSIC(a, b) _mm_max_pd((__m128d)(a), (__m128d)(b))
+#define FS_SK(name) fs_sample_##name##_f64
+#include "sample_kernels_impl.h"
+
+/* ---- the sampler ------------------------------------------------------------ */
+
+/* offsets of the scratch rows: whole cache lines */
+#define FS_SCRATCH_ALIGN 64
+
+/* Lays the scratch out after the struct at `base` (NULL: only measures);
+ * returns the bytes needed, 0 on overflow. */
+static size_t fs_sampler_layout(fs_sampler *s, char *base, int dtype, ptrdiff_t n, const fs_sample_filters *f,
+                                int masked)
+{
+    const size_t item = dtype == FS_F32 ? sizeof(float) : sizeof(double);
+    const int top_k = f->top_k > 0 && f->top_k < n;
+    const int select = f->top_p < 1.0 || top_k;
+    const size_t rows = (size_t)n;
+    if (rows > SIZE_MAX / 64) return 0;
+    size_t at = (sizeof(fs_sampler) + FS_SCRATCH_ALIGN - 1) / FS_SCRATCH_ALIGN * FS_SCRATCH_ALIGN;
+#define FS_CARVE(field, type, count)                                                          \
+    do {                                                                                      \
+        if (s != NULL) s->field = (count) != 0 ? (type)(base + at) : NULL;                       \
+        at += ((count) + FS_SCRATCH_ALIGN - 1) / FS_SCRATCH_ALIGN * FS_SCRATCH_ALIGN;         \
+    } while (0)
+    FS_CARVE(logits, void *, masked ? rows * item : 0);
+    FS_CARVE(probs, void *, rows * item);
+    FS_CARVE(kept, void *, top_k ? rows * item : 0);
+    FS_CARVE(index, int64_t *, top_k ? rows * sizeof(int64_t) : 0);
+    FS_CARVE(maxima, void *, top_k ? (rows / FS_TOPK_GROUP_MIN + 1) * item : 0);
+    FS_CARVE(select_a, void *, select ? rows * item : 0);
+    FS_CARVE(select_b, void *, select ? rows * item : 0);
+    FS_CARVE(histogram, double *, f->top_p < 1.0 ? 4 * FS_BUCKETS * sizeof(double) : 0);
+    FS_CARVE(block_sums, double *, (rows / FS_DRAW_BLOCK + 1) * sizeof(double));
+#undef FS_CARVE
+    return at;
+}
+
+fs_sampler *fs_sampler_new(int dtype, ptrdiff_t n, const fs_sample_filters *filters, int masked)
+{
+    const size_t bytes = fs_sampler_layout(NULL, NULL, dtype, n, filters, masked);
+    if (bytes == 0) return NULL;
+    char *base = (char *)malloc(bytes);
+    if (base == NULL) return NULL;
+    fs_sampler *s = (fs_sampler *)base;
+    fs_sampler_layout(s, base, dtype, n, filters, masked);
+    s->dtype = dtype;
+    s->n = n;
+    s->filters = *filters;
+    s->kernels = fs_kernels_for(dtype);
+    s->temperature = NAN;
+    return s;
+}
+
+void fs_sampler_free(fs_sampler *s) { free(s); }
+
+int64_t fs_sampler_row(fs_sampler *s, const void *x, const unsigned char *mask, ptrdiff_t mask_stride,
+                       double temperature, double u)
+{
+    if (!(temperature == s->temperature)) {
+        fs_params_init(s->dtype, temperature, &s->params);
+        s->temperature = temperature;
+    }
+    if (s->dtype == FS_F32) return fs_sample_sample_row_f32(s, (const float *)x, mask, mask_stride, u);
+    return fs_sample_sample_row_f64(s, (const double *)x, mask, mask_stride, u);
+}
