@@ -9,13 +9,13 @@ function gets a ``check_<name>`` section and an entry in ``CHECKS``.
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable, List
+from typing import Any, Callable, List, Tuple
 
 import numpy as np
 from numpy.typing import NDArray
 
 import fastsoftmax as fs
-from fastsoftmax import BuildInfo
+from fastsoftmax import BuildInfo, special
 
 if sys.version_info >= (3, 11):
     from typing import assert_type
@@ -27,6 +27,8 @@ rows64: NDArray[np.float64] = np.zeros((4, 5))
 rows16: NDArray[np.float16] = np.zeros((4, 5), dtype=np.float16)
 counts: NDArray[np.int64] = np.arange(20, dtype=np.int64).reshape(4, 5)
 flags: NDArray[np.bool_] = np.ones((4, 5), dtype=bool)
+labels: NDArray[np.int64] = np.array([0, 1, 2, 4])
+square32: NDArray[np.float32] = np.eye(4, dtype=np.float32)
 
 
 def is_array(value: object, dtype: type[np.generic]) -> None:
@@ -54,6 +56,16 @@ def check_softmax() -> None:
     probs = fs.softmax(rows32)
     total: np.float32 = probs.sum(dtype=np.float32)
     assert abs(float(total) - 4.0) < 1e-5
+    # where= keeps the overloads; dtype= picks the result type
+    is_array(assert_type(fs.softmax(rows32, where=flags), NDArray[np.float32]), np.float32)
+    is_array(assert_type(fs.softmax(rows32, where=[True, False, True, True, True], temperature=0),
+                         NDArray[np.float32]), np.float32)
+    is_array(assert_type(fs.softmax(rows16, dtype=np.float32), NDArray[np.float32]), np.float32)
+    is_array(assert_type(fs.softmax(rows32, dtype=np.dtype(np.float64)), NDArray[np.float64]), np.float64)
+    widened = fs.softmax([1.0, 2.0], dtype="float32")
+    is_array(assert_type(widened, "NDArray[np.floating[Any]] | np.floating[Any]"), np.float32)
+    out64 = np.empty_like(rows64)
+    assert assert_type(fs.softmax(rows32, out=out64, dtype=np.float64), NDArray[np.float64]) is out64
 
 
 def check_log_softmax() -> None:
@@ -64,6 +76,8 @@ def check_log_softmax() -> None:
     is_scalar(assert_type(fs.log_softmax(1), np.float64), np.float64)
     out = np.empty_like(rows64)
     assert assert_type(fs.log_softmax(rows64, out=out, num_threads=None), NDArray[np.float64]) is out
+    is_array(assert_type(fs.log_softmax(rows64, where=flags), NDArray[np.float64]), np.float64)
+    is_array(assert_type(fs.log_softmax(rows32, dtype=np.float16), NDArray[np.float16]), np.float16)
 
 
 def check_logsumexp() -> None:
@@ -82,6 +96,110 @@ def check_logsumexp() -> None:
     out: NDArray[np.float32] = np.empty(4, dtype=np.float32)
     assert assert_type(fs.logsumexp(rows32, out=out), NDArray[np.float32]) is out
     assert float(fs.logsumexp([0.0, -40.0])) > 0.0
+    is_scalar(assert_type(fs.logsumexp(rows32, None, where=flags), np.float32), np.float32)
+    is_array(assert_type(fs.logsumexp(rows32, where=flags, keepdims=True), NDArray[np.float32]), np.float32)
+    is_array(assert_type(fs.logsumexp(rows32, dtype=np.float64), "NDArray[np.float64] | np.float64"), np.float64)
+    is_scalar(assert_type(fs.logsumexp(rows32, None, dtype=np.float64), "NDArray[np.float64] | np.float64"),
+              np.float64)
+
+
+def check_softmax_backward() -> None:
+    y = fs.softmax(rows32, where=flags)
+    is_array(assert_type(fs.softmax_backward(rows32, y), NDArray[np.float32]), np.float32)
+    is_array(assert_type(fs.softmax_backward(rows64, rows64, 0, temperature=2.0, where=flags, num_threads=1),
+                         NDArray[np.float64]), np.float64)
+    out = np.empty_like(rows32)
+    assert assert_type(fs.softmax_backward(rows32, y, out=out), NDArray[np.float32]) is out
+    mixed = fs.softmax_backward(rows32, rows64)
+    is_array(assert_type(mixed, "NDArray[np.floating[Any]] | np.floating[Any]"), np.float64)
+    is_array(assert_type(fs.softmax_backward([[0.0, 1.0]], [[0.5, 0.5]]),
+                         "NDArray[np.floating[Any]] | np.floating[Any]"), np.float64)
+
+
+def check_log_softmax_backward() -> None:
+    y = fs.log_softmax(rows64)
+    is_array(assert_type(fs.log_softmax_backward(rows64, y), NDArray[np.float64]), np.float64)
+    is_array(assert_type(fs.log_softmax_backward(rows16, rows16, axis=(0, 1)), NDArray[np.float16]), np.float16)
+    assert assert_type(fs.log_softmax_backward(rows64, y, out=rows64.copy()), NDArray[np.float64]).shape == (4, 5)
+
+
+def check_cross_entropy() -> None:
+    is_scalar(assert_type(fs.cross_entropy(rows32, labels), np.float32), np.float32)
+    is_scalar(assert_type(fs.cross_entropy(rows64, labels, reduction="sum", label_smoothing=0.1), np.float64),
+              np.float64)
+    loss, grad = assert_type(fs.cross_entropy(rows32, labels, return_grad=True),
+                             Tuple[np.float32, NDArray[np.float32]])
+    is_scalar(loss, np.float32)
+    is_array(grad, np.float32)
+    per_row = fs.cross_entropy(rows32, labels, reduction="none", weight=np.ones(5), ignore_index=4)
+    is_array(assert_type(per_row, "NDArray[np.float32] | np.float32"), np.float32)
+    soft = fs.softmax(rows64)
+    rows_loss, rows_grad = assert_type(fs.cross_entropy(rows64, soft, reduction="none", return_grad=True),
+                                       "Tuple[NDArray[np.float64] | np.float64, NDArray[np.float64]]")
+    is_array(rows_loss, np.float64)
+    is_array(rows_grad, np.float64)
+    is_scalar(assert_type(fs.cross_entropy([[2.0, 0.5]], [0], temperature=2.0), np.floating[Any]), np.float64)
+    pair = assert_type(fs.cross_entropy([[2.0, 0.5]], [0], return_grad=True),
+                       Tuple[np.floating[Any], NDArray[np.floating[Any]]])
+    is_array(pair[1], np.float64)
+    wanted: bool = len(labels) > 0
+    either = fs.cross_entropy(rows32, labels, return_grad=wanted)
+    assert_type(either, "NDArray[np.floating[Any]] | np.floating[Any] "
+                        "| Tuple[NDArray[np.floating[Any]] | np.floating[Any], NDArray[np.floating[Any]]]")
+    assert isinstance(either, tuple)
+
+
+def check_kl_div() -> None:
+    is_scalar(assert_type(fs.kl_div(rows32, rows32, temperature=4.0), np.float32), np.float32)
+    loss, grad = assert_type(fs.kl_div(rows64, rows64, return_grad=True, reduction="sum"),
+                             Tuple[np.float64, NDArray[np.float64]])
+    is_scalar(loss, np.float64)
+    is_array(grad, np.float64)
+    is_array(assert_type(fs.kl_div(rows16, rows16, 0, reduction="none"), "NDArray[np.float16] | np.float16"),
+             np.float16)
+    is_scalar(assert_type(fs.kl_div(rows32, rows64), np.floating[Any]), np.float64)
+
+
+def check_contrastive_loss() -> None:
+    is_scalar(assert_type(fs.contrastive_loss(square32), np.float32), np.float32)
+    loss, grad = assert_type(fs.contrastive_loss(square32, temperature=0.1, symmetric=False, return_grad=True),
+                             Tuple[np.float32, NDArray[np.float32]])
+    is_scalar(loss, np.float32)
+    is_array(grad, np.float32)
+    is_array(assert_type(fs.contrastive_loss(square32, reduction="none"), NDArray[np.float32]), np.float32)
+    pairs, dsim = assert_type(fs.contrastive_loss([[1.0, 0.0], [0.0, 1.0]], reduction="none", return_grad=True),
+                              Tuple[NDArray[np.floating[Any]], NDArray[np.floating[Any]]])
+    is_array(pairs, np.float64)
+    is_array(dsim, np.float64)
+
+
+def check_sample() -> None:
+    tokens = fs.sample(rows32, temperature=0.7, top_k=3, top_p=0.9, min_p=0.05, rng=0)
+    is_array(assert_type(tokens, "NDArray[np.int64] | np.int64"), np.int64)
+    greedy = fs.sample([0.5, 2.5, 1.0], temperature=0)
+    is_scalar(assert_type(greedy, "NDArray[np.int64] | np.int64"), np.int64)
+    per_row = fs.sample(rows64, axis=0, temperature=np.linspace(0.0, 2.0, 5), where=flags,
+                        rng=np.random.default_rng(1), num_threads=1)
+    is_array(per_row, np.int64)
+    assert int(fs.sample(counts[0], top_k=np.int64(1), rng=np.int64(3))) == 4
+
+
+def check_special() -> None:
+    is_array(assert_type(special.softmax(rows32), NDArray[np.float32]), np.float32)
+    is_array(assert_type(special.log_softmax(rows64, axis=1), NDArray[np.float64]), np.float64)
+    is_array(assert_type(special.softmax([1.0, 2.0]), NDArray[np.float64]), np.float64)
+    is_scalar(assert_type(special.logsumexp(rows32), np.float32), np.float32)
+    value, sign = assert_type(special.logsumexp(rows64, return_sign=True), Tuple[np.float64, np.float64])
+    is_scalar(value, np.float64)
+    is_scalar(sign, np.float64)
+    is_scalar(assert_type(special.logsumexp([1.0, 2.0], b=[1.0, -1.0], return_sign=True),
+                          Tuple[np.float64, np.float64])[1], np.float64)
+    by_row = special.logsumexp(rows32, axis=1, b=np.ones(5, dtype=np.float32))
+    is_array(assert_type(by_row, "NDArray[np.floating[Any]] | np.floating[Any]"), np.float32)
+    signs = assert_type(special.logsumexp(rows32, 1, None, True, True),
+                        "Tuple[NDArray[np.floating[Any]] | np.floating[Any], "
+                        "NDArray[np.floating[Any]] | np.floating[Any]]")
+    is_array(signs[1], np.float32)
 
 
 def check_build_info() -> None:
@@ -104,11 +222,30 @@ def check_reference() -> None:
     assert np.asarray(exact).tolist() == [0.5, 0.5]
     assert_type(fs.reference.log_softmax(rows32, temperature=2.0), "NDArray[np.floating[Any]] | np.floating[Any]")
     assert float(fs.reference.logsumexp([0.0, 0.0], keepdims=False)) == float(np.log(2.0))
+    exact_grad = fs.reference.softmax_backward([1.0, 0.0], [0.5, 0.5])
+    is_array(assert_type(exact_grad, "NDArray[np.float64] | np.float64"), np.float64)
+    is_array(assert_type(fs.reference.log_softmax_backward(rows32, rows32, where=flags),
+                         "NDArray[np.float64] | np.float64"), np.float64)
+    is_scalar(assert_type(fs.reference.cross_entropy(rows32, labels), "NDArray[np.float64] | np.float64"),
+              np.float64)
+    loss, grad = assert_type(fs.reference.cross_entropy(rows32, labels, return_grad=True),
+                             "Tuple[NDArray[np.float64] | np.float64, NDArray[np.float64]]")
+    is_array(grad, np.float64)
+    is_scalar(assert_type(fs.reference.kl_div(rows32, rows32, temperature=2.0), "NDArray[np.float64] | np.float64"),
+              np.float64)
+    is_array(fs.reference.contrastive_loss(square32, return_grad=True)[1], np.float64)
+    value, sign = assert_type(fs.reference.special_logsumexp([1.0, 2.0], b=[1.0, -1.0], return_sign=True),
+                              "Tuple[NDArray[np.floating[Any]] | np.floating[Any], "
+                              "NDArray[np.floating[Any]] | np.floating[Any]]")
+    assert float(sign) == -1.0
+    probs = assert_type(fs.reference.sample_distribution(rows32[0], top_k=2), NDArray[np.float64])
+    is_array(probs, np.float64)
 
 
 CHECKS: List[Callable[[], None]] = [
-    check_softmax, check_log_softmax, check_logsumexp, check_build_info, check_release_result_cache,
-    check_reference,
+    check_softmax, check_log_softmax, check_logsumexp, check_softmax_backward, check_log_softmax_backward,
+    check_cross_entropy, check_kl_div, check_contrastive_loss, check_sample, check_special, check_build_info,
+    check_release_result_cache, check_reference,
 ]
 
 if __name__ == "__main__":

@@ -417,10 +417,11 @@ def _output(out, shape, shape2, result_dt, compute_dt, x2, name, perm):
 
 @overload
 def softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
-            out: ArrayT, num_threads: Threads = ..., dtype: None = ...) -> ArrayT: ...
+            out: ArrayT, num_threads: Threads = ..., dtype: DTypeLike = ...) -> ArrayT: ...
 @overload
-def softmax(x: NDArray[FloatT], axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
-            out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> NDArray[FloatT]: ...
+def softmax(x: NDArray[FloatT], axis: Axis = ..., *, temperature: Temperature = ...,
+            where: ArrayLike | None = ..., out: None = ..., num_threads: Threads = ..., dtype: None = ...
+            ) -> NDArray[FloatT]: ...
 @overload
 def softmax(x: FloatT, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
             out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> FloatT: ...
@@ -435,9 +436,13 @@ def softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., w
             out: None = ..., num_threads: Threads = ..., dtype: None = ...
             ) -> NDArray[np.floating[Any]] | np.floating[Any]: ...
 @overload
-def softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ...,
-    where: ArrayLike | None = ..., out: None = ..., num_threads: Threads = ...,
-    dtype: DTypeLike) -> NDArray[np.floating[Any]] | np.floating[Any]: ...
+def softmax(x: NDArray[Any], axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+            out: None = ..., num_threads: Threads = ..., dtype: type[FloatT] | np.dtype[FloatT]
+            ) -> NDArray[FloatT]: ...
+@overload
+def softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+            out: None = ..., num_threads: Threads = ..., dtype: DTypeLike
+            ) -> NDArray[np.floating[Any]] | np.floating[Any]: ...
 def softmax(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0, where: ArrayLike | None = None,
             out: NDArray[Any] | None = None, num_threads: Threads = None,
             dtype: DTypeLike | None = None) -> Any:
@@ -452,8 +457,9 @@ def softmax(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0, wh
         Logits.  float32 gives float32, float64 gives float64, float16 and
         ``ml_dtypes.bfloat16`` give their own dtype (computed in float32),
         bool and integers give float64.  Any memory layout is accepted;
-        C-contiguous rows along the last axis are the fast path.  A ``dask.array.Array`` gives a lazy Dask array with
-        its chunks, exact for any chunking (:mod:`fastsoftmax.dask`).
+        C-contiguous rows along the last axis are the fast path.  A
+        ``dask.array.Array`` gives a lazy Dask array with its chunks, exact
+        for any chunking (:mod:`fastsoftmax.dask`).
     axis : int, tuple of ints or None, default -1
         Axis (or axes, reduced jointly) the probabilities sum over.  ``None``
         means all axes.  Note: ``scipy.special.softmax`` defaults to
@@ -462,21 +468,30 @@ def softmax(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0, wh
         ``T`` with ``0 <= T <= inf``.  ``T = 0`` is the limit ``T -> 0+``:
         ``1/k`` on the ``k`` entries equal to the maximum, 0 elsewhere (greedy
         decoding).  ``T = inf`` is uniform over the entries that are not -inf.
+    where : array_like of bool, optional
+        Which entries take part: True keeps an entry, False masks it out.
+        Broadcast to ``x``'s shape (a ``(B, 1, 1, S)`` padding mask or an
+        ``(S, S)`` causal mask under ``(B, H, S, S)`` scores), never expanded
+        or copied to that size.  Masked entries count as ``-inf`` whatever
+        they hold (a NaN or ``+inf`` there is ignored).  A row with no True
+        entry gives softmax 0, log_softmax ``-inf`` and logsumexp ``-inf``, at
+        every temperature.  A dtype other than bool raises TypeError; a shape
+        that does not broadcast to ``x``'s shape raises ValueError.
     out : ndarray, optional
         Where to write the result: exactly ``x``'s shape and the result dtype.
         May be ``x`` itself (in-place) or overlap it.
     num_threads : int, optional
         Cap on OpenMP threads for this call (at most the number of
         processors).  ``None`` uses the OpenMP default, so ``OMP_NUM_THREADS``
-        and ``threadpoolctl`` apply.  Results do not depend on it.
+        and ``threadpoolctl`` apply.  Results do not depend on it.  A build
+        without OpenMP runs every call on one thread, and the first call
+        asking for more emits a ``RuntimeWarning`` saying how to fix that.
     dtype : dtype, optional
         The result's dtype instead of the one ``x`` gives: float16, bfloat16
         (``ml_dtypes.bfloat16`` or ``"bfloat16"``), float32 or float64.  The
         computation runs in float64 when ``x`` or ``dtype`` is float64, else
         in float32.  A float16 or bfloat16 ``x`` with ``dtype=np.float32``
-        gives the float32 result directly, with no extra pass over it.  A build
-        without OpenMP runs every call on one thread, and the first call
-        asking for more emits a ``RuntimeWarning`` saying how to fix that.
+        gives the float32 result directly, with no extra pass over it.
 
     Returns
     -------
@@ -488,8 +503,13 @@ def softmax(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0, wh
     Notes
     -----
     Per row: a NaN, a ``+inf`` or only ``-inf`` entries give a NaN row;
-    ``-inf`` entries get probability 0.  At ``T = 0`` only a NaN gives a NaN
-    row.  No warnings are emitted.
+    ``-inf`` entries get probability 0.  At ``T = 0`` a NaN, or a row of only
+    ``-inf``, gives a NaN row (there is nothing to pick).  No warnings are
+    emitted.
+
+    With ``where=``, the rules above apply to the kept entries: a row whose
+    kept entries are all ``-inf`` is NaN, a row with no kept entry is 0
+    (softmax) or ``-inf`` (log_softmax, logsumexp).
 
     Examples
     --------
@@ -498,6 +518,12 @@ def softmax(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0, wh
     array([0.66, 0.24, 0.1 ])
     >>> fs.softmax([2.0, 1.0, 0.5], temperature=0.0)
     array([1., 0., 0.])
+    >>> import numpy as np
+    >>> scores = np.array([[2.0, 1.0, 9.0], [0.5, np.nan, 1.0]])
+    >>> keep = np.array([[True, True, False], [False, False, False]])
+    >>> fs.softmax(scores, where=keep).round(3)
+    array([[0.731, 0.269, 0.   ],
+           [0.   , 0.   , 0.   ]])
     """
     if where is not None or dtype is not None:
         return _apply(SOFTMAX, x, axis, temperature, out, num_threads, where=where, dtype=dtype)
@@ -507,27 +533,33 @@ def softmax(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0, wh
 
 @overload
 def log_softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
-                out: ArrayT, num_threads: Threads = ..., dtype: None = ...) -> ArrayT: ...
+                out: ArrayT, num_threads: Threads = ..., dtype: DTypeLike = ...) -> ArrayT: ...
 @overload
-def log_softmax(x: NDArray[FloatT], axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
-                out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> NDArray[FloatT]: ...
+def log_softmax(x: NDArray[FloatT], axis: Axis = ..., *, temperature: Temperature = ...,
+                where: ArrayLike | None = ..., out: None = ..., num_threads: Threads = ..., dtype: None = ...
+                ) -> NDArray[FloatT]: ...
 @overload
 def log_softmax(x: FloatT, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
                 out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> FloatT: ...
 @overload
-def log_softmax(x: Float64Like, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
-                out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> NDArray[np.float64]: ...
+def log_softmax(x: Float64Like, axis: Axis = ..., *, temperature: Temperature = ...,
+                where: ArrayLike | None = ..., out: None = ..., num_threads: Threads = ..., dtype: None = ...
+                ) -> NDArray[np.float64]: ...
 @overload
 def log_softmax(x: float, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
                 out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> np.float64: ...
 @overload
 def log_softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
                 out: None = ..., num_threads: Threads = ..., dtype: None = ...
-            ) -> NDArray[np.floating[Any]] | np.floating[Any]: ...
+                ) -> NDArray[np.floating[Any]] | np.floating[Any]: ...
 @overload
-def log_softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ...,
-    where: ArrayLike | None = ..., out: None = ..., num_threads: Threads = ...,
-    dtype: DTypeLike) -> NDArray[np.floating[Any]] | np.floating[Any]: ...
+def log_softmax(x: NDArray[Any], axis: Axis = ..., *, temperature: Temperature = ...,
+                where: ArrayLike | None = ..., out: None = ..., num_threads: Threads = ...,
+                dtype: type[FloatT] | np.dtype[FloatT]) -> NDArray[FloatT]: ...
+@overload
+def log_softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+                out: None = ..., num_threads: Threads = ..., dtype: DTypeLike
+                ) -> NDArray[np.floating[Any]] | np.floating[Any]: ...
 def log_softmax(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0, where: ArrayLike | None = None,
                 out: NDArray[Any] | None = None, num_threads: Threads = None,
                 dtype: DTypeLike | None = None) -> Any:
@@ -554,43 +586,57 @@ def log_softmax(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0
 
 
 # A 1-d input, or axis=None, reduces to a scalar: where the number of
-# dimensions is unknown statically, the result is an array or a scalar.
+# dimensions is unknown statically, the result is an array or a scalar.  (The
+# ignored overlaps pair different dtypes of the constrained FloatT, which no
+# call can match at once.)
 @overload
-def logsumexp(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ..., keepdims: bool = ...,
-              out: ArrayT, num_threads: Threads = ..., dtype: None = ...) -> ArrayT: ...
+def logsumexp(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+              keepdims: bool = ..., out: ArrayT, num_threads: Threads = ..., dtype: DTypeLike = ...) -> ArrayT: ...
 @overload
-def logsumexp(x: NDArray[FloatT] | FloatT, axis: None, *, temperature: Temperature = ..., where: ArrayLike | None = ...,
-              keepdims: Literal[False] = ..., out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> FloatT: ...
+def logsumexp(x: NDArray[FloatT] | FloatT, axis: None, *, temperature: Temperature = ...,  # type: ignore[overload-overlap]
+              where: ArrayLike | None = ..., keepdims: Literal[False] = ..., out: None = ...,
+              num_threads: Threads = ..., dtype: None = ...) -> FloatT: ...
 @overload
-def logsumexp(x: NDArray[FloatT], axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ..., keepdims: Literal[True],
-              out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> NDArray[FloatT]: ...
+def logsumexp(x: NDArray[FloatT], axis: Axis = ..., *, temperature: Temperature = ...,  # type: ignore[overload-overlap]
+              where: ArrayLike | None = ..., keepdims: Literal[True], out: None = ..., num_threads: Threads = ...,
+              dtype: None = ...) -> NDArray[FloatT]: ...
 @overload
-def logsumexp(x: FloatT, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ..., keepdims: bool = ...,
-              out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> FloatT: ...
+def logsumexp(x: FloatT, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+              keepdims: bool = ..., out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> FloatT: ...
 @overload
-def logsumexp(x: NDArray[FloatT], axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ..., keepdims: bool = ...,
-              out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> NDArray[FloatT] | FloatT: ...
+def logsumexp(x: NDArray[FloatT], axis: Axis = ..., *, temperature: Temperature = ...,
+              where: ArrayLike | None = ..., keepdims: bool = ..., out: None = ..., num_threads: Threads = ...,
+              dtype: None = ...) -> NDArray[FloatT] | FloatT: ...
 @overload
-def logsumexp(x: float | Sequence[float], axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
-              keepdims: Literal[False] = ..., out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> np.float64: ...
+def logsumexp(x: float | Sequence[float], axis: Axis = ..., *, temperature: Temperature = ...,
+              where: ArrayLike | None = ..., keepdims: Literal[False] = ..., out: None = ...,
+              num_threads: Threads = ..., dtype: None = ...) -> np.float64: ...
 @overload
 def logsumexp(x: Float64Like, axis: None, *, temperature: Temperature = ..., where: ArrayLike | None = ...,
-              keepdims: Literal[False] = ..., out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> np.float64: ...
+              keepdims: Literal[False] = ..., out: None = ..., num_threads: Threads = ..., dtype: None = ...
+              ) -> np.float64: ...
 @overload
-def logsumexp(x: Float64Like, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ..., keepdims: Literal[True],
-              out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> NDArray[np.float64]: ...
+def logsumexp(x: Float64Like, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+              keepdims: Literal[True], out: None = ..., num_threads: Threads = ..., dtype: None = ...
+              ) -> NDArray[np.float64]: ...
 @overload
-def logsumexp(x: Float64Like | float, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ..., keepdims: bool = ...,
-              out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> NDArray[np.float64] | np.float64: ...
+def logsumexp(x: Float64Like | float, axis: Axis = ..., *, temperature: Temperature = ...,
+              where: ArrayLike | None = ..., keepdims: bool = ..., out: None = ..., num_threads: Threads = ...,
+              dtype: None = ...) -> NDArray[np.float64] | np.float64: ...
 @overload
-def logsumexp(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ..., keepdims: bool = ...,
-              out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> NDArray[np.floating[Any]] | np.floating[Any]: ...
+def logsumexp(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+              keepdims: bool = ..., out: None = ..., num_threads: Threads = ..., dtype: None = ...
+              ) -> NDArray[np.floating[Any]] | np.floating[Any]: ...
 @overload
-def logsumexp(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., keepdims: bool = ...,
-    where: ArrayLike | None = ..., out: None = ..., num_threads: Threads = ...,
-    dtype: DTypeLike) -> NDArray[np.floating[Any]] | np.floating[Any]: ...
-def logsumexp(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0, where: ArrayLike | None = None, keepdims: bool = False,
-              out: NDArray[Any] | None = None, num_threads: Threads = None,
+def logsumexp(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+              keepdims: bool = ..., out: None = ..., num_threads: Threads = ...,
+              dtype: type[FloatT] | np.dtype[FloatT]) -> NDArray[FloatT] | FloatT: ...
+@overload
+def logsumexp(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+              keepdims: bool = ..., out: None = ..., num_threads: Threads = ..., dtype: DTypeLike
+              ) -> NDArray[np.floating[Any]] | np.floating[Any]: ...
+def logsumexp(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0, where: ArrayLike | None = None,
+              keepdims: bool = False, out: NDArray[Any] | None = None, num_threads: Threads = None,
               dtype: DTypeLike | None = None) -> Any:
     """``T * log(sum(exp(x / T)))`` along ``axis``: the smooth maximum, in ``x``'s units.
 
@@ -599,8 +645,8 @@ def logsumexp(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0, 
     ``T = inf`` gives ``+inf`` (or the single entry when only one is not
     ``-inf``).
 
-    Per row: a NaN gives NaN, a ``+inf`` gives ``+inf``, only ``-inf`` entries
-    or an empty row give ``-inf``.
+    Per row: a NaN gives NaN, a ``+inf`` gives ``+inf``, only ``-inf`` entries,
+    an empty row or a row with no entry kept by ``where`` give ``-inf``.
 
     Parameters are those of :func:`softmax`, plus ``keepdims`` (keep the
     reduced axes with length 1).  The result has the reduced shape; a 0-d

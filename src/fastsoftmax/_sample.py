@@ -14,11 +14,17 @@ import math
 import numbers
 import operator
 import sys
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.exceptions import AxisError
 
 from . import _api, _rows
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, NDArray
+
+    from ._typing import RandomSource, RealScalar, Threads
 
 __all__ = ["sample"]
 
@@ -43,7 +49,7 @@ def _is_real(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
-def _check_top_k(top_k):
+def _check_top_k(top_k: object) -> int:
     if top_k is None:
         return 0
     if isinstance(top_k, (bool, np.bool_)) or not isinstance(top_k, numbers.Integral):
@@ -160,8 +166,10 @@ def _raise_for(codes: np.ndarray, batch_shape: tuple, temperatures: np.ndarray) 
 
 # ---- the public function ----------------------------------------------------
 
-def sample(logits, axis=-1, *, temperature=1.0, top_k=None, top_p=None, min_p=None, where=None, rng=None,
-           num_threads=None):
+def sample(logits: ArrayLike, axis: int = -1, *, temperature: ArrayLike = 1.0,
+           top_k: int | np.integer[Any] | None = None, top_p: RealScalar | None = None,
+           min_p: RealScalar | None = None, where: ArrayLike | None = None, rng: RandomSource = None,
+           num_threads: Threads = None) -> NDArray[np.int64] | np.int64:
     """Draw one index per row from ``softmax(logits / temperature)``, after the
     top-k, top-p and min-p filters: the decoding step of a language model.
 
@@ -267,7 +275,7 @@ def sample(logits, axis=-1, *, temperature=1.0, top_k=None, top_p=None, min_p=No
     temperatures = _check_temperatures(temperature, batch_shape)
     mask, offsets, mask_stride = (None, None, 0) if where is None else _mask_rows(where, shape, ax)
 
-    rows_x = np.moveaxis(x.reshape(shape), ax, -1)
+    rows_x: np.ndarray = np.moveaxis(x.reshape(shape), ax, -1)
     if not (rows_x.flags.c_contiguous and rows_x.flags.aligned and rows_x.dtype == compute_dt):
         rows_x = np.array(rows_x, dtype=compute_dt, order="C")
     n = shape[ax]

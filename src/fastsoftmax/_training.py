@@ -11,12 +11,19 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
 from . import _rows
 from ._api import (LOG_SOFTMAX, SOFTMAX, _check_out, _check_temperature, _check_threads, _check_where,
                    _dtypes, _normalize_axes, _row_mask, _rows_layout)
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, NDArray
+
+    from ._typing import (ArrayT, Axis, FloatResult, FloatT, KLReduction, LossReduction, RealScalar, Temperature,
+                          Threads)
 
 __all__ = ["softmax_backward", "log_softmax_backward", "cross_entropy", "kl_div", "contrastive_loss"]
 
@@ -126,7 +133,20 @@ def _backward(op: int, name: str, grad, y, axis, temperature, where, out, num_th
 
 # ---- public functions -------------------------------------------------------------
 
-def softmax_backward(grad, y, axis=-1, *, temperature=1.0, where=None, out=None, num_threads=None):
+@overload
+def softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ...,
+                     where: ArrayLike | None = ..., out: ArrayT, num_threads: Threads = ...) -> ArrayT: ...
+@overload
+def softmax_backward(grad: NDArray[FloatT], y: NDArray[FloatT], axis: Axis = ..., *,
+                     temperature: Temperature = ..., where: ArrayLike | None = ..., out: None = ...,
+                     num_threads: Threads = ...) -> NDArray[FloatT]: ...
+@overload
+def softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ...,
+                     where: ArrayLike | None = ..., out: None = ..., num_threads: Threads = ...
+                     ) -> FloatResult: ...
+def softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0,
+                     where: ArrayLike | None = None, out: NDArray[Any] | None = None,
+                     num_threads: Threads = None) -> Any:
     """Gradient of softmax: ``dL/dx`` from ``dL/dy`` and ``y = softmax(x, axis, temperature=T)``.
 
     Computes the vector-Jacobian product
@@ -180,7 +200,20 @@ def softmax_backward(grad, y, axis=-1, *, temperature=1.0, where=None, out=None,
     return _backward(SOFTMAX, "softmax_backward", grad, y, axis, temperature, where, out, num_threads)
 
 
-def log_softmax_backward(grad, y, axis=-1, *, temperature=1.0, where=None, out=None, num_threads=None):
+@overload
+def log_softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ...,
+                         where: ArrayLike | None = ..., out: ArrayT, num_threads: Threads = ...) -> ArrayT: ...
+@overload
+def log_softmax_backward(grad: NDArray[FloatT], y: NDArray[FloatT], axis: Axis = ..., *,
+                         temperature: Temperature = ..., where: ArrayLike | None = ..., out: None = ...,
+                         num_threads: Threads = ...) -> NDArray[FloatT]: ...
+@overload
+def log_softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ...,
+                         where: ArrayLike | None = ..., out: None = ..., num_threads: Threads = ...
+                         ) -> FloatResult: ...
+def log_softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0,
+                         where: ArrayLike | None = None, out: NDArray[Any] | None = None,
+                         num_threads: Threads = None) -> Any:
     """Gradient of log_softmax: ``dL/dx`` from ``dL/dy`` and ``y = log_softmax(x, axis, temperature=T)``.
 
     Computes ``(grad - exp(y) * sum(grad, axis, keepdims=True)) / T`` in two
@@ -225,8 +258,61 @@ def log_softmax_backward(grad, y, axis=-1, *, temperature=1.0, where=None, out=N
     return _backward(LOG_SOFTMAX, "log_softmax_backward", grad, y, axis, temperature, where, out, num_threads)
 
 
-def cross_entropy(logits, target, axis=-1, *, temperature=1.0, weight=None, ignore_index=-100,
-                  label_smoothing=0.0, reduction="mean", return_grad=False, num_threads=None):
+# The losses' overloads: a float16/32/64 array keeps its dtype; "mean", "sum"
+# and "batchmean" give one number, "none" one per row (a scalar for 1-d
+# logits); return_grad=True adds the gradient.
+@overload
+def cross_entropy(logits: NDArray[FloatT], target: ArrayLike, axis: int = ..., *,
+                  temperature: Temperature = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
+                  label_smoothing: RealScalar = ..., reduction: LossReduction = ...,
+                  return_grad: Literal[False] = ..., num_threads: Threads = ...) -> FloatT: ...
+@overload
+def cross_entropy(logits: NDArray[FloatT], target: ArrayLike, axis: int = ..., *,
+                  temperature: Temperature = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
+                  label_smoothing: RealScalar = ..., reduction: LossReduction = ...,
+                  return_grad: Literal[True], num_threads: Threads = ...) -> tuple[FloatT, NDArray[FloatT]]: ...
+@overload
+def cross_entropy(logits: NDArray[FloatT], target: ArrayLike, axis: int = ..., *,
+                  temperature: Temperature = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
+                  label_smoothing: RealScalar = ..., reduction: Literal["none"],
+                  return_grad: Literal[False] = ..., num_threads: Threads = ...) -> NDArray[FloatT] | FloatT: ...
+@overload
+def cross_entropy(logits: NDArray[FloatT], target: ArrayLike, axis: int = ..., *,
+                  temperature: Temperature = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
+                  label_smoothing: RealScalar = ..., reduction: Literal["none"],
+                  return_grad: Literal[True], num_threads: Threads = ...
+                  ) -> tuple[NDArray[FloatT] | FloatT, NDArray[FloatT]]: ...
+@overload
+def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = ..., *,
+                  temperature: Temperature = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
+                  label_smoothing: RealScalar = ..., reduction: LossReduction = ...,
+                  return_grad: Literal[False] = ..., num_threads: Threads = ...) -> np.floating[Any]: ...
+@overload
+def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = ..., *,
+                  temperature: Temperature = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
+                  label_smoothing: RealScalar = ..., reduction: LossReduction = ...,
+                  return_grad: Literal[True], num_threads: Threads = ...
+                  ) -> tuple[np.floating[Any], NDArray[np.floating[Any]]]: ...
+@overload
+def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = ..., *,
+                  temperature: Temperature = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
+                  label_smoothing: RealScalar = ..., reduction: Literal["none"],
+                  return_grad: Literal[False] = ..., num_threads: Threads = ...) -> FloatResult: ...
+@overload
+def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = ..., *,
+                  temperature: Temperature = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
+                  label_smoothing: RealScalar = ..., reduction: Literal["none"],
+                  return_grad: Literal[True], num_threads: Threads = ...
+                  ) -> tuple[FloatResult, NDArray[np.floating[Any]]]: ...
+@overload
+def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = ..., *,
+                  temperature: Temperature = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
+                  label_smoothing: RealScalar = ..., reduction: str = ...,
+                  return_grad: bool = ..., num_threads: Threads = ...
+                  ) -> FloatResult | tuple[FloatResult, NDArray[np.floating[Any]]]: ...
+def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = -1, *, temperature: Temperature = 1.0,
+                  weight: ArrayLike | None = None, ignore_index: int = -100, label_smoothing: RealScalar = 0.0,
+                  reduction: str = "mean", return_grad: bool = False, num_threads: Threads = None) -> Any:
     """Cross-entropy loss from logits, optionally with its gradient.
 
     The same value as ``torch.nn.functional.cross_entropy(logits / T, target,
@@ -370,13 +456,54 @@ def cross_entropy(logits, target, axis=-1, *, temperature=1.0, weight=None, igno
     losses = _rows.cross_entropy_rows(x2, indices, soft, w, int(ignore_index) if hard else -1, smoothing, t,
                                       grad, scale, threads)
     loss = _reduce(losses, reduction, denominator, all_ignored, outer, result_dt)
-    if not return_grad:
+    if grad is None:            # return_grad=False
         return loss
     return loss, _from_rows(grad, x.shape, perm, result_dt)
 
 
-def kl_div(student_logits, teacher_logits, axis=-1, *, temperature=1.0, reduction="batchmean",
-           return_grad=False, num_threads=None):
+@overload
+def kl_div(student_logits: NDArray[FloatT], teacher_logits: NDArray[FloatT], axis: int = ..., *,
+           temperature: Temperature = ..., reduction: KLReduction = ...,
+           return_grad: Literal[False] = ..., num_threads: Threads = ...) -> FloatT: ...
+@overload
+def kl_div(student_logits: NDArray[FloatT], teacher_logits: NDArray[FloatT], axis: int = ..., *,
+           temperature: Temperature = ..., reduction: KLReduction = ...,
+           return_grad: Literal[True], num_threads: Threads = ...) -> tuple[FloatT, NDArray[FloatT]]: ...
+@overload
+def kl_div(student_logits: NDArray[FloatT], teacher_logits: NDArray[FloatT], axis: int = ..., *,
+           temperature: Temperature = ..., reduction: Literal["none"],
+           return_grad: Literal[False] = ..., num_threads: Threads = ...) -> NDArray[FloatT] | FloatT: ...
+@overload
+def kl_div(student_logits: NDArray[FloatT], teacher_logits: NDArray[FloatT], axis: int = ..., *,
+           temperature: Temperature = ..., reduction: Literal["none"],
+           return_grad: Literal[True], num_threads: Threads = ...
+           ) -> tuple[NDArray[FloatT] | FloatT, NDArray[FloatT]]: ...
+@overload
+def kl_div(student_logits: ArrayLike, teacher_logits: ArrayLike, axis: int = ..., *,
+           temperature: Temperature = ..., reduction: KLReduction = ...,
+           return_grad: Literal[False] = ..., num_threads: Threads = ...) -> np.floating[Any]: ...
+@overload
+def kl_div(student_logits: ArrayLike, teacher_logits: ArrayLike, axis: int = ..., *,
+           temperature: Temperature = ..., reduction: KLReduction = ...,
+           return_grad: Literal[True], num_threads: Threads = ...
+           ) -> tuple[np.floating[Any], NDArray[np.floating[Any]]]: ...
+@overload
+def kl_div(student_logits: ArrayLike, teacher_logits: ArrayLike, axis: int = ..., *,
+           temperature: Temperature = ..., reduction: Literal["none"],
+           return_grad: Literal[False] = ..., num_threads: Threads = ...) -> FloatResult: ...
+@overload
+def kl_div(student_logits: ArrayLike, teacher_logits: ArrayLike, axis: int = ..., *,
+           temperature: Temperature = ..., reduction: Literal["none"],
+           return_grad: Literal[True], num_threads: Threads = ...
+           ) -> tuple[FloatResult, NDArray[np.floating[Any]]]: ...
+@overload
+def kl_div(student_logits: ArrayLike, teacher_logits: ArrayLike, axis: int = ..., *,
+           temperature: Temperature = ..., reduction: str = ...,
+           return_grad: bool = ..., num_threads: Threads = ...
+           ) -> FloatResult | tuple[FloatResult, NDArray[np.floating[Any]]]: ...
+def kl_div(student_logits: ArrayLike, teacher_logits: ArrayLike, axis: int = -1, *,
+           temperature: Temperature = 1.0, reduction: str = "batchmean", return_grad: bool = False,
+           num_threads: Threads = None) -> Any:
     """Distillation loss: ``T**2 * KL(softmax(teacher / T) || softmax(student / T))``.
 
     Summed along ``axis``.  The ``T**2`` factor is Hinton's scaling: the
@@ -456,13 +583,54 @@ def kl_div(student_logits, teacher_logits, axis=-1, *, temperature=1.0, reductio
     losses = _rows.kl_div_rows(s2, t2, t, grad, scale, threads)
     loss = _reduce(losses, "mean" if reduction == "batchmean" else reduction, float(rows), rows == 0, outer,
                    result_dt)
-    if not return_grad:
+    if grad is None:            # return_grad=False
         return loss
     return loss, _from_rows(grad, s.shape, perm, result_dt)
 
 
-def contrastive_loss(similarity, *, temperature=0.07, symmetric=True, reduction="mean",
-                     return_grad=False, num_threads=None):
+@overload
+def contrastive_loss(similarity: NDArray[FloatT], *,
+                     temperature: Temperature = ..., symmetric: bool = ..., reduction: LossReduction = ...,
+                     return_grad: Literal[False] = ..., num_threads: Threads = ...) -> FloatT: ...
+@overload
+def contrastive_loss(similarity: NDArray[FloatT], *,
+                     temperature: Temperature = ..., symmetric: bool = ..., reduction: LossReduction = ...,
+                     return_grad: Literal[True], num_threads: Threads = ...) -> tuple[FloatT, NDArray[FloatT]]: ...
+@overload
+def contrastive_loss(similarity: NDArray[FloatT], *,
+                     temperature: Temperature = ..., symmetric: bool = ..., reduction: Literal["none"],
+                     return_grad: Literal[False] = ..., num_threads: Threads = ...) -> NDArray[FloatT]: ...
+@overload
+def contrastive_loss(similarity: NDArray[FloatT], *,
+                     temperature: Temperature = ..., symmetric: bool = ..., reduction: Literal["none"],
+                     return_grad: Literal[True], num_threads: Threads = ...
+                     ) -> tuple[NDArray[FloatT], NDArray[FloatT]]: ...
+@overload
+def contrastive_loss(similarity: ArrayLike, *,
+                     temperature: Temperature = ..., symmetric: bool = ..., reduction: LossReduction = ...,
+                     return_grad: Literal[False] = ..., num_threads: Threads = ...) -> np.floating[Any]: ...
+@overload
+def contrastive_loss(similarity: ArrayLike, *,
+                     temperature: Temperature = ..., symmetric: bool = ..., reduction: LossReduction = ...,
+                     return_grad: Literal[True], num_threads: Threads = ...
+                     ) -> tuple[np.floating[Any], NDArray[np.floating[Any]]]: ...
+@overload
+def contrastive_loss(similarity: ArrayLike, *,
+                     temperature: Temperature = ..., symmetric: bool = ..., reduction: Literal["none"],
+                     return_grad: Literal[False] = ..., num_threads: Threads = ...
+                     ) -> NDArray[np.floating[Any]]: ...
+@overload
+def contrastive_loss(similarity: ArrayLike, *,
+                     temperature: Temperature = ..., symmetric: bool = ..., reduction: Literal["none"],
+                     return_grad: Literal[True], num_threads: Threads = ...
+                     ) -> tuple[NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
+@overload
+def contrastive_loss(similarity: ArrayLike, *,
+                     temperature: Temperature = ..., symmetric: bool = ..., reduction: str = ...,
+                     return_grad: bool = ..., num_threads: Threads = ...
+                     ) -> FloatResult | tuple[FloatResult, NDArray[np.floating[Any]]]: ...
+def contrastive_loss(similarity: ArrayLike, *, temperature: Temperature = 0.07, symmetric: bool = True,
+                     reduction: str = "mean", return_grad: bool = False, num_threads: Threads = None) -> Any:
     """Contrastive (InfoNCE / CLIP) loss of an ``(N, N)`` similarity matrix.
 
     Row loss ``i`` is the cross-entropy of row ``i`` of ``similarity / T``
@@ -538,6 +706,6 @@ def contrastive_loss(similarity, *, temperature=0.07, symmetric=True, reduction=
     row_losses, column_losses = _rows.contrastive_rows(x2, t, bool(symmetric), grad, scale, scale, threads)
     losses = row_losses if column_losses is None else (row_losses + column_losses) / 2
     loss = _reduce(losses, reduction, float(n), n == 0, (n,), result_dt)
-    if not return_grad:
+    if grad is None:            # return_grad=False
         return loss
     return loss, grad if grad.dtype == result_dt else grad.astype(result_dt)

@@ -9,12 +9,13 @@ supports the same arithmetic, ``.shape``, ``.dtype`` and ``float()``.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence, Tuple, TypedDict, TypeVar, Union
+from typing import Any, Literal, Sequence, Tuple, TypedDict, TypeVar, Union
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Axis", "Temperature", "Threads", "BuildInfo", "FloatT", "Float64Like", "ArrayT"]
+__all__ = ["Axis", "Temperature", "RealScalar", "Threads", "RandomSource", "BuildInfo", "FloatT", "Float64Like",
+           "ArrayT", "FloatResult", "LossReduction", "KLReduction"]
 
 #: ``axis``: an int, a tuple of ints (reduced jointly) or None (every axis).
 Axis = Union[int, Tuple[int, ...], None]
@@ -22,8 +23,22 @@ Axis = Union[int, Tuple[int, ...], None]
 #: ``temperature``: a real scalar (an int is accepted where float is).
 Temperature = Union[float, np.floating[Any], np.integer[Any]]
 
+#: A real scalar argument other than the temperature (``top_p``, ``min_p``,
+#: ``label_smoothing``): a Python or NumPy number, bool excluded at run time.
+RealScalar = Union[float, np.floating[Any], np.integer[Any]]
+
 #: ``num_threads``: None for the OpenMP default, or a thread count.
 Threads = Union[int, np.integer[Any], None]
+
+#: ``rng`` of :func:`fastsoftmax.sample`: a Generator, a seed, or None for a
+#: fresh unseeded generator.
+RandomSource = Union[np.random.Generator, int, np.integer[Any], None]
+
+#: ``reduction`` of cross_entropy and contrastive_loss that gives one number.
+LossReduction = Literal["mean", "sum"]
+
+#: ``reduction`` of kl_div that gives one number.
+KLReduction = Literal["batchmean", "sum"]
 
 #: Input dtypes that the result keeps.
 FloatT = TypeVar("FloatT", np.float16, np.float32, np.float64)
@@ -34,6 +49,10 @@ Float64Like = Union[NDArray[Union[np.bool_, np.integer[Any]]], Sequence[float], 
 
 #: An ``out=`` array: the call returns it, with its own type.
 ArrayT = TypeVar("ArrayT", bound=NDArray[Any])
+
+#: A floating result whose dtype or number of dimensions is not known
+#: statically: an array, or a NumPy scalar where every axis is reduced.
+FloatResult = Union[NDArray[np.floating[Any]], np.floating[Any]]
 
 
 class BuildInfo(TypedDict):

@@ -20,17 +20,17 @@ import numbers
 import operator
 from fractions import Fraction
 
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Literal, Union, overload
 
 import numpy as np
 
 if TYPE_CHECKING:
-    from numpy.typing import ArrayLike, NDArray
+    from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-    from ._typing import Axis
+    from ._typing import Axis, FloatResult, RealScalar, Temperature
 
-    # float16/32/64 keep their dtype, others give float64; a 0-d result is a scalar
-    Result = Union[NDArray[np.floating[Any]], np.floating[Any]]
+    # The training functions' results: float64 whatever the input; a 0-d result is a scalar
+    Float64Result = Union[NDArray[np.float64], np.float64]
 
 __all__ = ["softmax", "log_softmax", "logsumexp", "softmax_backward", "log_softmax_backward",
            "cross_entropy", "kl_div", "contrastive_loss", "special_logsumexp",
@@ -211,17 +211,20 @@ def _elementwise(row_fn, x, axis, temperature, where, fully_masked, name, dtype=
     return _from_rows(values, x.shape, order, result_dtype)
 
 
-def softmax(x, axis=-1, *, temperature=1.0, where=None, dtype=None):
+def softmax(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0, where: ArrayLike | None = None,
+            dtype: DTypeLike | None = None) -> FloatResult:
     """Reference softmax; see :func:`fastsoftmax.softmax`."""
     return _elementwise(_softmax_row, x, axis, temperature, where, 0.0, "softmax", dtype)
 
 
-def log_softmax(x, axis=-1, *, temperature=1.0, where=None, dtype=None):
+def log_softmax(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0,
+                where: ArrayLike | None = None, dtype: DTypeLike | None = None) -> FloatResult:
     """Reference log-softmax; see :func:`fastsoftmax.log_softmax`."""
     return _elementwise(_log_softmax_row, x, axis, temperature, where, -_INF, "log_softmax", dtype)
 
 
-def logsumexp(x, axis=-1, *, temperature=1.0, keepdims=False, where=None, dtype=None):
+def logsumexp(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0, keepdims: bool = False,
+              where: ArrayLike | None = None, dtype: DTypeLike | None = None) -> FloatResult:
     """Reference log-sum-exp; see :func:`fastsoftmax.logsumexp`."""
     x, result_dtype = _dtypes(np.asarray(x), dtype)
     t = float(temperature)
@@ -363,7 +366,8 @@ def _backward(row_fn, name, grad, y, axis, temperature, where):
     return _from_rows(values, g.shape, order, np.float64)
 
 
-def softmax_backward(grad, y, axis=-1, *, temperature=1.0, where=None):
+def softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0,
+                     where: ArrayLike | None = None) -> Float64Result:
     """Reference softmax_backward; see :func:`fastsoftmax.softmax_backward`.
 
     ``y * (grad - sum(grad * y)) / T`` along ``axis``, the sum over the
@@ -372,7 +376,8 @@ def softmax_backward(grad, y, axis=-1, *, temperature=1.0, where=None):
     return _backward(_softmax_backward_row, "softmax_backward", grad, y, axis, temperature, where)
 
 
-def log_softmax_backward(grad, y, axis=-1, *, temperature=1.0, where=None):
+def log_softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0,
+                         where: ArrayLike | None = None) -> Float64Result:
     """Reference log_softmax_backward; see :func:`fastsoftmax.log_softmax_backward`.
 
     ``(grad - exp(y) * sum(grad)) / T`` along ``axis``, the sum over the
@@ -443,8 +448,24 @@ def _check_smoothing(label_smoothing, name: str) -> Fraction:
     return Fraction(float(label_smoothing))
 
 
-def cross_entropy(logits, target, axis=-1, *, temperature=1.0, weight=None, ignore_index=-100,
-                  label_smoothing=0.0, reduction="mean", return_grad=False):
+# The losses return (loss, gradient) with return_grad=True.
+@overload
+def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = ..., *, temperature: Temperature = ...,
+                  weight: ArrayLike | None = ..., ignore_index: int = ..., label_smoothing: RealScalar = ...,
+                  reduction: str = ..., return_grad: Literal[False] = ...) -> Float64Result: ...
+@overload
+def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = ..., *, temperature: Temperature = ...,
+                  weight: ArrayLike | None = ..., ignore_index: int = ..., label_smoothing: RealScalar = ...,
+                  reduction: str = ..., return_grad: Literal[True]
+                  ) -> tuple[Float64Result, NDArray[np.float64]]: ...
+@overload
+def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = ..., *, temperature: Temperature = ...,
+                  weight: ArrayLike | None = ..., ignore_index: int = ..., label_smoothing: RealScalar = ...,
+                  reduction: str = ..., return_grad: bool = ...
+                  ) -> Float64Result | tuple[Float64Result, NDArray[np.float64]]: ...
+def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = -1, *, temperature: Temperature = 1.0,
+                  weight: ArrayLike | None = None, ignore_index: int = -100, label_smoothing: RealScalar = 0.0,
+                  reduction: str = "mean", return_grad: bool = False) -> Any:
     """Reference cross-entropy; see :func:`fastsoftmax.cross_entropy`.
 
     PyTorch's ``F.cross_entropy(logits / T, target, ...)`` with the class axis
@@ -544,8 +565,20 @@ def cross_entropy(logits, target, axis=-1, *, temperature=1.0, weight=None, igno
     return loss, _from_rows(grads, x.shape, order, np.float64)
 
 
-def kl_div(student_logits, teacher_logits, axis=-1, *, temperature=1.0, reduction="batchmean",
-           return_grad=False):
+@overload
+def kl_div(student_logits: ArrayLike, teacher_logits: ArrayLike, axis: int = ..., *,
+           temperature: Temperature = ..., reduction: str = ...,
+           return_grad: Literal[False] = ...) -> Float64Result: ...
+@overload
+def kl_div(student_logits: ArrayLike, teacher_logits: ArrayLike, axis: int = ..., *,
+           temperature: Temperature = ..., reduction: str = ...,
+           return_grad: Literal[True]) -> tuple[Float64Result, NDArray[np.float64]]: ...
+@overload
+def kl_div(student_logits: ArrayLike, teacher_logits: ArrayLike, axis: int = ..., *,
+           temperature: Temperature = ..., reduction: str = ...,
+           return_grad: bool = ...) -> Float64Result | tuple[Float64Result, NDArray[np.float64]]: ...
+def kl_div(student_logits: ArrayLike, teacher_logits: ArrayLike, axis: int = -1, *,
+           temperature: Temperature = 1.0, reduction: str = "batchmean", return_grad: bool = False) -> Any:
     """Reference distillation loss; see :func:`fastsoftmax.kl_div`.
 
     Per row ``T**2 * sum_c q_c * (log q_c - log p_c)`` with
@@ -606,8 +639,19 @@ def kl_div(student_logits, teacher_logits, axis=-1, *, temperature=1.0, reductio
     return loss, _from_rows(grads, s.shape, order, np.float64)
 
 
-def contrastive_loss(similarity, *, temperature=0.07, symmetric=True, reduction="mean",
-                     return_grad=False):
+@overload
+def contrastive_loss(similarity: ArrayLike, *, temperature: Temperature = ..., symmetric: bool = ...,
+                     reduction: str = ..., return_grad: Literal[False] = ...) -> Float64Result: ...
+@overload
+def contrastive_loss(similarity: ArrayLike, *, temperature: Temperature = ..., symmetric: bool = ...,
+                     reduction: str = ..., return_grad: Literal[True]
+                     ) -> tuple[Float64Result, NDArray[np.float64]]: ...
+@overload
+def contrastive_loss(similarity: ArrayLike, *, temperature: Temperature = ..., symmetric: bool = ...,
+                     reduction: str = ..., return_grad: bool = ...
+                     ) -> Float64Result | tuple[Float64Result, NDArray[np.float64]]: ...
+def contrastive_loss(similarity: ArrayLike, *, temperature: Temperature = 0.07, symmetric: bool = True,
+                     reduction: str = "mean", return_grad: bool = False) -> Any:
     """Reference contrastive (InfoNCE / CLIP) loss; see :func:`fastsoftmax.contrastive_loss`.
 
     Row loss i: ``cross_entropy`` of row i of ``similarity / T`` against
@@ -677,7 +721,20 @@ def _weighted_row(row: list[float], weights: list[float]) -> tuple[float, float]
     return m + log_s, sign
 
 
-def special_logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
+@overload
+def special_logsumexp(a: ArrayLike, axis: Axis = ..., b: ArrayLike | None = ..., keepdims: bool = ...,
+                      return_sign: Literal[False] = ...) -> FloatResult: ...
+@overload
+def special_logsumexp(a: ArrayLike, axis: Axis = ..., b: ArrayLike | None = ..., keepdims: bool = ..., *,
+                      return_sign: Literal[True]) -> tuple[FloatResult, FloatResult]: ...
+@overload
+def special_logsumexp(a: ArrayLike, axis: Axis, b: ArrayLike | None, keepdims: bool,
+                      return_sign: Literal[True]) -> tuple[FloatResult, FloatResult]: ...
+@overload
+def special_logsumexp(a: ArrayLike, axis: Axis = ..., b: ArrayLike | None = ..., keepdims: bool = ...,
+                      return_sign: bool = ...) -> FloatResult | tuple[FloatResult, FloatResult]: ...
+def special_logsumexp(a: ArrayLike, axis: Axis = None, b: ArrayLike | None = None, keepdims: bool = False,
+                      return_sign: bool = False) -> Any:
     """Reference for :func:`fastsoftmax.special.logsumexp` (SciPy's signature):
     ``log(sum(b * exp(a)))`` with the sign of the sum, exactly summed with
     ``math.fsum``; entries with ``b == 0`` take no part."""
@@ -757,7 +814,9 @@ def _sample_weights(row: list[float], t: float, top_k, top_p, min_p) -> list:
     return weights
 
 
-def sample_distribution(logits, axis=-1, *, temperature=1.0, top_k=None, top_p=None, min_p=None, where=None):
+def sample_distribution(logits: ArrayLike, axis: int = -1, *, temperature: ArrayLike = 1.0,
+                        top_k: int | None = None, top_p: RealScalar | None = None, min_p: RealScalar | None = None,
+                        where: ArrayLike | None = None) -> NDArray[np.float64]:
     """The distribution :func:`fastsoftmax.sample` draws each row's index from.
 
     Returns float64 probabilities of ``logits``' shape, summing to 1 along

@@ -29,15 +29,21 @@ array([[0.25, 0.25],
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
 from . import _api, _rows
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, NDArray
+
+    from ._typing import Axis, Float64Like, FloatResult, FloatT
+
 __all__ = ["softmax", "log_softmax", "logsumexp"]
 
 
-def _no_complex(value, argument: str, name: str):
+def _no_complex(value: ArrayLike, argument: str, name: str) -> np.ndarray:
     """``value`` as an ndarray; complex input is out of scope."""
     array = value if type(value) is np.ndarray else np.asarray(value)
     if array.dtype.kind == "c":
@@ -48,7 +54,19 @@ def _no_complex(value, argument: str, name: str):
     return array
 
 
-def softmax(x, axis=None):
+# Result types as for fastsoftmax.softmax: the result has x's shape whatever
+# the axes.
+@overload
+def softmax(x: NDArray[FloatT], axis: Axis = ...) -> NDArray[FloatT]: ...
+@overload
+def softmax(x: FloatT, axis: Axis = ...) -> FloatT: ...
+@overload
+def softmax(x: Float64Like, axis: Axis = ...) -> NDArray[np.float64]: ...
+@overload
+def softmax(x: float, axis: Axis = ...) -> np.float64: ...
+@overload
+def softmax(x: ArrayLike, axis: Axis = ...) -> FloatResult: ...
+def softmax(x: ArrayLike, axis: Axis = None) -> Any:
     """Softmax over ``axis`` (default: the whole array), as :func:`scipy.special.softmax`.
 
     Parameters
@@ -74,7 +92,17 @@ def softmax(x, axis=None):
     return _api.softmax(_no_complex(x, "x", "softmax"), axis=axis)
 
 
-def log_softmax(x, axis=None):
+@overload
+def log_softmax(x: NDArray[FloatT], axis: Axis = ...) -> NDArray[FloatT]: ...
+@overload
+def log_softmax(x: FloatT, axis: Axis = ...) -> FloatT: ...
+@overload
+def log_softmax(x: Float64Like, axis: Axis = ...) -> NDArray[np.float64]: ...
+@overload
+def log_softmax(x: float, axis: Axis = ...) -> np.float64: ...
+@overload
+def log_softmax(x: ArrayLike, axis: Axis = ...) -> FloatResult: ...
+def log_softmax(x: ArrayLike, axis: Axis = None) -> Any:
     """Log of the softmax over ``axis`` (default: the whole array), as
     :func:`scipy.special.log_softmax`; computed directly, never as
     ``log(softmax(x))``.
@@ -100,7 +128,35 @@ def log_softmax(x, axis=None):
     return _api.log_softmax(_no_complex(x, "x", "log_softmax"), axis=axis)
 
 
-def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
+# With the defaults (axis=None, keepdims=False) the result is a scalar of
+# a's dtype; return_sign=True gives (value, sign), as a keyword or as the
+# fifth positional argument.
+@overload
+def logsumexp(a: NDArray[FloatT] | FloatT, axis: None = ..., b: None = ..., keepdims: Literal[False] = ...,
+              return_sign: Literal[False] = ...) -> FloatT: ...
+@overload
+def logsumexp(a: NDArray[FloatT] | FloatT, axis: None = ..., b: None = ..., keepdims: Literal[False] = ..., *,
+              return_sign: Literal[True]) -> tuple[FloatT, FloatT]: ...
+@overload
+def logsumexp(a: Float64Like | float, axis: None = ..., b: Float64Like | float | None = ...,
+              keepdims: Literal[False] = ..., return_sign: Literal[False] = ...) -> np.float64: ...
+@overload
+def logsumexp(a: Float64Like | float, axis: None = ..., b: Float64Like | float | None = ...,
+              keepdims: Literal[False] = ..., *, return_sign: Literal[True]) -> tuple[np.float64, np.float64]: ...
+@overload
+def logsumexp(a: ArrayLike, axis: Axis = ..., b: ArrayLike | None = ..., keepdims: bool = ...,
+              return_sign: Literal[False] = ...) -> FloatResult: ...
+@overload
+def logsumexp(a: ArrayLike, axis: Axis = ..., b: ArrayLike | None = ..., keepdims: bool = ..., *,
+              return_sign: Literal[True]) -> tuple[FloatResult, FloatResult]: ...
+@overload
+def logsumexp(a: ArrayLike, axis: Axis, b: ArrayLike | None, keepdims: bool,
+              return_sign: Literal[True]) -> tuple[FloatResult, FloatResult]: ...
+@overload
+def logsumexp(a: ArrayLike, axis: Axis = ..., b: ArrayLike | None = ..., keepdims: bool = ...,
+              return_sign: bool = ...) -> FloatResult | tuple[FloatResult, FloatResult]: ...
+def logsumexp(a: ArrayLike, axis: Axis = None, b: ArrayLike | None = None, keepdims: bool = False,
+              return_sign: bool = False) -> Any:
     """``log(sum(b * exp(a)))`` over ``axis``, as :func:`scipy.special.logsumexp`.
 
     Parameters
@@ -152,7 +208,7 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
     return _weighted(a, axis, b.reshape(1) if b.ndim == 0 else b, bool(keepdims), bool(return_sign))
 
 
-def _weighted(a: np.ndarray, axis, b: np.ndarray, keepdims: bool, return_sign: bool):
+def _weighted(a: np.ndarray, axis: Axis, b: np.ndarray, keepdims: bool, return_sign: bool) -> Any:
     """logsumexp with weights: rows of ``a`` and, per row, a pointer into ``b``
     kept in its own (broadcast) shape, for the weighted kernel."""
     name = "logsumexp"
@@ -201,6 +257,6 @@ def _weighted(a: np.ndarray, axis, b: np.ndarray, keepdims: bool, return_sign: b
     _rows.weighted_logsumexp(x, weights, b_rows, b_varies, value, sign, 0)
 
     value = value.reshape(result_shape).astype(result_dt, copy=False)
-    if not return_sign:
+    if sign is None:            # return_sign=False
         return value[()]
     return value[()], sign.reshape(result_shape).astype(result_dt, copy=False)[()]
