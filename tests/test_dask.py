@@ -312,9 +312,116 @@ def test_row_stats_merged_in_any_split_equal_the_whole_row(op):
                  (reference.softmax if op == _rows.SOFTMAX else reference.log_softmax)(x), np.float64)
 
 
-def test_row_stats_mask_is_not_there_yet():
-    with pytest.raises(NotImplementedError):
-        _rows.row_stats(_rows.SOFTMAX, np.ones((1, 2)), 1.0, 1, mask=np.ones((1, 2), bool))
+def test_row_stats_with_a_mask_equal_the_masked_row_in_memory():
+    """Masked entries take no part whatever they hold; a piece with no kept
+    entry adds nothing, and a row with none comes out masked."""
+    x = np.random.default_rng(10).standard_normal((3, 40))
+    mask = np.ones((3, 40), bool)
+    mask[0, 5:25] = False
+    x[0, 5:25] = [nan, inf] * 10
+    mask[1] = False
+    x[2, 3] = -inf
+    parts = np.stack([_rows.row_stats(_rows.LOG_SOFTMAX, np.ascontiguousarray(x[:, a:b]), 1.0, 1,
+                                      np.ascontiguousarray(mask[:, a:b]))
+                      for a, b in [(0, 5), (5, 25), (25, 40)]], axis=1)
+    assert parts["any_entry"][0].tolist() == [1, 0, 1]
+    merged = _rows.merge_row_stats(parts, np.float64, 1.0)
+    assert merged["any_entry"].tolist() == [1, 0, 1] and merged["has_nan"].tolist() == [0, 0, 0]
+    out = np.empty_like(x)
+    _rows.write_from_stats(_rows.LOG_SOFTMAX, x, merged, 40, 1.0, out, 1, mask)
+    np.testing.assert_allclose(out, fs.log_softmax(x, where=mask), rtol=1e-14)
+    with pytest.raises(ValueError, match="mask"):
+        _rows.row_stats(_rows.SOFTMAX, x, 1.0, 1, mask=mask[:, :5])
+    with pytest.raises(ValueError, match="mask"):
+        _rows.write_from_stats(_rows.SOFTMAX, x, merged, 40, 1.0, out, 1, mask.astype(np.uint8))
+
+
+# ---- where= ----------------------------------------------------------------------------------
+
+def check_where(name, x, where, chunks, axis=-1, temperature=1.0, keepdims=False):
+    """The Dask result with ``where`` (NumPy or Dask) equals the in-memory one
+    and the reference, with the input's chunks."""
+    fn, ref = FUNCTIONS[name]
+    kwargs = dict(axis=axis, temperature=temperature)
+    if name == "logsumexp":
+        kwargs["keepdims"] = keepdims
+    lazy = fn(da.from_array(x, chunks=chunks), where=where, **kwargs)
+    plain = where.compute() if isinstance(where, da.Array) else where
+    in_memory = np.asarray(fn(x, where=plain, **kwargs))
+    assert lazy.shape == in_memory.shape and lazy.dtype == in_memory.dtype
+    if name != "logsumexp":
+        assert lazy.chunks == da.from_array(x, chunks=chunks).chunks
+    got = compute(lazy)
+    context = f"chunks={chunks} axis={axis} T={temperature}"
+    assert_close(name, got, in_memory, x.dtype, context + " vs in-memory")
+    assert_close(name, got, np.asarray(ref(x, where=plain, **kwargs)), x.dtype, context + " vs reference")
+    return got
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.0, inf, 0.5])
+@pytest.mark.parametrize("chunks", [(2, 12), (2, 5), (3, 1), (6, 4)], ids=["whole", "split", "ones", "mixed"])
+@pytest.mark.parametrize("name", OPS)
+def test_where_over_chunks(name, chunks, temperature):
+    """Masked entries holding NaN and +inf, rows with no kept entry, rows
+    whose kept entries are all -inf, and a chunk that is entirely masked."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((6, 12)) * 3
+    mask = rng.random((6, 12)) < 0.6
+    x[0, ~mask[0]] = nan
+    x[1, ~mask[1]] = inf
+    mask[2] = False                      # no kept entry: 0, -inf, -inf at every temperature
+    mask[3, :] = True
+    x[3, mask[3]] = -inf                 # kept entries all -inf: NaN for softmax / log_softmax
+    mask[4, :8], mask[4, 8:] = False, True
+    x[4, :8] = [nan, inf] * 4            # masked over whole chunks
+    got = check_where(name, x, mask, chunks, temperature=temperature)
+    masked_row = {"softmax": 0.0, "log_softmax": -inf, "logsumexp": -inf}[name]
+    assert np.all(got[2] == masked_row)
+    if name != "logsumexp":
+        assert np.all(np.isnan(got[3]))
+        assert np.all(got[4, :8] == masked_row)
+    if name == "softmax":
+        assert got[4].sum() == pytest.approx(1.0, rel=1e-14)
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_where_causal_mask_broadcast_over_batch_and_heads(name):
+    """An (S, S) causal mask under (B, H, S, S) scores, split along the rows
+    and along the batch, and as a Dask array chunked unlike the scores."""
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((2, 3, 7, 7)).astype(np.float32)
+    causal = np.tril(np.ones((7, 7), bool))
+    for chunks in [(1, 3, 7, 7), (1, 2, 4, 3)]:
+        check_where(name, x, causal, chunks)
+        check_where(name, x, da.from_array(causal, chunks=(2, 5)), chunks)
+    full = da.from_array(rng.random(x.shape) < 0.5, chunks=(2, 1, 3, 2))
+    check_where(name, x, full, (1, 2, 4, 3), keepdims=True)
+    check_where(name, x, causal[None, None, :, :], (1, 3, 7, 2), axis=(2, 3))
+    check_where(name, x, np.array([True, False, True]).reshape(3, 1, 1), (2, 2, 3, 7), axis=(0, 3))
+
+
+def test_where_zero_d_and_whole_array():
+    d = da.from_array(np.array(2.0))
+    assert compute(fs.softmax(d, where=np.array(False))).tolist() == 0.0
+    assert compute(fs.logsumexp(d, where=True)).tolist() == 2.0
+    x = np.arange(12.0).reshape(3, 4)
+    mask = x % 5 != 0
+    for name in OPS:
+        check_where(name, x, mask, (2, 3), axis=None)
+
+
+def test_where_errors_are_those_of_numpy_input_and_compute_nothing():
+    d = da.from_array(np.ones((2, 3), np.float32), chunks=1).map_blocks(explode, dtype=np.float32)
+    lazy_mask = da.ones((2, 3), dtype=bool, chunks=1).map_blocks(explode, dtype=bool)
+    fs.softmax(d, where=lazy_mask)
+    with pytest.raises(TypeError, match="where must be a boolean"):
+        fs.softmax(d, where=np.ones((2, 3)))
+    with pytest.raises(TypeError, match="where must be a boolean"):
+        fs.log_softmax(d, where=da.ones((2, 3), chunks=1))
+    with pytest.raises(ValueError, match="does not broadcast"):
+        fs.logsumexp(d, where=np.ones((2,), bool))
+    with pytest.raises(ValueError, match="does not broadcast"):
+        fs.logsumexp(d, where=da.ones((4, 3), dtype=bool, chunks=2))
 
 
 # ---- worker processes -------------------------------------------------------------------------
@@ -341,3 +448,8 @@ def test_worker_processes(process_cluster, name):
         for temperature in (1.0, 0.0, 2.5):
             check_against_memory(name, x, chunks, axis, temperature, keepdims=True, scheduler=process_cluster,
                                  against_reference=False)
+    mask = da.from_array(rng.random((8, 30)) < 0.7, chunks=(3, 8))
+    fn = FUNCTIONS[name][0]
+    for chunks in [(4, 7), (3, 30)]:
+        got = fn(da.from_array(x, chunks=chunks), where=mask).compute(scheduler=process_cluster)
+        assert_close(name, got, fn(x, where=mask.compute()), np.float32, f"where chunks={chunks}")

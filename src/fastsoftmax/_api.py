@@ -251,7 +251,7 @@ def _apply(op: int, x, axis, temperature, out, num_threads, keepdims: bool = Fal
         if x is None:
             raise TypeError(f"{name}(): x is None, not an array; pass an array_like of numbers")
         if _is_dask_array(x):
-            return _lazy(op, x, axis, temperature, out, num_threads, keepdims)
+            return _lazy(op, x, axis, temperature, out, num_threads, keepdims, where)
         x = np.asarray(x)
     compute_dt, result_dt = _dtypes(x.dtype, name)
     if dtype is not None:
@@ -342,7 +342,7 @@ def _is_dask_array(x) -> bool:
     return module is not None and isinstance(x, module.Array)
 
 
-def _lazy(op: int, x, axis, temperature, out, num_threads, keepdims: bool):
+def _lazy(op: int, x, axis, temperature, out, num_threads, keepdims: bool, where=None):
     """The same checks for a Dask array, then its lazy result (fastsoftmax.dask)."""
     name = _NAMES[op]
     compute_dt, result_dt = _dtypes(x.dtype, name)
@@ -352,9 +352,15 @@ def _lazy(op: int, x, axis, temperature, out, num_threads, keepdims: bool):
     if out is not None:
         raise TypeError(f"{name}(): out must be None for a Dask array input (the result is lazy; "
                         f"store it with dask.array.store), got {type(out).__name__}")
+    if where is not None:
+        if _is_dask_array(where):
+            # checked on a stand-in of its dtype and shape: nothing is computed
+            _check_where(np.broadcast_to(np.zeros((), where.dtype), where.shape), x.shape, name)
+        else:
+            where = _check_where(where, x.shape, name)
     from . import dask as lazy
 
-    return lazy.apply(op, x, axes, temperature, threads, keepdims, compute_dt, result_dt)
+    return lazy.apply(op, x, axes, temperature, threads, keepdims, compute_dt, result_dt, where)
 
 
 def _half_format(dtype: np.dtype):

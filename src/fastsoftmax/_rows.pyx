@@ -60,9 +60,10 @@ cdef extern from "row_kernels.h" nogil:
     ctypedef struct fs_kernels:
         void (*rows)(int op, const void *x, void *out, Py_ssize_t rows, Py_ssize_t n,
                      const fs_params *p, int stream) noexcept nogil
-        void (*chunk_stats)(int op, const void *x, Py_ssize_t n, const fs_params *p, fs_stats *s) noexcept nogil
-        void (*chunk_write)(int op, const void *x, void *out, Py_ssize_t n, const fs_params *p,
-                            const fs_row_result *r, int stream) noexcept nogil
+        void (*chunk_stats)(int op, const void *x, const unsigned char *sel, Py_ssize_t n, const fs_params *p,
+                            fs_stats *s) noexcept nogil
+        void (*chunk_write)(int op, const void *x, const unsigned char *sel, void *out, Py_ssize_t n,
+                            const fs_params *p, const fs_row_result *r, int stream) noexcept nogil
         void (*columns)(int op, const void *x, void *out, Py_ssize_t n, Py_ssize_t stride,
                         Py_ssize_t lanes, Py_ssize_t out_stride, const fs_params *p) noexcept nogil
         void (*rows_where)(int op, const void *x, const unsigned char *sel, void *out, Py_ssize_t rows,
@@ -142,9 +143,9 @@ cdef int run_by_chunks(const fs_kernels *k, int op, const char *x, char *out, Py
     cdef fs_stats *whole = <fs_stats *> malloc(rows * sizeof(fs_stats))
     cdef int status = -1
     if whole != NULL:
-        status = stats_by_pieces(k, op, x, rows, n, size, p, threads, whole)
+        status = stats_by_pieces(k, op, x, NULL, rows, n, size, p, threads, whole)
         if status == 0:
-            status = write_by_pieces(k, op, x, out, rows, n, n, size, p, whole, stream, threads)
+            status = write_by_pieces(k, op, x, NULL, out, rows, n, n, size, p, whole, stream, threads)
     free(whole)
     return status
 
@@ -931,7 +932,8 @@ def contrastive_rows(cnp.ndarray similarity, double temperature, bint symmetric,
 # kernels.chunk_write.  Within one block a row longer than FS_LONG_ROW is cut
 # again into FS_CHUNK pieces, as run_by_chunks does.  Between blocks (and
 # processes) the statistics travel as NumPy arrays of STATS_DTYPE: the
-# fs_stats struct, field for field.
+# fs_stats struct, field for field.  A where= mask travels as bool blocks
+# aligned with x's (sel, one byte per entry; NULL: every entry).
 
 # An aligned NumPy struct: it keeps this layout through concatenation and
 # copies (NumPy drops the padding of unaligned ones).
@@ -955,25 +957,27 @@ cdef inline Py_ssize_t piece_length(Py_ssize_t n) noexcept nogil:
     return FS_CHUNK if n > FS_LONG_ROW else max(n, 1)
 
 
-cdef inline void piece_stats(const fs_kernels *k, int op, const char *x, Py_ssize_t n, Py_ssize_t size,
-                             Py_ssize_t it, const fs_params *p, fs_stats *s) noexcept nogil:
+cdef inline void piece_stats(const fs_kernels *k, int op, const char *x, const unsigned char *sel,
+                             Py_ssize_t n, Py_ssize_t size, Py_ssize_t it, const fs_params *p,
+                             fs_stats *s) noexcept nogil:
     """Statistics of piece ``it`` (row-major over rows and their pieces)."""
     cdef Py_ssize_t piece = piece_length(n)
     cdef Py_ssize_t pieces = (n + piece - 1) // piece
-    cdef Py_ssize_t start = (it % pieces) * piece
-    k.chunk_stats(op, x + ((it // pieces) * n + start) * size, min(piece, n - start), p, s)
+    cdef Py_ssize_t start = (it // pieces) * n + (it % pieces) * piece
+    k.chunk_stats(op, x + start * size, sel + start if sel != NULL else NULL,
+                  min(piece, n - (it % pieces) * piece), p, s)
 
 
-cdef inline void piece_write(const fs_kernels *k, int op, const char *x, char *out, Py_ssize_t n,
-                             Py_ssize_t size, Py_ssize_t it, const fs_params *p,
+cdef inline void piece_write(const fs_kernels *k, int op, const char *x, const unsigned char *sel, char *out,
+                             Py_ssize_t n, Py_ssize_t size, Py_ssize_t it, const fs_params *p,
                              const fs_row_result *result, int stream) noexcept nogil:
     """The write pass of piece ``it``, from its row's finished statistics."""
     cdef Py_ssize_t piece = piece_length(n)
     cdef Py_ssize_t pieces = (n + piece - 1) // piece
     cdef Py_ssize_t r = it // pieces
-    cdef Py_ssize_t offset = (r * n + (it % pieces) * piece) * size
-    k.chunk_write(op, x + offset, out + offset, min(piece, n - (it % pieces) * piece), p, &result[r],
-                  stream)
+    cdef Py_ssize_t start = r * n + (it % pieces) * piece
+    k.chunk_write(op, x + start * size, sel + start if sel != NULL else NULL, out + start * size,
+                  min(piece, n - (it % pieces) * piece), p, &result[r], stream)
 
 
 cdef void merge_in_order(const fs_stats *part, Py_ssize_t rows, Py_ssize_t pieces, const fs_params *p,
@@ -986,9 +990,11 @@ cdef void merge_in_order(const fs_stats *part, Py_ssize_t rows, Py_ssize_t piece
             fs_stats_merge(&part[r * pieces + c], p, &whole[r])
 
 
-cdef int stats_by_pieces(const fs_kernels *k, int op, const char *x, Py_ssize_t rows, Py_ssize_t n,
-                         Py_ssize_t size, const fs_params *p, int threads, fs_stats *whole) noexcept nogil:
-    """The statistics of each of ``rows`` contiguous rows of n into whole[]:
+cdef int stats_by_pieces(const fs_kernels *k, int op, const char *x, const unsigned char *sel, Py_ssize_t rows,
+                         Py_ssize_t n, Py_ssize_t size, const fs_params *p, int threads,
+                         fs_stats *whole) noexcept nogil:
+    """The statistics of each of ``rows`` contiguous rows of n (entries where
+    sel, rows x n, is nonzero; sel NULL: all) into whole[]:
     the pieces' statistics on ``threads`` threads, merged in piece order.
     Returns -1 when out of memory."""
     cdef Py_ssize_t pieces = (n + piece_length(n) - 1) // piece_length(n)
@@ -1004,22 +1010,23 @@ cdef int stats_by_pieces(const fs_kernels *k, int op, const char *x, Py_ssize_t 
     # no parallel region at all on one thread (see FORKED_CHILD)
     if threads <= 1:
         for it in range(items):
-            piece_stats(k, op, x, n, size, it, p, &part[it])
+            piece_stats(k, op, x, sel, n, size, it, p, &part[it])
     else:
         for it in prange(items, num_threads=threads, schedule="static"):
-            piece_stats(k, op, x, n, size, it, p, &part[it])
+            piece_stats(k, op, x, sel, n, size, it, p, &part[it])
     if pieces > 1:
         merge_in_order(part, rows, pieces, p, whole)
         free(part)
     return 0
 
 
-cdef int write_by_pieces(const fs_kernels *k, int op, const char *x, char *out, Py_ssize_t rows,
-                         Py_ssize_t n, Py_ssize_t row_length, Py_ssize_t size, const fs_params *p,
-                         const fs_stats *whole, int stream, int threads) noexcept nogil:
+cdef int write_by_pieces(const fs_kernels *k, int op, const char *x, const unsigned char *sel, char *out,
+                         Py_ssize_t rows, Py_ssize_t n, Py_ssize_t row_length, Py_ssize_t size,
+                         const fs_params *p, const fs_stats *whole, int stream, int threads) noexcept nogil:
     """Finish each row's statistics whole[] (of a row ``row_length`` long)
     and write ``op``: logsumexp into out[row], or softmax / log_softmax of
-    the row's n entries held in x into out (both rows x n), on ``threads``
+    the row's n entries held in x into out (both rows x n; entries where
+    sel, rows x n, is zero are masked; sel NULL: none), on ``threads``
     threads.  Returns -1 when out of memory."""
     cdef Py_ssize_t pieces = (n + piece_length(n) - 1) // piece_length(n)
     cdef Py_ssize_t it, r
@@ -1036,10 +1043,10 @@ cdef int write_by_pieces(const fs_kernels *k, int op, const char *x, char *out, 
                 (<double *> out)[r] = result[r].logsumexp
     elif threads <= 1:
         for it in range(rows * pieces):
-            piece_write(k, op, x, out, n, size, it, p, result, stream)
+            piece_write(k, op, x, sel, out, n, size, it, p, result, stream)
     else:
         for it in prange(rows * pieces, num_threads=threads, schedule="static"):
-            piece_write(k, op, x, out, n, size, it, p, result, stream)
+            piece_write(k, op, x, sel, out, n, size, it, p, result, stream)
     free(result)
     return 0
 
@@ -1051,6 +1058,17 @@ cdef int rows_dtype(cnp.ndarray a, int ndim, str what) except -1:
             or (typenum != cnp.NPY_FLOAT32 and typenum != cnp.NPY_FLOAT64)):
         raise ValueError(f"{what} must be a C-contiguous {ndim}-d float32 or float64 array")
     return FS_F32 if typenum == cnp.NPY_FLOAT32 else FS_F64
+
+
+cdef const unsigned char *mask_data(mask, Py_ssize_t rows, Py_ssize_t n, str what) except? NULL:
+    """The entries of a where= block: None (NULL), or a C-contiguous (rows, n) bool array."""
+    if mask is None:
+        return NULL
+    if (not isinstance(mask, cnp.ndarray) or cnp.PyArray_TYPE(<cnp.ndarray> mask) != cnp.NPY_BOOL
+            or cnp.PyArray_NDIM(<cnp.ndarray> mask) != 2 or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray> mask)
+            or cnp.PyArray_DIM(<cnp.ndarray> mask, 0) != rows or cnp.PyArray_DIM(<cnp.ndarray> mask, 1) != n):
+        raise ValueError(f"{what} must be None or a C-contiguous ({rows}, {n}) bool array")
+    return <const unsigned char *> cnp.PyArray_DATA(<cnp.ndarray> mask)
 
 
 cdef int check_stats(cnp.ndarray stats, Py_ssize_t rows, int ndim, str what) except -1:
@@ -1069,11 +1087,12 @@ def row_stats(int op, cnp.ndarray x, double temperature, int num_threads, mask=N
     is the operation the statistics are for (softmax keeps every term in
     ``rest``; log_softmax and logsumexp keep the terms at the maximum in
     ``count`` for log1p).  ``num_threads`` <= 0 means the OpenMP default.
-    ``mask`` is reserved for ``where=`` and not supported yet."""
-    if mask is not None:
-        raise NotImplementedError("row_stats(): a mask (where=) is not supported yet")
+    ``mask``, None or a C-contiguous (rows, n) bool array, is the block of
+    ``where=``: only entries where it is True take part (a row piece with
+    none has ``any_entry`` 0)."""
     cdef int dtype = rows_dtype(x, 2, "row_stats(): x")
     cdef Py_ssize_t rows = cnp.PyArray_DIM(x, 0), n = cnp.PyArray_DIM(x, 1)
+    cdef const unsigned char *sel = mask_data(mask, rows, n, "row_stats(): mask")
     cdef Py_ssize_t size = 4 if dtype == FS_F32 else 8
     cdef cnp.ndarray stats = np.empty(rows, STATS_DTYPE)
     cdef fs_params p
@@ -1084,7 +1103,7 @@ def row_stats(int op, cnp.ndarray x, double temperature, int num_threads, mask=N
     cdef int status
     fs_params_init(dtype, temperature, &p)
     with nogil:
-        status = stats_by_pieces(k, op, xp, rows, n, size, &p, threads, sp)
+        status = stats_by_pieces(k, op, xp, sel, rows, n, size, &p, threads, sp)
     if status != 0:
         raise MemoryError("row_stats(): could not allocate per-piece statistics")
     return stats
@@ -1112,17 +1131,20 @@ def merge_row_stats(cnp.ndarray parts, dtype, double temperature):
 
 
 def write_from_stats(int op, x, cnp.ndarray stats, Py_ssize_t row_length, double temperature,
-                     cnp.ndarray out, int num_threads):
+                     cnp.ndarray out, int num_threads, mask=None):
     """``op`` for rows whose merged statistics are ``stats`` ((rows,) of
     STATS_DTYPE, from :func:`row_stats` with the same ``op`` and
     temperature), each row ``row_length`` long in all.
 
     logsumexp: ``x`` is None and ``out`` a C-contiguous (rows,) float32 or
     float64 array.  softmax, log_softmax: ``x`` is this block's (rows, n)
-    piece of the rows, C-contiguous, and ``out`` an array like it."""
+    piece of the rows, C-contiguous, and ``out`` an array like it; ``mask``
+    None, or the matching C-contiguous (rows, n) bool block of ``where=``
+    (entries where it is False are written as masked)."""
     cdef int dtype
     cdef Py_ssize_t rows, n = 0
     cdef const char *xp = NULL
+    cdef const unsigned char *sel = NULL
     if op == FS_LOGSUMEXP:
         dtype = rows_dtype(out, 1, "write_from_stats(): out")
         rows = cnp.PyArray_DIM(out, 0)
@@ -1136,6 +1158,7 @@ def write_from_stats(int op, x, cnp.ndarray stats, Py_ssize_t row_length, double
             raise ValueError("write_from_stats(): out must have x's shape and dtype")
         rows, n = cnp.PyArray_DIM(x, 0), cnp.PyArray_DIM(x, 1)
         xp = <const char *> cnp.PyArray_DATA(x)
+        sel = mask_data(mask, rows, n, "write_from_stats(): mask")
     else:
         raise ValueError(f"write_from_stats(): unknown op {op}")
     if not cnp.PyArray_ISWRITEABLE(out):
@@ -1151,7 +1174,7 @@ def write_from_stats(int op, x, cnp.ndarray stats, Py_ssize_t row_length, double
     cdef int status
     fs_params_init(dtype, temperature, &p)
     with nogil:
-        status = write_by_pieces(k, op, xp, op_, rows, n, row_length, size, &p, sp, stream, threads)
+        status = write_by_pieces(k, op, xp, sel, op_, rows, n, row_length, size, &p, sp, stream, threads)
     if status != 0:
         raise MemoryError("write_from_stats(): could not allocate row results")
 

@@ -21,6 +21,10 @@ length 1 under ``keepdims``).  Two plans:
   merged statistics.  Results equal the in-memory ones within the accuracy
   bounds of the contract, special values included.
 
+``where=`` (a NumPy or Dask bool array) is broadcast lazily to the input's
+shape and chunks, so each block reads only its own block of the mask; the
+kernels take it as they do for NumPy input, in both plans.
+
 Each block is computed on one thread unless ``num_threads`` asks for more:
 Dask already runs blocks in parallel.
 
@@ -50,31 +54,34 @@ _NAMES = {_rows.SOFTMAX: "softmax", _rows.LOG_SOFTMAX: "log_softmax", _rows.LOGS
 
 
 def apply(op: int, x, axes: tuple[int, ...], temperature: float, num_threads: int, keepdims: bool,
-          compute_dtype: np.dtype, result_dtype: np.dtype):
+          compute_dtype: np.dtype, result_dtype: np.dtype, where=None):
     """The lazy result of ``op`` over ``axes`` of the Dask array ``x``.
 
     Arguments are already checked and normalised by ``fastsoftmax._api``:
     ``axes`` sorted and non-negative, ``num_threads`` 0 for the default (one
-    thread per block here), ``compute_dtype`` float32 or float64.
+    thread per block here), ``compute_dtype`` float32 or float64, ``where``
+    None or a bool NumPy or Dask array that broadcasts to ``x``'s shape.
     """
+    # the mask in x's blocks: one more array beside x in each blockwise step
+    masks = () if where is None else (da.broadcast_to(da.asarray(where), x.shape).rechunk(x.chunks),)
     if x.ndim == 0:
         # one row of one element, as for NumPy input
         flat = apply(op, x.reshape((1,)), (0,), temperature, num_threads, False, compute_dtype,
-                     result_dtype)
+                     result_dtype, masks[0].reshape((1,)) if masks else None)
         return flat.reshape(())
     plan = dict(op=op, axes=axes, dtype=np.dtype(compute_dtype), result_dtype=np.dtype(result_dtype),
                 temperature=float(temperature), threads=num_threads or 1)
     name = _NAMES[op]
     if all(x.numblocks[a] == 1 for a in axes):
         if op != _rows.LOGSUMEXP:
-            return x.map_blocks(functools.partial(_whole_rows, keepdims=False, **plan), dtype=result_dtype,
-                                meta=np.empty((0,) * x.ndim, result_dtype), token=name)
+            return da.map_blocks(functools.partial(_whole_rows, keepdims=False, **plan), x, *masks,
+                                 dtype=result_dtype, meta=np.empty((0,) * x.ndim, result_dtype), token=name)
         chunks = tuple((1,) if a in axes else c for a, c in enumerate(x.chunks))
         if not keepdims:
             chunks = tuple(c for a, c in enumerate(chunks) if a not in axes)
-        return x.map_blocks(functools.partial(_whole_rows, keepdims=keepdims, **plan), dtype=result_dtype,
-                            chunks=chunks, drop_axis=() if keepdims else axes,
-                            meta=np.empty((0,) * len(chunks), result_dtype), token=name)
+        return da.map_blocks(functools.partial(_whole_rows, keepdims=keepdims, **plan), x, *masks,
+                             dtype=result_dtype, chunks=chunks, drop_axis=() if keepdims else axes,
+                             meta=np.empty((0,) * len(chunks), result_dtype), token=name)
 
     # The length of whole rows only tells empty rows apart; an unknown chunk
     # size (NaN) along a reduced axis is a row of elements, or an empty row
@@ -90,10 +97,12 @@ def apply(op: int, x, axes: tuple[int, ...], temperature: float, num_threads: in
         return da.reduction(x, chunk, functools.partial(_finish_logsumexp, **plan), combine=merge,
                             axis=axes, keepdims=keepdims, dtype=_rows.STATS_DTYPE,
                             meta=np.empty((0,) * (x.ndim if keepdims else x.ndim - len(axes)), result_dtype),
-                            name=name)
+                            name=name, weights=masks[0] if masks else None)
+    # the mask reaches the chunk statistics as the reduction's weights
     stats = da.reduction(x, chunk, merge, combine=merge, axis=axes, keepdims=True, dtype=_rows.STATS_DTYPE,
-                         meta=np.empty((0,) * x.ndim, _rows.STATS_DTYPE), name=f"{name}-stats")
-    return da.map_blocks(functools.partial(_write_block, **plan), x, stats, dtype=result_dtype,
+                         meta=np.empty((0,) * x.ndim, _rows.STATS_DTYPE), name=f"{name}-stats",
+                         weights=masks[0] if masks else None)
+    return da.map_blocks(functools.partial(_write_block, **plan), x, stats, *masks, dtype=result_dtype,
                          meta=np.empty((0,) * x.ndim, result_dtype), token=name)
 
 
@@ -125,8 +134,17 @@ def _lse_shape(shape: tuple[int, ...], axes, keepdims: bool) -> tuple[int, ...]:
     return tuple(s for a, s in enumerate(shape) if a not in axes)
 
 
-def _whole_rows(block, *, op, axes, dtype, result_dtype, temperature, threads, keepdims):
-    """``op`` of a block that holds whole rows."""
+def _whole_rows(block, mask=None, *, op, axes, dtype, result_dtype, temperature, threads, keepdims):
+    """``op`` of a block that holds whole rows (entries where ``mask``, the
+    block's piece of where=, is True)."""
+    if mask is not None:
+        x = _as_rows(block, axes, dtype)
+        out = _rows.empty(x.shape[:1] if op == _rows.LOGSUMEXP else x.shape, dtype.name)
+        _rows.compute_where(op, x, _as_rows(mask, axes, np.bool_), x.shape[:1], out, temperature, threads)
+        if op != _rows.LOGSUMEXP:
+            return _from_rows(out, block.shape, axes, result_dtype)
+        with np.errstate(over="ignore"):
+            return out.reshape(_lse_shape(block.shape, axes, keepdims)).astype(result_dtype, copy=False)
     if len(axes) == 1:
         # one axis: the compiled loops reduce it where it lies, without a copy
         x = np.ascontiguousarray(block, dtype=dtype)
@@ -146,9 +164,11 @@ def _whole_rows(block, *, op, axes, dtype, result_dtype, temperature, threads, k
     return _from_rows(out, block.shape, axes, result_dtype)
 
 
-def _chunk_stats(block, axis, keepdims, *, op, dtype, temperature, threads):
-    """Statistics of the block's piece of each row, the reduced axes kept with length 1."""
-    stats = _rows.row_stats(op, _as_rows(block, axis, dtype), temperature, threads)
+def _chunk_stats(block, mask=None, axis=None, keepdims=True, *, op, dtype, temperature, threads):
+    """Statistics of the block's piece of each row (of its entries where
+    ``mask`` is True), the reduced axes kept with length 1."""
+    sel = None if mask is None else _as_rows(mask, axis, np.bool_)
+    stats = _rows.row_stats(op, _as_rows(block, axis, dtype), temperature, threads, sel)
     return stats.reshape(_lse_shape(block.shape, axis, True))
 
 
@@ -167,10 +187,10 @@ def _finish_logsumexp(parts, axis, keepdims, *, op, axes, dtype, result_dtype, t
         return out.reshape(_lse_shape(parts.shape, axis, keepdims)).astype(result_dtype, copy=False)
 
 
-def _write_block(block, stats, *, op, axes, dtype, result_dtype, temperature, threads, row_length):
+def _write_block(block, stats, mask=None, *, op, axes, dtype, result_dtype, temperature, threads, row_length):
     """softmax or log_softmax of a block from its rows' merged statistics."""
     x = _as_rows(block, axes, dtype)
     out = _rows.empty(x.shape, dtype.name)
     _rows.write_from_stats(op, x, np.ascontiguousarray(stats).reshape(-1), row_length, temperature, out,
-                           threads)
+                           threads, None if mask is None else _as_rows(mask, axes, np.bool_))
     return _from_rows(out, block.shape, axes, result_dtype)

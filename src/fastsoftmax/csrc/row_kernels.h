@@ -96,11 +96,13 @@ typedef struct {
     /* `rows` contiguous rows of n elements; out has n per row (1 for logsumexp) */
     void (*rows)(int op, const void *x, void *out, ptrdiff_t rows, ptrdiff_t n,
                  const fs_params *p, int stream);
-    /* statistics of one chunk of a long row, relative to the chunk's own maximum */
-    void (*chunk_stats)(int op, const void *x, ptrdiff_t n, const fs_params *p, fs_stats *s);
-    /* the write pass for one chunk of a long row (softmax, log_softmax) */
-    void (*chunk_write)(int op, const void *x, void *out, ptrdiff_t n, const fs_params *p,
-                        const fs_row_result *r, int stream);
+    /* statistics of one chunk of a long row, relative to the chunk's own
+     * maximum; entries take part where sel[i] is nonzero (sel NULL: all) */
+    void (*chunk_stats)(int op, const void *x, const uint8_t *sel, ptrdiff_t n, const fs_params *p,
+                        fs_stats *s);
+    /* the write pass for one chunk of a long row (softmax, log_softmax), sel as above */
+    void (*chunk_write)(int op, const void *x, const uint8_t *sel, void *out, ptrdiff_t n,
+                        const fs_params *p, const fs_row_result *r, int stream);
     /* `lanes` side-by-side reductions over a strided axis: entry i of column j
      * is x[i * stride + j], i < n; out likewise (one entry per column for
      * logsumexp, out[j]).  stride >= lanes. */

@@ -949,15 +949,16 @@ static void FS_NAME(rows_where)(int op, const void *xv, const uint8_t *sel, void
     else FS_NAME(rows_unit)(op, x, sel, sel_step, out, rows, n, p, stream, 0);
 }
 
-static void FS_NAME(chunk_stats)(int op, const void *x, ptrdiff_t n, const fs_params *p, fs_stats *s)
+static void FS_NAME(chunk_stats)(int op, const void *x, const uint8_t *sel, ptrdiff_t n, const fs_params *p,
+                                 fs_stats *s)
 {
-    FS_NAME(stats_pass)(op, (const FS_R *)x, NULL, NULL, n, p, s, NULL, 0);
+    FS_NAME(stats_pass)(op, (const FS_R *)x, sel, NULL, n, p, s, NULL, 0);
 }
 
-static void FS_NAME(chunk_write)(int op, const void *x, void *out, ptrdiff_t n, const fs_params *p,
-                                 const fs_row_result *r, int stream)
+static void FS_NAME(chunk_write)(int op, const void *x, const uint8_t *sel, void *out, ptrdiff_t n,
+                                 const fs_params *p, const fs_row_result *r, int stream)
 {
-    FS_NAME(write_row)(op, (const FS_R *)x, NULL, NULL, (FS_R *)out, n, p, r, stream);
+    FS_NAME(write_row)(op, (const FS_R *)x, sel, NULL, (FS_R *)out, n, p, r, stream);
     FS_NAME(stream_fence)(stream);
 }
 
