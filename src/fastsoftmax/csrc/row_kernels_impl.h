@@ -287,9 +287,12 @@ FS_INLINE void FS_NAME(exp_sum_pass)(const int op, const FS_R *x, const uint8_t 
             for (int u = 0; u < FS_UNROLL; u++) {
                 const ptrdiff_t at = i + (j * FS_UNROLL + u) * FS_W;
                 if (ahead && at < ahead_n) __builtin_prefetch(ahead + at, 0, 2);
-                FS_VR term, e = FS_NAME(exp_term)(op, FS_NAME(vload_sel)(x, sel, at), mv, m_pre, &c, unit_t,
-                                                  FS_ALL_LANES, &at_max, &term);
-                if (store_exps) FS_NAME(vstore)(store + at, e);
+                /* a selection enters as the lanes counted, not as -inf
+                 * loaded: one AND instead of a blend before the exp */
+                const FS_VI counted = sel ? FS_NAME(sel_lanes)(sel + at) : FS_ALL_LANES;
+                FS_VR term, e = FS_NAME(exp_term)(op, FS_NAME(vload)(x + at), mv, m_pre, &c, unit_t,
+                                                  counted, &at_max, &term);
+                if (store_exps) FS_NAME(vstore)(store + at, sel ? (FS_VR)((FS_VI)e & counted) : e);
                 f[u] += term;
             }
         }
