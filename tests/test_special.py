@@ -13,6 +13,7 @@ from fastsoftmax import _rows, reference, special
 from util import logits, rng
 
 scipy_special = pytest.importorskip("scipy.special")
+import scipy  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 inf, nan = math.inf, math.nan
@@ -125,7 +126,9 @@ def test_special_values(isa, a, b, value, sign, dtype):
 
     check(special.logsumexp(a, b=b, return_sign=True), "fastsoftmax")
     check(reference.special_logsumexp(a, b=b, return_sign=True), "reference")
-    check(scipy_special.logsumexp(a, b=b, return_sign=True), "scipy")
+    if np.lib.NumpyVersion(scipy.__version__) >= "1.15.0" or np.isfinite(a).all() and np.isfinite(b).all():
+        # older SciPy (the one NumPy 1.x installs) differs at infinite entries and weights
+        check(scipy_special.logsumexp(a, b=b, return_sign=True), "scipy")
     if a.size:
         # the same entries at the end of a row of a vector's width and of a
         # long row (chunks), the rest left out by zero weights
@@ -189,6 +192,8 @@ def test_unsupported_dtypes_name_the_argument():
         special.logsumexp(np.array(["a"]), b=[1.0])
 
 
+@pytest.mark.skipif(np.lib.NumpyVersion(np.__version__) < "2.0.0",
+                    reason="NumPy 1.x prints scalars without their type")
 def test_docstring_examples():
     import doctest
 

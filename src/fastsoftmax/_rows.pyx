@@ -1253,14 +1253,20 @@ cdef int run_weighted(const fs_kernels *k, const char *x, const char *b, const P
         return 0
     if threads <= 1:
         for r in range(rows):
-            weighted_row_stats(k, x + r * n * size, b + weight_row(b_rows, r, b_len) * size, b_step, n, size, p,
-                               &row)
-            weighted_store(&row, 1.0, r, value, sign, size)
+            weighted_row(k, x, b, b_rows, b_step, b_len, r, n, size, p, value, sign)
         return 0
     for r in prange(rows, num_threads=threads, schedule="static"):
-        weighted_row_stats(k, x + r * n * size, b + weight_row(b_rows, r, b_len) * size, b_step, n, size, p, &row)
-        weighted_store(&row, 1.0, r, value, sign, size)
+        weighted_row(k, x, b, b_rows, b_step, b_len, r, n, size, p, value, sign)
     return 0
+
+
+cdef inline void weighted_row(const fs_kernels *k, const char *x, const char *b, const Py_ssize_t *b_rows,
+                              Py_ssize_t b_step, Py_ssize_t b_len, Py_ssize_t r, Py_ssize_t n, Py_ssize_t size,
+                              const fs_params *p, char *value, char *sign) noexcept nogil:
+    """Row r whole; its statistics are local, so threads never share them."""
+    cdef fs_stats row
+    weighted_row_stats(k, x + r * n * size, b + weight_row(b_rows, r, b_len) * size, b_step, n, size, p, &row)
+    weighted_store(&row, 1.0, r, value, sign, size)
 
 
 def weighted_logsumexp(cnp.ndarray x, cnp.ndarray b, b_rows, bint b_varies, cnp.ndarray value, sign,
