@@ -766,6 +766,54 @@ def cross_entropy_rows(cnp.ndarray x, target, soft, weight, long long ignore_ind
     return loss
 
 
+cdef struct scratch_job:
+    const fs_kernels *k
+    const fs_params *p
+    const char *a                 # student logits, or the similarity matrix
+    const char *b                 # teacher logits, or NULL
+    char *g                       # gradient (rows, n), or NULL
+    Py_ssize_t n, size
+    double scale1, scale2         # kl: grad scale; contrastive: row and column scales
+    double *loss
+    bint contrastive
+
+
+cdef void scratch_row(const scratch_job *j, Py_ssize_t r, char *scratch) noexcept nogil:
+    cdef Py_ssize_t at = r * j.n * j.size
+    cdef char *g = j.g + at if j.g != NULL else NULL
+    if j.contrastive:
+        contrastive_row(j.k, j.p, j.a + at, g, scratch, r, j.n, j.size, j.scale1, j.scale2, j.loss + r)
+    else:
+        kl_row(j.k, j.p, j.a + at, j.b + at, g, scratch, j.n, j.size, j.scale1, j.loss + r)
+
+
+cdef int rows_with_scratch(const scratch_job *j, Py_ssize_t rows, int threads) except -1:
+    """Run scratch_row over the rows, each thread with a row of scratch."""
+    cdef Py_ssize_t r, bytes_ = max(j.n, 1) * j.size
+    cdef char *scratch
+    cdef int missing = 0
+    with nogil:
+        if threads <= 1:
+            scratch = <char *> malloc(bytes_)
+            if scratch != NULL:
+                for r in range(rows):
+                    scratch_row(j, r, scratch)
+            missing = scratch == NULL
+            free(scratch)
+        else:
+            with parallel(num_threads=threads):
+                scratch = <char *> malloc(bytes_)
+                for r in prange(rows, schedule="dynamic", chunksize=4):
+                    if scratch == NULL:
+                        missing += 1      # a reduction: no thread's failure is lost
+                    else:
+                        scratch_row(j, r, scratch)
+                free(scratch)
+    if missing:
+        raise MemoryError("could not allocate a row of scratch per thread")
+    return 0
+
+
 cdef void kl_row(const fs_kernels *k, const fs_params *p, const char *s, const char *t, char *g, char *teacher_exps,
                  Py_ssize_t n, Py_ssize_t size, double grad_scale, double *loss) noexcept nogil:
     """T**2 * KL(softmax(t / T) || softmax(s / T)) of one row, from both rows'
@@ -810,31 +858,10 @@ def kl_div_rows(cnp.ndarray student, cnp.ndarray teacher, double temperature, gr
     cdef const char *sp = <const char *> cnp.PyArray_DATA(student)
     cdef const char *tp = <const char *> cnp.PyArray_DATA(teacher)
     cdef int threads = min(<Py_ssize_t> call_threads(num_threads, rows * n), rows)
-    cdef char *scratch
-    cdef bint failed = False
-    with nogil:
-        if threads <= 1:
-            scratch = <char *> malloc(max(n, 1) * size)
-            if scratch == NULL:
-                failed = True
-            else:
-                for r in range(rows):
-                    kl_row(k, &p, sp + r * n * size, tp + r * n * size, g + r * n * size if g != NULL else NULL,
-                           scratch, n, size, grad_scale, lp + r)
-                free(scratch)
-        else:
-            with parallel(num_threads=threads):
-                scratch = <char *> malloc(max(n, 1) * size)
-                for r in prange(rows, schedule="dynamic", chunksize=4):
-                    if scratch == NULL:
-                        lp[r] = NAN
-                        failed = True
-                    else:
-                        kl_row(k, &p, sp + r * n * size, tp + r * n * size, g + r * n * size if g != NULL else NULL,
-                               scratch, n, size, grad_scale, lp + r)
-                free(scratch)
-    if failed:
-        raise MemoryError("kl_div: could not allocate a row of scratch")
+    cdef scratch_job j
+    j.k, j.p, j.a, j.b, j.g, j.n, j.size = k, &p, sp, tp, g, n, size
+    j.scale1, j.scale2, j.loss, j.contrastive = grad_scale, 0.0, lp, False
+    rows_with_scratch(&j, rows, threads)
     return loss
 
 
@@ -887,8 +914,6 @@ def contrastive_rows(cnp.ndarray similarity, double temperature, bint symmetric,
     cdef cnp.ndarray row_loss = cnp.PyArray_EMPTY(1, cnp.PyArray_DIMS(similarity), cnp.NPY_FLOAT64, 0)
     cdef double *rl = <double *> cnp.PyArray_DATA(row_loss)
     cdef cnp.ndarray column_loss = None, column_lse
-    cdef char *scratch
-    cdef bint failed = False
     if symmetric:
         column_lse = cnp.PyArray_EMPTY(1, cnp.PyArray_DIMS(similarity), cnp.PyArray_TYPE(similarity), 0)
         with nogil:
@@ -897,29 +922,10 @@ def contrastive_rows(cnp.ndarray similarity, double temperature, bint symmetric,
                 run(FS_SOFTMAX, dtype, sp, g, 1, n, n, temperature, threads)
         diagonal = similarity.diagonal().astype(np.float64)
         column_loss = (column_lse.astype(np.float64) - diagonal) / temperature
-    with nogil:
-        if threads <= 1:
-            scratch = <char *> malloc(max(n, 1) * size)
-            if scratch == NULL:
-                failed = True
-            else:
-                for r in range(n):
-                    contrastive_row(k, &p, sp + r * n * size, g + r * n * size if g != NULL else NULL, scratch,
-                                    r, n, size, scale_rows, scale_columns, rl + r)
-                free(scratch)
-        else:
-            with parallel(num_threads=threads):
-                scratch = <char *> malloc(max(n, 1) * size)
-                for r in prange(n, schedule="dynamic", chunksize=4):
-                    if scratch == NULL:
-                        rl[r] = NAN
-                        failed = True
-                    else:
-                        contrastive_row(k, &p, sp + r * n * size, g + r * n * size if g != NULL else NULL,
-                                        scratch, r, n, size, scale_rows, scale_columns, rl + r)
-                free(scratch)
-    if failed:
-        raise MemoryError("contrastive_loss: could not allocate a row of scratch")
+    cdef scratch_job j
+    j.k, j.p, j.a, j.b, j.g, j.n, j.size = k, &p, sp, NULL, g, n, size
+    j.scale1, j.scale2, j.loss, j.contrastive = scale_rows, scale_columns, rl, True
+    rows_with_scratch(&j, n, threads)
     return row_loss, column_loss
 
 
