@@ -187,6 +187,14 @@ def _normalize_axes(axis, ndim: int, name: str) -> tuple[int, ...]:
     return tuple(sorted(axes))
 
 
+def _one_axis(axis, ndim: int, name: str) -> int:
+    """One int axis (the axis of classes or tokens), made non-negative; a 0-d
+    input counts as one entry along axis 0."""
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"{name}(): axis must be an int, got {type(axis).__name__} {axis!r:.60}")
+    return _normalize_axes(int(axis), max(ndim, 1), name)[0]
+
+
 def _check_where(where, shape: tuple, name: str) -> np.ndarray:
     """The where= mask as a bool array with x's number of dimensions (a view:
     broadcast dimensions stay length 1, nothing is expanded)."""

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import math
 import numbers
-import operator
 import sys
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.exceptions import AxisError
 
 from . import _api, _rows
 
@@ -32,18 +30,6 @@ _NAME = "sample"
 
 
 # ---- argument checks --------------------------------------------------------
-
-def _check_axis(axis, ndim: int) -> int:
-    if isinstance(axis, (bool, np.bool_)):
-        raise TypeError(f"{_NAME}(): axis must be an int, got {axis!r}")
-    try:
-        a = operator.index(axis)
-    except TypeError:
-        raise TypeError(f"{_NAME}(): axis must be an int, got {type(axis).__name__} {axis!r:.60}") from None
-    if not -max(ndim, 1) <= a < max(ndim, 1):
-        raise AxisError(f"{_NAME}(): axis {a} is out of bounds for an array of dimension {ndim}")
-    return a % max(ndim, 1)
-
 
 def _is_real(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
@@ -263,7 +249,7 @@ def sample(logits: ArrayLike, axis: int = -1, *, temperature: ArrayLike = 1.0,
     """
     x = logits if type(logits) is np.ndarray else np.asarray(logits)
     compute_dt, _ = _api._dtypes(x.dtype, _NAME)
-    ax = _check_axis(axis, x.ndim)
+    ax = _api._one_axis(axis, x.ndim, _NAME)
     k = _check_top_k(top_k)
     p = 1.0 if top_p is None else _check_fraction(top_p, "top_p", "(0, 1]", lambda v: 0.0 < v <= 1.0)
     mp = 0.0 if min_p is None else _check_fraction(min_p, "min_p", "[0, 1]", lambda v: 0.0 <= v <= 1.0)

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import _rows
 from ._api import (LOG_SOFTMAX, SOFTMAX, _check_out, _check_temperature, _check_threads, _check_where,
-                   _dtypes, _normalize_axes, _row_mask, _rows_layout)
+                   _dtypes, _normalize_axes, _one_axis, _row_mask, _rows_layout)
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
@@ -49,11 +49,9 @@ def _logits(x, name: str, what: str, other=None):
 
 
 def _class_axis(axis, ndim: int, name: str) -> int:
-    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, numbers.Integral):
-        raise TypeError(f"{name}(): axis must be one int (the class axis), got {axis!r:.60}")
     if ndim == 0:
         raise ValueError(f"{name}(): the logits need at least one dimension (the classes)")
-    return _normalize_axes(int(axis), ndim, name)[0]
+    return _one_axis(axis, ndim, name)
 
 
 def _check_fraction(value, what: str, name: str) -> float:
