@@ -1037,11 +1037,13 @@ static void FS_NAME(combine)(void *outv, ptrdiff_t n, double alpha, const void *
 
 #include "weighted_impl.h"
 #include "half_impl.h"
+#include "losses_impl.h"
 
 static const fs_kernels FS_NAME(kernels) = {
     FS_NAME(rows), FS_NAME(chunk_stats), FS_NAME(chunk_write), FS_NAME(columns),
     FS_NAME(rows_where), FS_NAME(row_stats), FS_NAME(backward), FS_NAME(weighted_gap), FS_NAME(combine),
-    FS_NAME(weighted_stats), FS_NAME(staged_rows)
+    FS_NAME(weighted_stats), FS_NAME(staged_rows), FS_NAME(cross_entropy_row), FS_NAME(kl_div_row),
+    FS_NAME(contrastive_row)
 };
 
 /* The template's parameters, so the next instantiation starts clean. */
