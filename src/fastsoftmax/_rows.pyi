@@ -55,5 +55,5 @@ SAMPLE_NOTHING: int
 SAMPLE_NO_MEMORY: int
 
 def sample(x: np.ndarray, temperatures: np.ndarray, uniforms: np.ndarray, top_k: int, top_p: float,
-           min_p: float, mask: np.ndarray | None, mask_offsets: np.ndarray | None, mask_stride: int,
+           min_p: float, mask: np.ndarray | None, batch_shape: tuple[int, ...],
            num_threads: int) -> np.ndarray: ...

@@ -10,6 +10,7 @@ order they build on each other:
   pyx/kernels.pxi    the C declarations: kernel table, parameters, statistics
   pyx/driver.pxi     the thread policy and run_items, the one (serial or
                      parallel) loop, with per-thread scratch
+  pyx/views.pxi      broadcast views of rows: where= and sampling masks
   pyx/pieces.pxi     rows in pieces: statistics per piece, merged in order
   pyx/results.pxi    result buffers (the cache of large results)
   pyx/forward.pxi    softmax, log_softmax, logsumexp; try_fast, the common call
@@ -44,6 +45,7 @@ LOGSUMEXP = FS_LOGSUMEXP
 fs_kernels_for(FS_F32)   # pick the instruction set once, under the GIL
 
 include "pyx/driver.pxi"
+include "pyx/views.pxi"
 include "pyx/pieces.pxi"
 include "pyx/results.pxi"
 include "pyx/forward.pxi"

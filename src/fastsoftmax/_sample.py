@@ -106,8 +106,8 @@ def _uniforms(rng, temperatures: np.ndarray, rows: int) -> np.ndarray:
 
 
 def _mask_rows(where, shape: tuple, axis: int):
-    """(the mask as a view with the sampled axis last, byte offset of each row,
-    byte stride along the row), never expanded to the logits' size."""
+    """The mask as a broadcast view with the sampled axis last, never
+    expanded to the logits' size."""
     mask = np.asarray(where)
     if mask.dtype != np.bool_:
         raise TypeError(f"{_NAME}(): where must be a boolean array_like, got dtype {mask.dtype}")
@@ -116,15 +116,7 @@ def _mask_rows(where, shape: tuple, axis: int):
     except ValueError:
         raise ValueError(f"{_NAME}(): where of shape {mask.shape} does not broadcast to the logits' "
                          f"shape {shape}") from None
-    view = np.moveaxis(view, axis, -1)
-    batch = view.shape[:-1]
-    offsets = np.zeros(batch, dtype=np.intp)
-    for d, (size, stride) in enumerate(zip(batch, view.strides[:-1])):
-        if size > 1 and stride != 0:
-            step = [1] * len(batch)
-            step[d] = size
-            offsets = offsets + (np.arange(size, dtype=np.intp) * stride).reshape(step)
-    return view, np.ascontiguousarray(offsets).reshape(-1), view.strides[-1]
+    return np.moveaxis(view, axis, -1)
 
 
 def _row_label(row: int, batch_shape: tuple) -> str:
@@ -259,7 +251,7 @@ def sample(logits: ArrayLike, axis: int = -1, *, temperature: ArrayLike = 1.0,
     shape = x.shape if x.ndim else (1,)
     batch_shape = shape[:ax] + shape[ax + 1:]
     temperatures = _check_temperatures(temperature, batch_shape)
-    mask, offsets, mask_stride = (None, None, 0) if where is None else _mask_rows(where, shape, ax)
+    mask = None if where is None else _mask_rows(where, shape, ax)
 
     rows_x: np.ndarray = np.moveaxis(x.reshape(shape), ax, -1)
     if not (rows_x.flags.c_contiguous and rows_x.flags.aligned and rows_x.dtype == compute_dt):
@@ -269,7 +261,7 @@ def sample(logits: ArrayLike, axis: int = -1, *, temperature: ArrayLike = 1.0,
     rows_x = rows_x.reshape(rows, n)
 
     uniforms = _uniforms(rng, temperatures, rows)
-    codes = _rows.sample(rows_x, temperatures, uniforms, k, p, mp, mask, offsets, mask_stride, threads)
+    codes = _rows.sample(rows_x, temperatures, uniforms, k, p, mp, mask, batch_shape, threads)
     if rows and codes.min() < 0:
         _raise_for(codes, batch_shape, temperatures)
     result = codes.reshape(batch_shape)

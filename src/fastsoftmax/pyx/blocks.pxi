@@ -6,7 +6,7 @@
 # (merge_row_stats), then each block written (write_from_stats).  Between
 # blocks (and processes) the statistics travel as NumPy arrays of
 # STATS_DTYPE: the fs_stats struct, field for field.  A where= mask travels
-# as bool blocks aligned with x's.
+# as bool blocks aligned with x's, read as views (views.pxi).
 
 # An aligned NumPy struct: it keeps this layout through concatenation and
 # copies (NumPy drops the padding of unaligned ones).
@@ -34,15 +34,18 @@ cdef int rows_dtype(cnp.ndarray a, int ndim, str what) except -1:
     return dtype_code(typenum)
 
 
-cdef const unsigned char *mask_data(mask, Py_ssize_t rows, Py_ssize_t n, str what) except? NULL:
-    """The entries of a where= block: None (NULL), or a C-contiguous (rows, n) bool array."""
+cdef const row_view *block_selection(row_view *view, mask, Py_ssize_t rows, Py_ssize_t n,
+                                     str what) except? NULL:
+    """The entries of a where= block as a view: None (NULL), or a C-contiguous (rows, n) bool array."""
     if mask is None:
         return NULL
     if (not isinstance(mask, cnp.ndarray) or cnp.PyArray_TYPE(<cnp.ndarray> mask) != cnp.NPY_BOOL
             or cnp.PyArray_NDIM(<cnp.ndarray> mask) != 2 or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray> mask)
             or cnp.PyArray_DIM(<cnp.ndarray> mask, 0) != rows or cnp.PyArray_DIM(<cnp.ndarray> mask, 1) != n):
         raise ValueError(f"{what} must be None or a C-contiguous ({rows}, {n}) bool array")
-    return <const unsigned char *> cnp.PyArray_DATA(<cnp.ndarray> mask)
+    if rows and n:
+        fill_view(view, mask, (rows,), n, True)
+    return view
 
 
 cdef int check_stats(cnp.ndarray stats, Py_ssize_t rows, int ndim, str what) except -1:
@@ -66,7 +69,8 @@ def row_stats(int op, cnp.ndarray x, double temperature, int num_threads, mask=N
     none has ``any_entry`` 0)."""
     cdef int dtype = rows_dtype(x, 2, "row_stats(): x")
     cdef Py_ssize_t rows = cnp.PyArray_DIM(x, 0), n = cnp.PyArray_DIM(x, 1)
-    cdef const unsigned char *sel = mask_data(mask, rows, n, "row_stats(): mask")
+    cdef row_view view
+    cdef const row_view *sel = block_selection(&view, mask, rows, n, "row_stats(): mask")
     cdef cnp.ndarray stats = np.empty(rows, STATS_DTYPE)
     cdef fs_params p
     cdef pieces_job job
@@ -117,7 +121,8 @@ def write_from_stats(int op, x, cnp.ndarray stats, Py_ssize_t row_length, double
     cdef int dtype
     cdef Py_ssize_t rows, n = 0
     cdef const char *xp = NULL
-    cdef const unsigned char *sel = NULL
+    cdef row_view view
+    cdef const row_view *sel = NULL
     if op == FS_LOGSUMEXP:
         dtype = rows_dtype(out, 1, "write_from_stats(): out")
         rows = cnp.PyArray_DIM(out, 0)
@@ -131,7 +136,7 @@ def write_from_stats(int op, x, cnp.ndarray stats, Py_ssize_t row_length, double
             raise ValueError("write_from_stats(): out must have x's shape and dtype")
         rows, n = cnp.PyArray_DIM(x, 0), cnp.PyArray_DIM(x, 1)
         xp = <const char *> cnp.PyArray_DATA(x)
-        sel = mask_data(mask, rows, n, "write_from_stats(): mask")
+        sel = block_selection(&view, mask, rows, n, "write_from_stats(): mask")
     else:
         raise ValueError(f"write_from_stats(): unknown op {op}")
     if not cnp.PyArray_ISWRITEABLE(out):

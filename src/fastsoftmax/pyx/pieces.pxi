@@ -15,7 +15,7 @@ ctypedef struct pieces_job:
     const fs_params *p
     int op
     const char *x                 # rows x n, C-contiguous
-    const unsigned char *sel      # where=: rows x n bytes, or NULL for every entry
+    const row_view *sel           # where=: rows of n contiguous bytes, or NULL for every entry
     const char *b                 # weighted statistics: the weights (b_rows, b_step), or NULL
     const Py_ssize_t *b_rows      # element offset of row r's weights, or NULL: r * b_len
     Py_ssize_t b_step, b_len      # weights advance by b_step (0 or 1); b_len per row
@@ -27,7 +27,7 @@ ctypedef struct pieces_job:
 
 
 cdef void pieces_init(pieces_job *job, const fs_kernels *k, const fs_params *p, int op, const char *x,
-                      const unsigned char *sel, Py_ssize_t n, Py_ssize_t size) noexcept nogil:
+                      const row_view *sel, Py_ssize_t n, Py_ssize_t size) noexcept nogil:
     """A job over rows of n, in pieces of FS_CHUNK for long rows (0 pieces
     for n == 0), without weights."""
     memset(job, 0, sizeof(pieces_job))
@@ -35,6 +35,13 @@ cdef void pieces_init(pieces_job *job, const fs_kernels *k, const fs_params *p, 
     job.k, job.p, job.op, job.x, job.sel, job.n, job.size = k, p, op, x, sel, n, size
     job.piece = FS_CHUNK if n > FS_LONG_ROW else max(n, 1)
     job.pieces = (n + job.piece - 1) // job.piece
+
+
+cdef inline const unsigned char *piece_selection(const pieces_job *job, Py_ssize_t r,
+                                                 Py_ssize_t start) noexcept nogil:
+    if job.sel == NULL:
+        return NULL
+    return <const unsigned char *> view_row(job.sel, r) + start
 
 
 cdef inline void piece_stats(const pieces_job *job, Py_ssize_t r, Py_ssize_t c, fs_stats *s) noexcept nogil:
@@ -48,8 +55,7 @@ cdef inline void piece_stats(const pieces_job *job, Py_ssize_t r, Py_ssize_t c, 
                                       + start * job.b_step) * job.size,
                              job.b_step, length, job.p, s)
     else:
-        job.k.chunk_stats(job.op, job.x + at * job.size, job.sel + at if job.sel != NULL else NULL,
-                          length, job.p, s)
+        job.k.chunk_stats(job.op, job.x + at * job.size, piece_selection(job, r, start), length, job.p, s)
 
 
 cdef inline void fold_row(const pieces_job *job, Py_ssize_t r, fs_stats *row) noexcept nogil:
@@ -77,12 +83,13 @@ cdef void pieces_stats_run(const loop_job *loop, Py_ssize_t start, Py_ssize_t st
 cdef void pieces_write_run(const loop_job *loop, Py_ssize_t start, Py_ssize_t stop,
                            char *scratch) noexcept nogil:
     cdef const pieces_job *job = <const pieces_job *> loop
-    cdef Py_ssize_t it, r, first
+    cdef Py_ssize_t it, r, begin, first
     for it in range(start, stop):
         r = it // job.pieces
-        first = r * job.n + (it % job.pieces) * job.piece
-        job.k.chunk_write(job.op, job.x + first * job.size, job.sel + first if job.sel != NULL else NULL,
-                          job.out + first * job.size, min(job.piece, (r + 1) * job.n - first), job.p,
+        begin = (it % job.pieces) * job.piece
+        first = r * job.n + begin
+        job.k.chunk_write(job.op, job.x + first * job.size, piece_selection(job, r, begin),
+                          job.out + first * job.size, min(job.piece, job.n - begin), job.p,
                           &job.result[r], job.stream)
 
 

@@ -20,9 +20,7 @@ ctypedef struct sample_job:
     const double *temperatures
     Py_ssize_t t_step             # 0: one temperature for every row
     const double *uniforms
-    const unsigned char *mask
-    const Py_ssize_t *mask_offsets
-    Py_ssize_t mask_stride
+    const row_view *mask          # or NULL: every entry
     int64_t *out
 
 
@@ -38,8 +36,9 @@ cdef void sample_run(const loop_job *loop, Py_ssize_t start, Py_ssize_t stop, ch
             job.out[r] = FS_SAMPLE_NO_MEMORY
         else:
             job.out[r] = fs_sampler_row(sampler[0], job.x + r * job.row_bytes,
-                                        job.mask + job.mask_offsets[r] if job.masked else NULL,
-                                        job.mask_stride, job.temperatures[r * job.t_step], job.uniforms[r])
+                                        <const unsigned char *> view_row(job.mask, r) if job.masked else NULL,
+                                        job.mask.step if job.masked else 0, job.temperatures[r * job.t_step],
+                                        job.uniforms[r])
 
 
 cdef void sample_release(const loop_job *loop, char *scratch) noexcept nogil:
@@ -47,17 +46,18 @@ cdef void sample_release(const loop_job *loop, char *scratch) noexcept nogil:
 
 
 def sample(cnp.ndarray x, cnp.ndarray temperatures, cnp.ndarray uniforms, Py_ssize_t top_k, double top_p,
-           double min_p, cnp.ndarray mask, cnp.ndarray mask_offsets, Py_ssize_t mask_stride, int num_threads):
+           double min_p, cnp.ndarray mask, tuple batch_shape, int num_threads):
     """One index per row of ``x``, a C-contiguous float32/float64 (rows, n)
     array, as an int64 array of ``rows`` entries; a row without one gets a
     negative SAMPLE_* code instead.
 
     ``temperatures`` and ``uniforms``: float64, one per row, or one for all
     rows (temperatures only).  ``top_k`` 0, ``top_p`` >= 1 and ``min_p`` 0 turn
-    those filters off.  ``mask`` (or None): row r's entry i takes part where
-    the byte at ``mask.data + mask_offsets[r] + i * mask_stride`` is nonzero;
-    the mask is read in place, never expanded.  ``num_threads`` <= 0 means
-    the OpenMP default.  Arguments are validated by fastsoftmax._sample."""
+    those filters off.  ``mask`` (or None): a bool view (views.pxi) over the
+    rows, whose row index has ``batch_shape``, entries of a row at any
+    stride; row r's entry i takes part where it is True.  The mask is read in
+    place, never expanded.  ``num_threads`` <= 0 means the OpenMP default.
+    Arguments are validated by fastsoftmax._sample."""
     cdef int typenum = cnp.PyArray_TYPE(x)
     if (cnp.PyArray_NDIM(x) != 2 or not cnp.PyArray_IS_C_CONTIGUOUS(x)
             or (typenum != cnp.NPY_FLOAT32 and typenum != cnp.NPY_FLOAT64)):
@@ -68,10 +68,10 @@ def sample(cnp.ndarray x, cnp.ndarray temperatures, cnp.ndarray uniforms, Py_ssi
         if (cnp.PyArray_TYPE(a) != cnp.NPY_FLOAT64 or not cnp.PyArray_IS_C_CONTIGUOUS(a)
                 or cnp.PyArray_SIZE(a) != length):
             raise ValueError("sample(): temperatures and uniforms must be C-contiguous float64, one per row")
-    cdef bint masked = mask is not None
-    if masked and (cnp.PyArray_TYPE(mask_offsets) != cnp.NPY_INTP or not cnp.PyArray_IS_C_CONTIGUOUS(mask_offsets)
-                   or cnp.PyArray_SIZE(mask_offsets) != rows or cnp.PyArray_ITEMSIZE(mask) != 1):
-        raise ValueError("sample(): the mask needs 1-byte entries and one intp offset per row")
+    cdef bint masked = mask is not None and rows > 0
+    cdef row_view view
+    if masked:
+        fill_view(&view, mask, batch_shape, n, False)
     cdef cnp.npy_intp count = rows
     cdef cnp.ndarray out = cnp.PyArray_EMPTY(1, &count, cnp.NPY_INT64, 0)
     cdef sample_job job
@@ -83,10 +83,7 @@ def sample(cnp.ndarray x, cnp.ndarray temperatures, cnp.ndarray uniforms, Py_ssi
     job.x, job.n, job.row_bytes = <const char *> cnp.PyArray_DATA(x), n, n * dtype_size(job.dtype)
     job.temperatures, job.t_step = <const double *> cnp.PyArray_DATA(temperatures), t_step
     job.uniforms = <const double *> cnp.PyArray_DATA(uniforms)
-    if masked:
-        job.mask = <const unsigned char *> cnp.PyArray_DATA(mask)
-        job.mask_offsets = <const Py_ssize_t *> cnp.PyArray_DATA(mask_offsets)
-    job.mask_stride = mask_stride
+    job.mask = &view if masked else NULL
     job.out = <int64_t *> cnp.PyArray_DATA(out)
     cdef int threads = call_threads(num_threads, rows * n)
     run_or_raise(&job.loop, rows, threads, f"sample(): no memory for the sampler of each thread")

@@ -2,54 +2,30 @@
 # (kernels.rows_where) and the backward functions (kernels.backward).
 #
 # These work on C-contiguous (rows, n) arrays: the API layer moves the reduced
-# axes to the end.  A selection is read in place through broadcast strides
-# over the row index (never expanded to x's size); along a row it is either n
-# contiguous bytes or one byte for the whole row.
-
-cdef enum:
-    MAX_OUTER_DIMS = 64
+# axes to the end.  A selection is a broadcast view (views.pxi) whose rows are
+# n contiguous bytes, or one byte for the whole row.
 
 cdef struct selection:
-    const unsigned char *base
-    int ndim                                 # dimensions of the row index
-    Py_ssize_t shape[MAX_OUTER_DIMS]
-    Py_ssize_t strides[MAX_OUTER_DIMS]       # bytes; 0 where the mask broadcasts
+    row_view view                            # n bytes per row, or one for the whole row
     bint per_row                             # one byte per row
     unsigned char *none                      # n zero bytes: a row deselected as a whole
 
 
 cdef inline const unsigned char *row_selection(const selection *s, Py_ssize_t r) noexcept nogil:
     """The selection of row r: n bytes, or NULL for every entry."""
-    cdef Py_ssize_t offset = 0
-    cdef int d
+    cdef const unsigned char *at
     if s == NULL:
         return NULL
-    for d in range(s.ndim - 1, -1, -1):
-        offset += (r % s.shape[d]) * s.strides[d]
-        r = r // s.shape[d]
+    at = <const unsigned char *> view_row(&s.view, r)
     if s.per_row:
-        return NULL if s.base[offset] else s.none
-    return s.base + offset
+        return NULL if at[0] else s.none
+    return at
 
 
 cdef int fill_selection(selection *s, cnp.ndarray mask, tuple outer_shape, Py_ssize_t n) except -1:
-    """``mask``: a bool array of len(outer_shape) + 1 dimensions, each outer
-    one 1 or the row index's, the last n with unit stride, or 1.  Only called
-    for at least one row (NumPy gives empty arrays any strides)."""
-    cdef int d, nd = len(outer_shape)
-    if (cnp.PyArray_TYPE(mask) != cnp.NPY_BOOL or cnp.PyArray_NDIM(mask) != nd + 1
-            or nd > MAX_OUTER_DIMS):
-        raise ValueError("selection: a bool mask with one dimension more than the row index is needed")
-    if cnp.PyArray_DIM(mask, nd) not in (1, n) or (cnp.PyArray_DIM(mask, nd) > 1 and cnp.PyArray_STRIDE(mask, nd) != 1):
-        raise ValueError("selection: the mask's last dimension must be contiguous, or 1")
-    s.base = <const unsigned char *> cnp.PyArray_DATA(mask)
-    s.ndim = nd
-    for d in range(nd):
-        s.shape[d] = outer_shape[d]
-        if cnp.PyArray_DIM(mask, d) not in (1, s.shape[d]):
-            raise ValueError("selection: the mask does not broadcast to the row index")
-        s.strides[d] = 0 if cnp.PyArray_DIM(mask, d) == 1 else cnp.PyArray_STRIDE(mask, d)
-    s.per_row = cnp.PyArray_DIM(mask, nd) == 1 and n != 1
+    """``mask``: a bool view (views.pxi) whose rows are contiguous."""
+    fill_view(&s.view, mask, outer_shape, n, True)
+    s.per_row = s.view.length == 1 and n != 1
     s.none = NULL
     if s.per_row:
         s.none = <unsigned char *> calloc(max(n, 1), 1)
@@ -93,8 +69,8 @@ cdef void selected_run(const loop_job *loop, Py_ssize_t start, Py_ssize_t stop, 
     cdef const selected_job *job = <const selected_job *> loop
     cdef Py_ssize_t r = start, count, step = 0, n = job.n, size = job.size
     cdef const unsigned char *sel
-    if job.s != NULL and not job.s.per_row and job.s.ndim > 0:
-        step = job.s.strides[job.s.ndim - 1]
+    if job.s != NULL and not job.s.per_row and job.s.view.ndim > 0:
+        step = job.s.view.strides[job.s.view.ndim - 1]
     while r < stop:
         count = 1 if job.s != NULL and job.s.per_row else min(stop, (r // job.run_length + 1) * job.run_length) - r
         sel = row_selection(job.s, r)
@@ -133,8 +109,8 @@ cdef int run_selected(bint backward, int op, cnp.ndarray x, y, mask, tuple outer
     job.out_step = job.size if (not backward and op == FS_LOGSUMEXP) else n * job.size
     job.stream = not backward and op != FS_LOGSUMEXP and rows * n * job.size >= STREAM_BYTES
     job.run_length = rows
-    if job.s != NULL and not s.per_row and s.ndim > 0:
-        job.run_length = max(1, s.shape[s.ndim - 1])
+    if job.s != NULL and not s.per_row and s.view.ndim > 0:
+        job.run_length = max(1, s.view.shape[s.view.ndim - 1])
     try:
         run_or_raise(&job.loop, rows, call_threads(num_threads, rows * n), "could not allocate the rows' selections")
     finally:
