@@ -147,6 +147,9 @@ void fs_row_finish(int op, const fs_stats *row, ptrdiff_t n, const fs_params *p,
     r->logsumexp = fs_max_plus_t_log(row->max, p->temperature, r->log_sum);
 }
 
+__attribute__((noinline)) double fs_add_product(double a, double b, double c) { return a + b * c; }
+__attribute__((noinline)) double fs_product_minus(double a, double b, double c) { return a * b - c; }
+
 /* ---- temperature ------------------------------------------------------ */
 
 typedef struct {

@@ -146,6 +146,24 @@ typedef struct {
      * See half_impl.h. */
     void (*staged_rows)(int op, int in_format, int out_format, const void *x, void *out, ptrdiff_t rows,
                         ptrdiff_t n, const fs_params *p, void *buf);
+    /* Cross-entropy of one row of n logits at p->temperature: against class `target` (soft == NULL)
+     * or soft labels `soft` (n entries).  weight: n class weights or NULL; smoothing: label smoothing.
+     * Returns the row's loss; when grad != NULL writes grad_scale * d(loss)/dx into it (n entries;
+     * grad may hold anything on entry, it is used as the exps' scratch).  The caller handles
+     * ignore_index (it never calls this for an ignored row).  See losses_impl.h. */
+    double (*cross_entropy_row)(const void *x, ptrdiff_t n, const fs_params *p, int64_t target,
+                                const void *soft, const void *weight, double smoothing,
+                                double grad_scale, void *grad);
+    /* T**2 * KL(softmax(t/T) || softmax(s/T)) of one row; gradient with respect to s, times
+     * grad_scale, into grad when not NULL; scratch: n elements of the dtype. */
+    double (*kl_div_row)(const void *s, const void *t, ptrdiff_t n, const fs_params *p,
+                         double grad_scale, void *grad, void *scratch);
+    /* Row i of a contrastive loss over an n x n similarity matrix: the cross-entropy of
+     * srow / T against class i; the gradient scale_rows * d(row loss) into grad when not NULL,
+     * plus scale_columns * d(column loss) when scale_columns != 0 (grad then already holds the
+     * column softmax); scratch: n elements of the dtype. */
+    double (*contrastive_row)(const void *srow, ptrdiff_t i, ptrdiff_t n, const fs_params *p,
+                              double scale_rows, double scale_columns, void *grad, void *scratch);
 } fs_kernels;
 
 /* The kernel table for a dtype and the instruction set in use. */
@@ -163,6 +181,13 @@ void fs_stats_init(fs_stats *s);
 void fs_stats_merge(const fs_stats *chunk, const fs_params *p, fs_stats *row);
 /* Turn a row's statistics into what the write pass of `op` needs. */
 void fs_row_finish(int op, const fs_stats *row, ptrdiff_t n, const fs_params *p, fs_row_result *r);
+
+/* a + b * c and a * b - c, each product rounded before the addition: the
+ * losses' scalar steps, compiled outside the instruction-set variants so that
+ * none of them fuses the two into a multiply-add (the results stay the same
+ * in every variant). */
+double fs_add_product(double a, double b, double c);
+double fs_product_minus(double a, double b, double c);
 
 /* Convenience entry points on the current table (C harnesses, tools). */
 void fs_rows_f32(int op, const float *x, float *out, ptrdiff_t rows, ptrdiff_t n, const fs_params *p);

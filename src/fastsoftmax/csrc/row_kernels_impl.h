@@ -929,6 +929,16 @@ FS_INLINE double FS_NAME(coefficient)(const FS_R *wt, const FS_R *q, double b_q,
 
 /* ---- exported kernels ---------------------------------------------------- */
 
+/* The entries that the losses (losses_impl.h) also call directly: never
+ * inlined there nor specialised for their constant arguments, so each is
+ * compiled once, exactly as the table runs it (a specialised copy can
+ * contract its sums into multiply-adds differently). */
+#if defined(__clang__)
+#define FS_KERNEL_ENTRY static __attribute__((noinline))
+#else
+#define FS_KERNEL_ENTRY static __attribute__((noipa))   /* nor cloned for constant arguments */
+#endif
+
 static void FS_NAME(rows)(int op, const void *xv, void *outv, ptrdiff_t rows, ptrdiff_t n,
                           const fs_params *p, int stream)
 {
@@ -974,7 +984,7 @@ static void FS_NAME(columns)(int op, const void *xv, void *outv, ptrdiff_t n, pt
     else FS_NAME(columns_unit)(op, x, out, n, stride, lanes, out_stride, p, 0);
 }
 
-static void FS_NAME(row_stats)(const void *x, const uint8_t *sel, ptrdiff_t n, const fs_params *p, void *exps,
+FS_KERNEL_ENTRY void FS_NAME(row_stats)(const void *x, const uint8_t *sel, ptrdiff_t n, const fs_params *p, void *exps,
                                fs_row_result *r)
 {
     FS_NAME(row_stats_any)((const FS_R *)x, sel, n, p, (FS_R *)exps, r);
@@ -1004,7 +1014,7 @@ static void FS_NAME(backward)(int op, const void *gv, const void *yv, const uint
     FS_NAME(stream_fence)(stream);
 }
 
-static double FS_NAME(weighted_gap)(const void *xv, double mx, const void *yv, double my, const void *wtv,
+FS_KERNEL_ENTRY double FS_NAME(weighted_gap)(const void *xv, double mx, const void *yv, double my, const void *wtv,
                                     const void *qv, double b_q, double b_0, ptrdiff_t n, double *total)
 {
     const FS_R *x = (const FS_R *)xv, *y = (const FS_R *)yv, *wt = (const FS_R *)wtv, *q = (const FS_R *)qv;
@@ -1021,7 +1031,7 @@ static double FS_NAME(weighted_gap)(const void *xv, double mx, const void *yv, d
     return sum;
 }
 
-static void FS_NAME(combine)(void *outv, ptrdiff_t n, double alpha, const void *wtv, const void *qv, double b_q,
+FS_KERNEL_ENTRY void FS_NAME(combine)(void *outv, ptrdiff_t n, double alpha, const void *wtv, const void *qv, double b_q,
                              double b_0)
 {
     FS_R *out = (FS_R *)outv;
@@ -1037,11 +1047,13 @@ static void FS_NAME(combine)(void *outv, ptrdiff_t n, double alpha, const void *
 
 #include "weighted_impl.h"
 #include "half_impl.h"
+#include "losses_impl.h"
 
 static const fs_kernels FS_NAME(kernels) = {
     FS_NAME(rows), FS_NAME(chunk_stats), FS_NAME(chunk_write), FS_NAME(columns),
     FS_NAME(rows_where), FS_NAME(row_stats), FS_NAME(backward), FS_NAME(weighted_gap), FS_NAME(combine),
-    FS_NAME(weighted_stats), FS_NAME(staged_rows)
+    FS_NAME(weighted_stats), FS_NAME(staged_rows), FS_NAME(cross_entropy_row), FS_NAME(kl_div_row),
+    FS_NAME(contrastive_row)
 };
 
 /* The template's parameters, so the next instantiation starts clean. */
@@ -1084,3 +1096,4 @@ static const fs_kernels FS_NAME(kernels) = {
 #undef FS_UNROLL_ALL
 #undef FS_COL_SUB
 #undef FS_ADD_OP
+#undef FS_KERNEL_ENTRY

@@ -1,0 +1,118 @@
+/* The per-row maths of the losses built on softmax (cross_entropy, kl_div,
+ * contrastive_loss): part of the kernel template, with its parameters
+ * defined.  No include guard on purpose.
+ *
+ * Each loss comes from the rows' statistics (row_stats): with
+ * -log_softmax_c = log S + (max - x_c) / T, a loss sum_c a_c * -log_softmax_c
+ * is (sum a_c) log S - weighted_gap / T, so a confident row's loss is its
+ * log1p-accurate log S; the gradients are the exps scaled in place by
+ * combine.  The scalar steps where a multiplication feeds an addition go
+ * through fs_add_product / fs_product_minus (core), which are compiled
+ * without a fused multiply-add: the result is then the same in every
+ * instruction-set variant. */
+
+FS_INLINE void FS_NAME(fill_row)(FS_R *row, ptrdiff_t n, double value)
+{
+    for (ptrdiff_t i = 0; i < n; i++) row[i] = (FS_R)value;
+}
+
+/* row[i] += value, rounded once in the row dtype */
+FS_INLINE void FS_NAME(add_entry)(FS_R *row, ptrdiff_t i, double value)
+{
+    row[i] = (FS_R)(row[i] + (FS_R)value);
+}
+
+/* Cross-entropy of one row against class `target` (soft NULL) or soft labels,
+ * a_c = w_c * ((1 - eps) * onehot_c + eps / n) or w_c * ((1 - eps) * q_c +
+ * eps / n); gradient grad_scale * sum_c a_c * (p - onehot_c) / T, written
+ * over the row's exps. */
+static double FS_NAME(cross_entropy_row)(const void *xv, ptrdiff_t n, const fs_params *p, int64_t target,
+                                         const void *softv, const void *weightv, double smoothing,
+                                         double grad_scale, void *gradv)
+{
+    const FS_R *x = (const FS_R *)xv, *q = (const FS_R *)softv, *weight = (const FS_R *)weightv;
+    FS_R *g = (FS_R *)gradv;
+    const double temperature = p->temperature;
+    const double gs = grad_scale / temperature;
+    double total = 0.0, gap = 0.0, hard = 0.0;
+    fs_row_result res;
+    FS_NAME(row_stats)(x, NULL, n, p, g, &res);
+    if (res.kind != FS_ROW_NORMAL) {
+        if (g) FS_NAME(fill_row)(g, n, NAN);
+        return NAN;
+    }
+    const double uniform = smoothing / (double)n;
+    if (q) {
+        gap = FS_NAME(weighted_gap)(x, res.max, NULL, 0.0, weight, q, 1.0 - smoothing, uniform, n, &total);
+    } else {
+        hard = (1.0 - smoothing) * (weight ? (double)weight[target] : 1.0);
+        if (uniform != 0.0) gap = FS_NAME(weighted_gap)(x, res.max, NULL, 0.0, weight, NULL, 0.0, uniform, n, &total);
+        if (hard != 0.0) {
+            total += hard;
+            gap = fs_add_product(gap, hard, (double)x[target] - res.max);
+        }
+    }
+    const double loss = fs_product_minus(total, res.log_sum, gap / temperature);
+    if (g) {
+        if (q) {
+            FS_NAME(combine)(g, n, gs * total * res.inv_sum, weight, q, gs * (1.0 - smoothing), gs * uniform);
+        } else {
+            FS_NAME(combine)(g, n, gs * total * res.inv_sum, weight, NULL, 0.0, gs * uniform);
+            FS_NAME(add_entry)(g, target, -gs * hard);
+        }
+    }
+    return loss;
+}
+
+/* T**2 * KL(softmax(t / T) || softmax(s / T)): KL = sum_c pt_c * ((t_c -
+ * max_t) - (s_c - max_s)) / T - log S_t + log S_s, over the entries the
+ * teacher gives weight (so a teacher -inf never meets a student -inf);
+ * gradient grad_scale * T * (ps - pt). */
+static double FS_NAME(kl_div_row)(const void *sv, const void *tv, ptrdiff_t n, const fs_params *p,
+                                  double grad_scale, void *gradv, void *scratch)
+{
+    const FS_R *s = (const FS_R *)sv, *t = (const FS_R *)tv;
+    FS_R *g = (FS_R *)gradv, *teacher_exps = (FS_R *)scratch;
+    const double temperature = p->temperature;
+    fs_row_result rs, rt;
+    double total;
+    FS_NAME(row_stats)(t, NULL, n, p, teacher_exps, &rt);
+    FS_NAME(row_stats)(s, NULL, n, p, g, &rs);
+    if (rt.kind != FS_ROW_NORMAL || rs.kind != FS_ROW_NORMAL) {
+        if (g) FS_NAME(fill_row)(g, n, NAN);
+        /* a student of only -inf gives the teacher's mass nowhere to go */
+        return rt.kind == FS_ROW_NORMAL && rs.kind == FS_ROW_NAN && rs.logsumexp == -INFINITY ? INFINITY : NAN;
+    }
+    const double gap = FS_NAME(weighted_gap)(t, rt.max, s, rs.max, NULL, teacher_exps, 1.0, 0.0, n, &total);
+    const double loss = temperature * temperature * (rt.inv_sum * gap / temperature - rt.log_sum + rs.log_sum);
+    if (g)
+        FS_NAME(combine)(g, n, grad_scale * temperature * rs.inv_sum, NULL, teacher_exps,
+                         grad_scale * temperature * rt.inv_sum, 0.0);
+    return loss;
+}
+
+/* Row i of a contrastive loss: the cross-entropy of similarity / T against
+ * class i.  With scale_columns != 0, grad already holds the column softmax
+ * and the row's exps go to scratch. */
+static double FS_NAME(contrastive_row)(const void *srowv, ptrdiff_t i, ptrdiff_t n, const fs_params *p,
+                                       double scale_rows, double scale_columns, void *gradv, void *scratch)
+{
+    const FS_R *srow = (const FS_R *)srowv;
+    FS_R *g = (FS_R *)gradv, *row_exps = (FS_R *)scratch;
+    const double temperature = p->temperature;
+    fs_row_result res;
+    FS_NAME(row_stats)(srow, NULL, n, p, scale_columns != 0.0 ? row_exps : g, &res);
+    if (res.kind != FS_ROW_NORMAL) {
+        if (g) FS_NAME(fill_row)(g, n, NAN);
+        return NAN;
+    }
+    const double loss = res.log_sum + (res.max - (double)srow[i]) / temperature;
+    if (!g) return loss;
+    if (scale_columns != 0.0)
+        FS_NAME(combine)(g, n, scale_columns / temperature, NULL, row_exps, -scale_rows / temperature * res.inv_sum,
+                         0.0);
+    else
+        FS_NAME(combine)(g, n, scale_rows / temperature * res.inv_sum, NULL, NULL, 0.0, 0.0);
+    FS_NAME(add_entry)(g, i, -(scale_rows + scale_columns) / temperature);
+    return loss;
+}
