@@ -80,6 +80,13 @@ cdef extern from "row_kernels.h" nogil:
                                const fs_params *p, fs_stats *s) noexcept nogil
         void (*staged_rows)(int op, int in_format, int out_format, const void *x, void *out, Py_ssize_t rows,
                             Py_ssize_t n, const fs_params *p, void *buf) noexcept nogil
+        double (*cross_entropy_row)(const void *x, Py_ssize_t n, const fs_params *p, int64_t target,
+                                    const void *soft, const void *weight, double smoothing,
+                                    double grad_scale, void *grad) noexcept nogil
+        double (*kl_div_row)(const void *s, const void *t, Py_ssize_t n, const fs_params *p,
+                             double grad_scale, void *grad, void *scratch) noexcept nogil
+        double (*contrastive_row)(const void *srow, Py_ssize_t i, Py_ssize_t n, const fs_params *p,
+                                  double scale_rows, double scale_columns, void *grad, void *scratch) noexcept nogil
     const fs_kernels *fs_kernels_for(int dtype)
     int fs_use_isa(const char *name)
     const char *fs_simd_target()
@@ -633,26 +640,6 @@ def compute_backward(int op, cnp.ndarray grad, cnp.ndarray y, mask, tuple outer_
         free(s.none)
 
 
-cdef inline void fill_row(char *row, Py_ssize_t n, Py_ssize_t size, double value) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(n):
-        if size == 4:
-            (<float *> row)[i] = <float> value
-        else:
-            (<double *> row)[i] = value
-
-
-cdef inline double entry(const char *row, Py_ssize_t i, Py_ssize_t size) noexcept nogil:
-    return (<const float *> row)[i] if size == 4 else (<const double *> row)[i]
-
-
-cdef inline void add_entry(char *row, Py_ssize_t i, Py_ssize_t size, double value) noexcept nogil:
-    if size == 4:
-        (<float *> row)[i] = <float> ((<float *> row)[i] + <float> value)
-    else:
-        (<double *> row)[i] += value
-
-
 cdef struct xent_job:
     const fs_kernels *k
     const fs_params *p
@@ -669,20 +656,13 @@ cdef struct xent_job:
 
 
 cdef void xent_row(const xent_job *j, Py_ssize_t r) noexcept nogil:
-    """Cross-entropy of row r: sum_c a_c * -log_softmax(x / T)_c with
-    a_c = w_c * ((1 - eps) * onehot_c + eps / C) (class index) or
-    w_c * ((1 - eps) * q_c + eps / C) (soft label), from the row's statistics:
-    -log_softmax_c = log S + (max - x_c) / T, so a confident row's loss is
-    its log1p-accurate log S.  Its gradient, sum_c a_c * (p - onehot_c) / T
-    scaled by grad_scale, is written over the row's exps."""
+    """Cross-entropy of row r (kernels.cross_entropy_row); an ignored row
+    gives 0 and a zero gradient."""
     cdef Py_ssize_t n = j.n, size = j.size
     cdef const char *x = j.x + r * n * size
     cdef char *g = j.grad + r * n * size if j.grad != NULL else NULL
     cdef const char *q = j.soft + r * n * size if j.soft != NULL else NULL
     cdef long long t = -1
-    cdef fs_row_result res
-    cdef double temperature = j.p.temperature, total = 0.0, gap = 0.0, hard = 0.0, uniform
-    cdef double gs = j.grad_scale / temperature
     if j.target != NULL:
         t = j.target[r]
         if t == j.ignore_index:
@@ -690,29 +670,7 @@ cdef void xent_row(const xent_job *j, Py_ssize_t r) noexcept nogil:
             if g != NULL:
                 memset(g, 0, n * size)
             return
-    j.k.row_stats(x, NULL, n, j.p, g, &res)
-    if res.kind != FS_ROW_NORMAL:
-        j.loss[r] = NAN
-        if g != NULL:
-            fill_row(g, n, size, NAN)
-        return
-    uniform = j.smoothing / n
-    if q != NULL:
-        gap = j.k.weighted_gap(x, res.max, NULL, 0.0, j.weight, q, 1.0 - j.smoothing, uniform, n, &total)
-    else:
-        hard = (1.0 - j.smoothing) * (entry(j.weight, t, size) if j.weight != NULL else 1.0)
-        if uniform != 0.0:
-            gap = j.k.weighted_gap(x, res.max, NULL, 0.0, j.weight, NULL, 0.0, uniform, n, &total)
-        if hard != 0.0:
-            total += hard
-            gap += hard * (entry(x, t, size) - res.max)
-    j.loss[r] = total * res.log_sum - gap / temperature
-    if g != NULL:
-        if q != NULL:
-            j.k.combine(g, n, gs * total * res.inv_sum, j.weight, q, gs * (1.0 - j.smoothing), gs * uniform)
-        else:
-            j.k.combine(g, n, gs * total * res.inv_sum, j.weight, NULL, 0.0, gs * uniform)
-            add_entry(g, t, size, -gs * hard)
+    j.loss[r] = j.k.cross_entropy_row(x, n, j.p, t, q, j.weight, j.smoothing, j.grad_scale, g)
 
 
 def cross_entropy_rows(cnp.ndarray x, target, soft, weight, long long ignore_index, double smoothing,
@@ -816,25 +774,7 @@ cdef int rows_with_scratch(const scratch_job *j, Py_ssize_t rows, int threads) e
 
 cdef void kl_row(const fs_kernels *k, const fs_params *p, const char *s, const char *t, char *g, char *teacher_exps,
                  Py_ssize_t n, Py_ssize_t size, double grad_scale, double *loss) noexcept nogil:
-    """T**2 * KL(softmax(t / T) || softmax(s / T)) of one row, from both rows'
-    statistics: KL = sum_c pt_c * ((t_c - max_t) - (s_c - max_s)) / T
-    - log S_t + log S_s, over the entries the teacher gives weight (so a
-    teacher -inf never meets a student -inf); gradient T * (ps - pt)."""
-    cdef fs_row_result rs, rt
-    cdef double total, gap, temperature = p.temperature
-    k.row_stats(t, NULL, n, p, teacher_exps, &rt)
-    k.row_stats(s, NULL, n, p, g, &rs)
-    if rt.kind != FS_ROW_NORMAL or rs.kind != FS_ROW_NORMAL:
-        # a student of only -inf gives the teacher's mass nowhere to go
-        loss[0] = INFINITY if (rt.kind == FS_ROW_NORMAL and rs.kind == FS_ROW_NAN and rs.logsumexp == -INFINITY) else NAN
-        if g != NULL:
-            fill_row(g, n, size, NAN)
-        return
-    gap = k.weighted_gap(t, rt.max, s, rs.max, NULL, teacher_exps, 1.0, 0.0, n, &total)
-    loss[0] = temperature * temperature * (rt.inv_sum * gap / temperature - rt.log_sum + rs.log_sum)
-    if g != NULL:
-        k.combine(g, n, grad_scale * temperature * rs.inv_sum, NULL, teacher_exps,
-                  grad_scale * temperature * rt.inv_sum, 0.0)
+    loss[0] = k.kl_div_row(s, t, n, p, grad_scale, g, teacher_exps)
 
 
 def kl_div_rows(cnp.ndarray student, cnp.ndarray teacher, double temperature, grad, double grad_scale,
@@ -868,24 +808,7 @@ def kl_div_rows(cnp.ndarray student, cnp.ndarray teacher, double temperature, gr
 cdef void contrastive_row(const fs_kernels *k, const fs_params *p, const char *srow, char *g, char *row_exps,
                           Py_ssize_t i, Py_ssize_t n, Py_ssize_t size, double scale_rows, double scale_columns,
                           double *loss) noexcept nogil:
-    """Row i of a contrastive loss: cross-entropy of similarity / T against
-    class i; with scale_columns, g already holds the column softmax."""
-    cdef fs_row_result res
-    cdef double temperature = p.temperature
-    k.row_stats(srow, NULL, n, p, row_exps if scale_columns != 0.0 else g, &res)
-    if res.kind != FS_ROW_NORMAL:
-        loss[0] = NAN
-        if g != NULL:
-            fill_row(g, n, size, NAN)
-        return
-    loss[0] = res.log_sum + (res.max - entry(srow, i, size)) / temperature
-    if g == NULL:
-        return
-    if scale_columns != 0.0:
-        k.combine(g, n, scale_columns / temperature, NULL, row_exps, -scale_rows / temperature * res.inv_sum, 0.0)
-    else:
-        k.combine(g, n, scale_rows / temperature * res.inv_sum, NULL, NULL, 0.0, 0.0)
-    add_entry(g, i, size, -(scale_rows + scale_columns) / temperature)
+    loss[0] = k.contrastive_row(srow, i, n, p, scale_rows, scale_columns, g, row_exps)
 
 
 def contrastive_rows(cnp.ndarray similarity, double temperature, bint symmetric, grad, double scale_rows,
