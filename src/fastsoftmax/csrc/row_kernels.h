@@ -17,6 +17,14 @@
  * array, a middle axis, Fortran order) use kernels.columns, which keeps a
  * running maximum and sum per vector lane across the strided axis, with
  * contiguous columns in the lanes, so nothing is transposed or copied.
+ *
+ * Where things are: core.c (temperature, statistics, finish, the choice of
+ * instruction set), isa_avx512.c / isa_avx2.c / isa_baseline.c (one
+ * translation unit per instruction set: its vector vocabulary, then
+ * kernel_template.h), dtype_kernels.h (the kernels of one dtype, by concern:
+ * vectors_impl.h, selection_impl.h, passes_impl.h, chunks_impl.h,
+ * rows_impl.h, columns_impl.h, backward_impl.h, losses_impl.h,
+ * weighted_impl.h, half_impl.h; vexp.h the exp).
  */
 #ifndef FASTSOFTMAX_ROW_KERNELS_H
 #define FASTSOFTMAX_ROW_KERNELS_H
@@ -181,13 +189,6 @@ void fs_stats_init(fs_stats *s);
 void fs_stats_merge(const fs_stats *chunk, const fs_params *p, fs_stats *row);
 /* Turn a row's statistics into what the write pass of `op` needs. */
 void fs_row_finish(int op, const fs_stats *row, ptrdiff_t n, const fs_params *p, fs_row_result *r);
-
-/* a + b * c and a * b - c, each product rounded before the addition: the
- * losses' scalar steps, compiled outside the instruction-set variants so that
- * none of them fuses the two into a multiply-add (the results stay the same
- * in every variant). */
-double fs_add_product(double a, double b, double c);
-double fs_product_minus(double a, double b, double c);
 
 /* Convenience entry points on the current table (C harnesses, tools). */
 void fs_rows_f32(int op, const float *x, float *out, ptrdiff_t rows, ptrdiff_t n, const fs_params *p);
