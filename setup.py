@@ -140,8 +140,11 @@ class BuildExt(build_ext):
 extensions = [
     Extension(
         "fastsoftmax._rows",
-        sources=["src/fastsoftmax/_rows.pyx", "src/fastsoftmax/csrc/row_kernels.c",
-                 "src/fastsoftmax/csrc/sample_kernels.c"],
+        # the kernels: core.c once, one file per instruction set (the x86
+        # ones compile to nothing without FASTSOFTMAX_X86_DISPATCH), sampling
+        sources=["src/fastsoftmax/_rows.pyx"] + [
+            f"src/fastsoftmax/csrc/{name}.c"
+            for name in ("core", "isa_baseline", "isa_avx2", "isa_avx512", "sample_kernels")],
         include_dirs=["src/fastsoftmax/csrc", numpy.get_include()],
         # Built against NumPy 2, runs on NumPy >= 1.25 (the oldest pyproject.toml allows).
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION"),

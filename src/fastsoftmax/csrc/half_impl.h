@@ -1,6 +1,6 @@
 /* Conversions between the 16-bit storage formats (enum fs_half: bfloat16 and
  * IEEE float16) and the row dtype: part of the kernel template, included from
- * row_kernels_impl.h with its parameters defined.  No include guard on
+ * dtype_kernels.h with its parameters defined.  No include guard on
  * purpose.
  *
  * 16-bit rows are computed in float32 (or float64): the compiled loop
@@ -20,7 +20,7 @@ typedef uint32_t FS_NAME(vw) __attribute__((vector_size(sizeof(FS_VR) / sizeof(F
 typedef float FS_NAME(vs) __attribute__((vector_size(sizeof(FS_VR) / sizeof(FS_R) * 4)));
 
 /* Bytes of FS_W float16 values, when F16C converts them in one instruction. */
-#if defined(FS_ISA_IS_AVX512) || defined(FS_ISA_IS_AVX2)
+#if defined(FS_HAS_F16C)
 #define FS_F16C_BYTES (FS_EXP_MANT_BITS == 23 ? FS_VBYTES / 2 : FS_VBYTES / 4)
 #else
 #define FS_F16C_BYTES 0
@@ -55,7 +55,7 @@ FS_INLINE FS_NAME(vh) FS_NAME(half_from_single)(const int format, FS_NAME(vs) f)
     if (format == FS_BF16) {
         /* a NaN keeps its upper half, with the quiet bit set (rounding could
          * carry it into inf) */
-#if defined(FS_ISA_IS_AVX512) && FS_EXP_MANT_BITS == 23
+#if defined(FS_HAS_AVX512) && FS_EXP_MANT_BITS == 23
         const __m512i w = (__m512i)u;
         __m512i rounded = _mm512_add_epi32(_mm512_add_epi32(w, _mm512_set1_epi32(0x7fff)),
                                            _mm512_and_si512(_mm512_srli_epi32(w, 16), _mm512_set1_epi32(1)));

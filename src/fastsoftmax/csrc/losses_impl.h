@@ -2,7 +2,7 @@
  * contrastive_loss): part of the kernel template, with its parameters
  * defined.  No include guard on purpose.
  *
- * Each loss comes from the rows' statistics (row_stats_any): with
+ * Each loss comes from the rows' statistics (row_stats): with
  * -log_softmax_c = log S + (max - x_c) / T, a loss sum_c a_c * -log_softmax_c
  * is (sum a_c) log S - weighted_gap / T, so a confident row's loss is its
  * log1p-accurate log S; the gradients are the exps scaled in place by
@@ -10,6 +10,87 @@
  * through fs_add_product / fs_product_minus (core), which are compiled
  * without a fused multiply-add: the result is then the same in every
  * instruction-set variant. */
+
+/* The entries that the losses (losses_impl.h) also call directly: never
+ * inlined there nor specialised for their constant arguments, so each is
+ * compiled once, exactly as the table runs it (a specialised copy can
+ * contract its sums into multiply-adds differently). */
+#if defined(__clang__)
+#define FS_KERNEL_ENTRY static __attribute__((noinline))
+#else
+#define FS_KERNEL_ENTRY static __attribute__((noipa))   /* nor cloned for constant arguments */
+#endif
+
+/* ---- statistics for the jobs built on softmax (losses, Dask) -------------- */
+
+FS_INLINE void FS_NAME(row_stats_any)(const FS_R *x, const uint8_t *sel, ptrdiff_t n, const fs_params *p,
+                                      FS_R *exps, fs_row_result *r)
+{
+    fs_stats s;
+    if (n > FS_LONG_ROW) {
+        FS_NAME(long_row_stats)(FS_LOG_SOFTMAX, x, sel, n, p, 0, &s);
+    } else {
+        FS_NAME(stats_pass)(FS_LOG_SOFTMAX, x, sel, p->mode == FS_MODE_GENERAL ? exps : NULL, n, p, &s, NULL, 0);
+    }
+    fs_row_finish(FS_LOG_SOFTMAX, &s, n, p, r);
+    if (!exps || r->kind != FS_ROW_NORMAL) return;
+    if (p->mode != FS_MODE_GENERAL) {
+        /* the limits' weights, before the division by their count */
+        for (ptrdiff_t i = 0; i < n; i++)
+            exps[i] = FS_NAME(limit_value)(FS_SOFTMAX, FS_NAME(entry_sel)(x, sel, i), p, r) != 0;
+    } else if (n > FS_LONG_ROW) {
+        /* the long row's chunks were not kept: recompute, relative to the row maximum */
+        if (p->unit) FS_NAME(map_pass)(FS_MAP_EXP, x, sel, exps, n, (FS_R)r->max, 1, p, 1, 0);
+        else FS_NAME(map_pass)(FS_MAP_EXP, x, sel, exps, n, (FS_R)r->max, 1, p, 0, 0);
+    }
+}
+
+FS_KERNEL_ENTRY void FS_NAME(row_stats)(const void *x, const uint8_t *sel, ptrdiff_t n, const fs_params *p, void *exps,
+                               fs_row_result *r)
+{
+    FS_NAME(row_stats_any)((const FS_R *)x, sel, n, p, (FS_R *)exps, r);
+}
+
+/* ---- loss helpers --------------------------------------------------------- */
+
+FS_INLINE double FS_NAME(coefficient)(const FS_R *wt, const FS_R *q, double b_q, double b_0, ptrdiff_t i)
+{
+    const double w = wt ? (double)wt[i] : 1.0;
+    return q ? w * (b_q * (double)q[i] + b_0) : w * b_0;
+}
+
+FS_KERNEL_ENTRY double FS_NAME(weighted_gap)(const void *xv, double mx, const void *yv, double my, const void *wtv,
+                                    const void *qv, double b_q, double b_0, ptrdiff_t n, double *total)
+{
+    const FS_R *x = (const FS_R *)xv, *y = (const FS_R *)yv, *wt = (const FS_R *)wtv, *q = (const FS_R *)qv;
+    double sum = 0.0, weight = 0.0;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        const double a = FS_NAME(coefficient)(wt, q, b_q, b_0, i);
+        if (a == 0.0) continue;
+        weight += a;
+        double gap = (double)x[i] - mx;
+        if (y) gap -= (double)y[i] - my;
+        sum += a * gap;
+    }
+    *total = weight;
+    return sum;
+}
+
+FS_KERNEL_ENTRY void FS_NAME(combine)(void *outv, ptrdiff_t n, double alpha, const void *wtv, const void *qv, double b_q,
+                             double b_0)
+{
+    FS_R *out = (FS_R *)outv;
+    const FS_R *wt = (const FS_R *)wtv, *q = (const FS_R *)qv;
+    const FS_R a = (FS_R)alpha;
+    if (!wt && !q) {
+        const FS_R shift = (FS_R)b_0;
+        for (ptrdiff_t i = 0; i < n; i++) out[i] = a * out[i] - shift;
+        return;
+    }
+    for (ptrdiff_t i = 0; i < n; i++) out[i] = (FS_R)((double)(a * out[i]) - FS_NAME(coefficient)(wt, q, b_q, b_0, i));
+}
+
+/* ---- the losses' rows ------------------------------------------------------ */
 
 FS_INLINE void FS_NAME(fill_row)(FS_R *row, ptrdiff_t n, double value)
 {
@@ -36,7 +117,7 @@ static double FS_NAME(cross_entropy_row)(const void *xv, ptrdiff_t n, const fs_p
     const double gs = grad_scale / temperature;
     double total = 0.0, gap = 0.0, hard = 0.0;
     fs_row_result res;
-    FS_NAME(row_stats_any)(x, NULL, n, p, g, &res);
+    FS_NAME(row_stats)(x, NULL, n, p, g, &res);
     if (res.kind != FS_ROW_NORMAL) {
         if (g) FS_NAME(fill_row)(g, n, NAN);
         return NAN;
@@ -76,8 +157,8 @@ static double FS_NAME(kl_div_row)(const void *sv, const void *tv, ptrdiff_t n, c
     const double temperature = p->temperature;
     fs_row_result rs, rt;
     double total;
-    FS_NAME(row_stats_any)(t, NULL, n, p, teacher_exps, &rt);
-    FS_NAME(row_stats_any)(s, NULL, n, p, g, &rs);
+    FS_NAME(row_stats)(t, NULL, n, p, teacher_exps, &rt);
+    FS_NAME(row_stats)(s, NULL, n, p, g, &rs);
     if (rt.kind != FS_ROW_NORMAL || rs.kind != FS_ROW_NORMAL) {
         if (g) FS_NAME(fill_row)(g, n, NAN);
         /* a student of only -inf gives the teacher's mass nowhere to go */
@@ -101,7 +182,7 @@ static double FS_NAME(contrastive_row)(const void *srowv, ptrdiff_t i, ptrdiff_t
     FS_R *g = (FS_R *)gradv, *row_exps = (FS_R *)scratch;
     const double temperature = p->temperature;
     fs_row_result res;
-    FS_NAME(row_stats_any)(srow, NULL, n, p, scale_columns != 0.0 ? row_exps : g, &res);
+    FS_NAME(row_stats)(srow, NULL, n, p, scale_columns != 0.0 ? row_exps : g, &res);
     if (res.kind != FS_ROW_NORMAL) {
         if (g) FS_NAME(fill_row)(g, n, NAN);
         return NAN;
@@ -116,3 +197,5 @@ static double FS_NAME(contrastive_row)(const void *srowv, ptrdiff_t i, ptrdiff_t
     FS_NAME(add_entry)(g, i, -(scale_rows + scale_columns) / temperature);
     return loss;
 }
+
+#undef FS_KERNEL_ENTRY

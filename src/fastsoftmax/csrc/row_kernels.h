@@ -17,6 +17,14 @@
  * array, a middle axis, Fortran order) use kernels.columns, which keeps a
  * running maximum and sum per vector lane across the strided axis, with
  * contiguous columns in the lanes, so nothing is transposed or copied.
+ *
+ * Where things are: core.c (temperature, statistics, finish, the choice of
+ * instruction set), isa_avx512.c / isa_avx2.c / isa_baseline.c (one
+ * translation unit per instruction set: its vector vocabulary, then
+ * kernel_template.h), dtype_kernels.h (the kernels of one dtype, by concern:
+ * vectors_impl.h, selection_impl.h, passes_impl.h, chunks_impl.h,
+ * rows_impl.h, columns_impl.h, backward_impl.h, losses_impl.h,
+ * weighted_impl.h, half_impl.h; vexp.h the exp).
  */
 #ifndef FASTSOFTMAX_ROW_KERNELS_H
 #define FASTSOFTMAX_ROW_KERNELS_H

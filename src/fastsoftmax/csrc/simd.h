@@ -2,7 +2,7 @@
  *
  * Kernels are written once against FS_VR/FS_VI (a vector of the row dtype and
  * the matching integer vector) and compiled once per instruction-set variant
- * with the vector width that suits it; see row_kernels_isa.h.
+ * with the vector width that suits it; see kernel_template.h and isa_*.c.
  */
 #ifndef FASTSOFTMAX_SIMD_H
 #define FASTSOFTMAX_SIMD_H

@@ -1,5 +1,5 @@
 /* Vectorised exp((x - max) / T) for one dtype and one instruction set;
- * included by row_kernels_impl.h with FS_R, FS_VR, FS_VI, FS_VU, FS_NAME and
+ * included by dtype_kernels.h with FS_R, FS_VR, FS_VI, FS_VU, FS_NAME and
  * the FS_EXP_* constants defined.  No include guard on purpose.
  *
  * The argument arrives as d = (x - max) * 2**-e, formed exactly (and without

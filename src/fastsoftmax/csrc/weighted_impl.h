@@ -1,5 +1,5 @@
 /* Weighted log-sum-exp, log(sum_i b_i exp(x_i)) as SciPy's logsumexp(a, b=...)
- * defines it: part of the kernel template, included from row_kernels_impl.h
+ * defines it: part of the kernel template, included from dtype_kernels.h
  * with its parameters defined.  No include guard on purpose.
  *
  * weighted_stats fills the fs_stats of a row or chunk x[0:n] with weights
@@ -100,9 +100,8 @@ FS_INLINE void FS_NAME(weighted_sum_pass)(const FS_R *x, const FS_R *b, const in
                                           FS_R m, const fs_params *p, const int unit_t, fs_stats *s)
 {
     FS_NAME(exp_consts) c;
-    FS_NAME(exp_consts_init)(p, &c);
-    const FS_VR mv = FS_NAME(vbroadcast)(m);
-    const FS_VR m_pre = FS_NAME(vbroadcast)(m * (FS_R)p->s_pre);
+    FS_VR mv, m_pre;
+    FS_NAME(exp_pass_init)(p, m, &c, &mv, &m_pre);
     FS_VACC lo = {0}, hi = {0}, at_lo = {0}, at_hi = {0};
     const ptrdiff_t block = FS_UNROLL * FS_SUB * FS_W;
     ptrdiff_t i = 0;

@@ -1,54 +1,17 @@
-/* Row kernels: dtype-independent bookkeeping here, the per-dtype loops in
- * row_kernels_impl.h, instantiated below for float and double. */
+/* What the kernels need compiled once, outside the instruction-set variants:
+ * the statistics of rows and chunks (merge in chunk order, finish), the
+ * per-call temperature constants, and the choice of variant at run time.
+ * The kernels themselves: kernel_template.h, compiled by isa_*.c. */
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "row_kernels.h"
-#include "simd.h"
-#include "transpose.h"
-#if defined(__SSE2__)
-#include <emmintrin.h>   /* non-temporal stores of the baseline variant */
-#endif
+#include "core.h"
+#include "weighted.h"
 
-/* Runtime dispatch (x86-64 with GCC or Clang).  Every kernel is compiled
- * three times from the same source: AVX-512 with 64-byte vectors, AVX2+FMA
- * with 32-byte vectors, and the portable baseline; the CPU is asked once which
- * one to run.  Each variant is compiled under a target pragma rather than a
- * per-function attribute so that the inline helpers are compiled for that
- * instruction set too (otherwise their vector code is lowered for the
- * baseline before it is inlined).  setup.py defines FASTSOFTMAX_X86_DISPATCH
- * only where it saw this work; elsewhere only the baseline is built. */
-#if defined(FASTSOFTMAX_X86_DISPATCH)
-#include <immintrin.h>
-#if defined(__clang__)
-#define FS_TARGET_PUSH(isa) _Pragma(FS_STR(clang attribute push(__attribute__((target(isa))), apply_to = function)))
-#define FS_TARGET_POP _Pragma("clang attribute pop")
-#else
-#define FS_TARGET_PUSH(isa) _Pragma("GCC push_options") _Pragma(FS_STR(GCC target(isa)))
-#define FS_TARGET_POP _Pragma("GCC pop_options")
-#endif
-#define FS_STR_(x) #x
-#define FS_STR(x) FS_STR_(x)
-#endif
-
-FS_INLINE void fs_neumaier_add(double *sum, double *comp, double v)
-{
-    double t = *sum + v;
-    if (fabs(*sum) >= fabs(v)) *comp += (*sum - t) + v;
-    else *comp += (v - t) + *sum;
-    *sum = t;
-}
-
-/* max + T * log_sum; T * log_sum alone may overflow where the sum does not. */
-static double fs_max_plus_t_log(double max, double t, double log_sum)
-{
-    double lse = max + t * log_sum;
-    if (isinf(lse) && isfinite(max) && isfinite(t)) lse = t * (max / t + log_sum);
-    return lse;
-}
+/* ---- statistics ------------------------------------------------------------ */
 
 void fs_stats_init(fs_stats *s)
 {
@@ -147,6 +110,47 @@ void fs_row_finish(int op, const fs_stats *row, ptrdiff_t n, const fs_params *p,
     r->logsumexp = fs_max_plus_t_log(row->max, p->temperature, r->log_sum);
 }
 
+/* The weighted log-sum-exp's finish (weighted.h): the same max + T * log S
+ * as fs_row_finish, S signed and kept as an error-free sum. */
+void fs_weighted_finish(const fs_stats *s, double temperature, double *value, double *sign)
+{
+    if (s->has_nan) {
+        *value = *sign = NAN;
+        return;
+    }
+    if (s->max == -INFINITY) {
+        *value = -INFINITY;
+        *sign = 0.0;
+        return;
+    }
+    /* S as hi + lo with lo below half an ulp of hi (an error-free sum) */
+    double hi = s->rest + s->rest_comp;
+    const double comp_part = hi - s->rest;
+    double lo = (s->rest - (hi - comp_part)) + (s->rest_comp - comp_part);
+    if (!isfinite(s->rest) || !isfinite(hi)) hi = s->rest, lo = 0.0;   /* infinite weights */
+    if (isnan(hi)) {
+        *value = *sign = NAN;
+        return;
+    }
+    if (hi == 0.0) {
+        *value = -INFINITY;
+        *sign = 0.0;
+        return;
+    }
+    *sign = hi > 0.0 ? 1.0 : -1.0;
+    if (isinf(hi)) {
+        *value = INFINITY;
+        return;
+    }
+    const double magnitude = fabs(hi), magnitude_lo = hi > 0.0 ? lo : -lo;
+    /* near 1, log1p of the exact difference keeps a sum 1 + tiny exact */
+    const double log_sum = magnitude >= 0.5 && magnitude <= 2.0 ? log1p((magnitude - 1.0) + magnitude_lo)
+                                                                 : log(magnitude);
+    *value = fs_max_plus_t_log(s->max, temperature, log_sum);
+}
+
+/* ---- the losses' scalar steps (see core.h) ------------------------------------ */
+
 __attribute__((noinline)) double fs_add_product(double a, double b, double c) { return a + b * c; }
 __attribute__((noinline)) double fs_product_minus(double a, double b, double c) { return a * b - c; }
 
@@ -216,46 +220,6 @@ void fs_params_init(int dtype, double temperature, fs_params *p)
 }
 void fs_params_init_f32(double temperature, fs_params *p) { fs_params_init(FS_F32, temperature, p); }
 void fs_params_init_f64(double temperature, fs_params *p) { fs_params_init(FS_F64, temperature, p); }
-
-/* 2**(j/16) * 2**-600, j = 0..15, correctly rounded: the table of the
- * table-driven float64 exp (vexp.h), its 2**-600 undone by 2**(k + 600). */
-static const double fs_exp2_sixteenths[16] = {
-    0x1.0000000000000p-600, 0x1.0b5586cf9890fp-600, 0x1.172b83c7d517bp-600, 0x1.2387a6e756238p-600,
-    0x1.306fe0a31b715p-600, 0x1.3dea64c123422p-600, 0x1.4bfdad5362a27p-600, 0x1.5ab07dd485429p-600,
-    0x1.6a09e667f3bcdp-600, 0x1.7a11473eb0187p-600, 0x1.8ace5422aa0dbp-600, 0x1.9c49182a3f090p-600,
-    0x1.ae89f995ad3adp-600, 0x1.c199bdd85529cp-600, 0x1.d5818dcfba487p-600, 0x1.ea4afa2a490dap-600};
-
-/* ---- instruction-set variants ------------------------------------------ */
-
-#if defined(FASTSOFTMAX_X86_DISPATCH)
-FS_TARGET_PUSH("arch=x86-64-v4")
-#define FS_ISA avx512
-#define FS_ISA_IS_AVX512
-#define FS_VBYTES 64
-#include "row_kernels_isa.h"
-#undef FS_ISA
-#undef FS_ISA_IS_AVX512
-#undef FS_VBYTES
-FS_TARGET_POP
-
-FS_TARGET_PUSH("arch=x86-64-v3")
-#define FS_ISA avx2
-#define FS_ISA_IS_AVX2
-#define FS_VBYTES 32
-#include "row_kernels_isa.h"
-#undef FS_ISA
-#undef FS_ISA_IS_AVX2
-#undef FS_VBYTES
-FS_TARGET_POP
-#endif
-
-/* 16 bytes: what SSE2 and NEON registers hold, so no helper passes vectors
- * through memory */
-#define FS_ISA baseline
-#define FS_VBYTES 16
-#include "row_kernels_isa.h"
-#undef FS_ISA
-#undef FS_VBYTES
 
 /* ---- dispatch ------------------------------------------------------------ */
 

@@ -1,6 +1,19 @@
-/* One instruction-set variant of all kernels: vector types of FS_VBYTES bytes,
- * functions suffixed with FS_ISA, for float and double.
- * Included by row_kernels.c once per variant; no include guard on purpose. */
+/* All the kernels of one instruction set, for float and double: vector types
+ * of FS_VBYTES bytes, functions suffixed with FS_ISA.  Included once by each
+ * isa_*.c file, after it has defined FS_ISA, FS_VBYTES and its vector
+ * vocabulary: the optional per-dtype capabilities FS_MASKED_LOAD_F32 /
+ * FS_MASKED_STORE_F32, FS_VMAX_F32, FS_FMA_F32, FS_STREAM_F32,
+ * FS_SEL_LANES_F32, FS_LOAD_SEL_F32, FS_ALL_SET_F32 (and _F64 alike),
+ * FS_EXP_TABLE_F64 / FS_EXP_TABLE_LOOKUP_F64, and FS_HAS_F16C /
+ * FS_HAS_AVX512 for the 16-bit conversions.  Whatever is not defined falls
+ * back to generic vector code.  Each variant is its own translation unit, so
+ * nothing here is undefined for the next one; dtype_kernels.h undefines its
+ * per-dtype parameters between float and double. */
+#ifndef FASTSOFTMAX_KERNEL_TEMPLATE_H
+#define FASTSOFTMAX_KERNEL_TEMPLATE_H
+
+#include "core.h"
+#include "transpose.h"
 
 #define FS_T(name) FS_GLUE(FS_GLUE(fs_, name), FS_GLUE(_, FS_ISA))
 
@@ -62,74 +75,6 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #define FS_TRANSPOSE_F64 FS_TRANSPOSE2
 #endif
 
-/* Loads and stores of a row's last partial vector: masked instructions where
- * the instruction set has them, a padded buffer otherwise. */
-#if defined(FS_ISA_IS_AVX512)
-#define FS_MASKED_LOAD_F32(p, n, pad) \
-    ((FS_VR)_mm512_mask_loadu_ps(_mm512_set1_ps(pad), (__mmask16)((1u << (n)) - 1), (p)))
-#define FS_MASKED_STORE_F32(p, n, v) _mm512_mask_storeu_ps((p), (__mmask16)((1u << (n)) - 1), (__m512)(v))
-#define FS_MASKED_LOAD_F64(p, n, pad) \
-    ((FS_VR)_mm512_mask_loadu_pd(_mm512_set1_pd(pad), (__mmask8)((1u << (n)) - 1), (p)))
-#define FS_MASKED_STORE_F64(p, n, v) _mm512_mask_storeu_pd((p), (__mmask8)((1u << (n)) - 1), (__m512d)(v))
-#define FS_ALL_SET_F32(m) (_mm512_movepi32_mask((__m512i)(m)) == 0xffff)
-#define FS_ALL_SET_F64(m) (_mm512_movepi64_mask((__m512i)(m)) == 0xff)
-#define FS_VMAX_F32(a, b) _mm512_max_ps((__m512)(a), (__m512)(b))
-#define FS_VMAX_F64(a, b) _mm512_max_pd((__m512d)(a), (__m512d)(b))
-#define FS_FMA_F32(a, b, c) ((FS_VR)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
-#define FS_FMA_F64(a, b, c) ((FS_VR)_mm512_fmadd_pd((__m512d)(a), (__m512d)(b), (__m512d)(c)))
-/* one vpermt2pd reads the 16-entry table of the float64 exp */
-#define FS_EXP_TABLE_F64 1
-#define FS_EXP_TABLE_LOOKUP_F64(idx) ((FS_VR)_mm512_permutex2var_pd(_mm512_loadu_pd(fs_exp2_sixteenths), \
-    (__m512i)(idx), _mm512_loadu_pd(fs_exp2_sixteenths + 8)))
-#define FS_STREAM_F32(p, v) _mm512_stream_ps((p), (__m512)(v))
-#define FS_STREAM_F64(p, v) _mm512_stream_pd((p), (__m512d)(v))
-/* where= bytes to lanes: one byte test into a mask register, spread to lanes */
-#define FS_SEL_LANES_F32(p) ({ __m128i b_ = _mm_loadu_si128((const __m128i *)(p)); \
-    (FS_VI)_mm512_movm_epi32(_mm_test_epi8_mask(b_, b_)); })
-#define FS_SEL_LANES_F64(p) ({ __m128i b_ = _mm_loadl_epi64((const __m128i *)(p)); \
-    (FS_VI)_mm512_movm_epi64((__mmask8)_mm_test_epi8_mask(b_, b_)); })
-/* x where selected, -inf elsewhere: a masked load straight from the byte test */
-#define FS_LOAD_SEL_F32(x, sel) ({ __m128i b_ = _mm_loadu_si128((const __m128i *)(sel)); \
-    (FS_VR)_mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), _mm_test_epi8_mask(b_, b_), (x)); })
-#define FS_LOAD_SEL_F64(x, sel) ({ __m128i b_ = _mm_loadl_epi64((const __m128i *)(sel)); \
-    (FS_VR)_mm512_mask_loadu_pd(_mm512_set1_pd(-INFINITY), (__mmask8)_mm_test_epi8_mask(b_, b_), (x)); })
-#elif defined(FS_ISA_IS_AVX2)
-#define FS_TAIL_MASK_F32(n) ((FS_VI){0, 1, 2, 3, 4, 5, 6, 7} < (FS_VI){0} + (int32_t)(n))
-#define FS_TAIL_MASK_F64(n) ((FS_VI){0, 1, 2, 3} < (FS_VI){0} + (int64_t)(n))
-#define FS_MASKED_LOAD_F32(p, n, pad) FS_NAME(vselect)(FS_TAIL_MASK_F32(n), \
-    (FS_VR)_mm256_maskload_ps((p), (__m256i)FS_TAIL_MASK_F32(n)), FS_NAME(vbroadcast)(pad))
-#define FS_MASKED_STORE_F32(p, n, v) _mm256_maskstore_ps((p), (__m256i)FS_TAIL_MASK_F32(n), (__m256)(v))
-#define FS_MASKED_LOAD_F64(p, n, pad) FS_NAME(vselect)(FS_TAIL_MASK_F64(n), \
-    (FS_VR)_mm256_maskload_pd((p), (__m256i)FS_TAIL_MASK_F64(n)), FS_NAME(vbroadcast)(pad))
-#define FS_MASKED_STORE_F64(p, n, v) _mm256_maskstore_pd((p), (__m256i)FS_TAIL_MASK_F64(n), (__m256d)(v))
-#define FS_ALL_SET_F32(m) (_mm256_movemask_ps((__m256)(m)) == 0xff)
-#define FS_ALL_SET_F64(m) (_mm256_movemask_pd((__m256d)(m)) == 0xf)
-#define FS_VMAX_F32(a, b) _mm256_max_ps((__m256)(a), (__m256)(b))
-#define FS_VMAX_F64(a, b) _mm256_max_pd((__m256d)(a), (__m256d)(b))
-#define FS_FMA_F32(a, b, c) ((FS_VR)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
-#define FS_FMA_F64(a, b, c) ((FS_VR)_mm256_fmadd_pd((__m256d)(a), (__m256d)(b), (__m256d)(c)))
-#define FS_STREAM_F32(p, v) _mm256_stream_ps((p), (__m256)(v))
-#define FS_STREAM_F64(p, v) _mm256_stream_pd((p), (__m256d)(v))
-/* where= bytes to lanes: widen, then compare with 0 */
-#define FS_SEL_LANES_F32(p) ((FS_VI)_mm256_cmpgt_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p))), \
-    _mm256_setzero_si256()))
-#define FS_SEL_LANES_F64(p) ({ int32_t w_; memcpy(&w_, (p), 4); \
-    (FS_VI)_mm256_cmpgt_epi64(_mm256_cvtepu8_epi64(_mm_cvtsi32_si128(w_)), _mm256_setzero_si256()); })
-#elif defined(__SSE2__)
-#define FS_VMAX_F32(a, b) _mm_max_ps((__m128)(a), (__m128)(b))
-#define FS_VMAX_F64(a, b) _mm_max_pd((__m128d)(a), (__m128d)(b))
-#define FS_ALL_SET_F32(m) (_mm_movemask_ps((__m128)(m)) == 0xf)
-#define FS_ALL_SET_F64(m) (_mm_movemask_pd((__m128d)(m)) == 0x3)
-#define FS_STREAM_F32(p, v) _mm_stream_ps((p), (__m128)(v))
-#define FS_STREAM_F64(p, v) _mm_stream_pd((p), (__m128d)(v))
-#define FS_SEL_LANES_F32(p) ({ int32_t w_; memcpy(&w_, (p), 4); __m128i z_ = _mm_setzero_si128(); \
-    (FS_VI)_mm_cmpgt_epi32(_mm_unpacklo_epi16(_mm_unpacklo_epi8(_mm_cvtsi32_si128(w_), z_), z_), z_); })
-#elif defined(__aarch64__) || defined(__ARM_FEATURE_FMA)
-/* NEON always has a fused multiply-add; the generic expression contracts to it */
-#define FS_FMA_F32(a, b, c) ((a) * (b) + (c))
-#define FS_FMA_F64(a, b, c) ((a) * (b) + (c))
-#endif
-
 /* ---- float32 ---- */
 #define FS_R float
 #define FS_DTYPE FS_F32
@@ -184,7 +129,7 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
  * times 2**-64 */
 #define FS_EXP_POLY {0x1.0fa834p-7f * 0x1p-64f, 0x1.573a54p-5f * 0x1p-64f, 0x1.555a6ap-3f * 0x1p-64f, \
                      0x1.fffdc6p-2f * 0x1p-64f, 0x1.fffff6p-1f * 0x1p-64f, 0x1p-64f}
-#include "row_kernels_impl.h"   /* undefines its parameters */
+#include "dtype_kernels.h"   /* undefines its parameters */
 
 /* ---- float64 ---- */
 #define FS_R double
@@ -245,36 +190,6 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
                      0x1.111111110ff87p-7 * 0x1p-600, 0x1.5555555551c52p-5 * 0x1p-600,        \
                      0x1.5555555555557p-3 * 0x1p-600, 0x1.0000000000006p-1 * 0x1p-600,        \
                      0x1p-600, 0x1p-600}
-#include "row_kernels_impl.h"   /* undefines its parameters */
+#include "dtype_kernels.h"   /* undefines its parameters */
 
-#undef FS_T
-#undef FS_HALF_LO
-#undef FS_HALF_HI
-#undef FS_MASKED_LOAD_F32
-#undef FS_MASKED_STORE_F32
-#undef FS_MASKED_LOAD_F64
-#undef FS_MASKED_STORE_F64
-#undef FS_TAIL_MASK_F32
-#undef FS_TAIL_MASK_F64
-#undef FS_VMAX_F32
-#undef FS_VMAX_F64
-#undef FS_FMA_F32
-#undef FS_FMA_F64
-#undef FS_EXP_TABLE_F64
-#undef FS_EXP_TABLE_LOOKUP_F64
-#undef FS_STREAM_F32
-#undef FS_STREAM_F64
-#undef FS_SEL_LANES_F32
-#undef FS_SEL_LANES_F64
-#undef FS_LOAD_SEL_F32
-#undef FS_LOAD_SEL_F64
-#undef FS_TREE2
-#undef FS_TREE4
-#undef FS_TREE8
-#undef FS_TREE16
-#undef FS_TREE_F32
-#undef FS_TREE_F64
-#undef FS_TRANSPOSE_F32
-#undef FS_TRANSPOSE_F64
-#undef FS_ALL_SET_F32
-#undef FS_ALL_SET_F64
+#endif
