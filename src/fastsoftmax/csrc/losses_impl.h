@@ -139,7 +139,8 @@ static double FS_NAME(cross_entropy_row)(const void *xv, ptrdiff_t n, const fs_p
             FS_NAME(combine)(g, n, gs * total * res.inv_sum, weight, q, gs * (1.0 - smoothing), gs * uniform);
         } else {
             FS_NAME(combine)(g, n, gs * total * res.inv_sum, weight, NULL, 0.0, gs * uniform);
-            FS_NAME(add_entry)(g, target, -gs * hard);
+            /* the product rounded on its own (no fused multiply-add into the entry) */
+            FS_NAME(add_entry)(g, target, fs_product_minus(-gs, hard, 0.0));
         }
     }
     return loss;
