@@ -16,8 +16,7 @@ from numpy.exceptions import AxisError
 
 import fastsoftmax as fs
 from fastsoftmax import reference
-from util import layouts, logits
-from util_training import DTYPES, as_scalar_of, assert_relative_close, assert_scaled_close, threaded_shape
+from util import DTYPES, as_scalar_of, assert_relative_close, assert_scaled_close, layouts, logits, threaded_shape
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 

@@ -1,4 +1,11 @@
-"""Shared test helpers: an array zoo and comparison against the reference."""
+"""The test suite's one support module: the contract's bounds, the oracles
+(the pure-Python reference and a vectorised long-double one), the checks of
+special values, the array zoo, and the instruction-set variants.
+
+Gradients and losses are compared elementwise under a bound proportional to
+the size of the terms that make them up (their condition), not to the result
+itself: ``y * (g - sum(g * y))`` may cancel to nearly 0, and then only an
+error relative to ``|y| * (|g| + sum|g * y|)`` is meaningful."""
 from __future__ import annotations
 
 import math
@@ -102,6 +109,31 @@ def assert_close(name: str, actual, expected, dtype, context: str = "", scale: f
         assert np.all(err <= bound), f"{where}: max err {err.max():.3g} > {bound:.3g}"
 
 
+# ---- where= masks: attention scores of shape (B, H, S, S) -----------------------
+
+B, H, S = 3, 2, 5
+# what a row with no selected entry comes out as
+FULLY_MASKED = {"softmax": 0.0, "log_softmax": -math.inf, "logsumexp": -math.inf}
+
+
+def padding_mask():
+    """(B, 1, 1, S) key-padding mask: batch 0 full, batch 1 with 2 pads, batch 2 all padding."""
+    lengths = [S, S - 2, 0]
+    return (np.arange(S)[None, :] < np.array(lengths)[:, None]).reshape(B, 1, 1, S)
+
+
+def causal_mask():
+    return np.tril(np.ones((S, S), dtype=bool))
+
+
+MASKS = {
+    "padding": padding_mask,
+    "causal": causal_mask,
+    "padding-and-causal": lambda: padding_mask() & causal_mask(),
+    "full-size random": lambda: np.random.default_rng(3).random((B, H, S, S)) < 0.6,
+}
+
+
 # ---- instruction-set variants and a vectorised oracle ------------------------
 
 # The compiled variants, best first, and a word of fastsoftmax._rows.simd_target()'s text for each.
@@ -127,11 +159,17 @@ def lanes(isa: str, dtype) -> int:
     return _VECTOR_BYTES[isa] // np.dtype(dtype).itemsize
 
 
-def oracle(name: str, x, axis: int = -1, temperature: float = 1.0, keepdims: bool = False):
+# Long double where it is wider than double (x86-64 Linux: 64-bit mantissa);
+# the accuracy tests that need more than double skip without it.
+LONG_DOUBLE_IS_WIDER = bool(np.finfo(np.longdouble).eps < np.finfo(np.float64).eps)
+
+
+def oracle(name: str, x, axis: int = -1, temperature: float = 1.0, keepdims: bool = False, rounded: bool = True):
     """``name`` over one axis computed with NumPy in long double, vectorised
     (fast enough for arrays too big for the pure-Python reference), rounded
-    to x's dtype.  Only for inputs whose every reduced row has a finite
-    maximum and no NaN, and 0 < T < inf."""
+    to x's dtype (or left in long double with ``rounded=False``).  Only for
+    inputs whose every reduced row has a finite maximum and no NaN, and
+    0 < T < inf."""
     x = np.asarray(x)
     w = x.astype(np.longdouble)
     t = np.longdouble(temperature)
@@ -148,7 +186,7 @@ def oracle(name: str, x, axis: int = -1, temperature: float = 1.0, keepdims: boo
         r = m + t * np.log(s)
         if not keepdims:
             r = np.squeeze(r, axis=axis)
-    return r.astype(x.dtype)
+    return r.astype(x.dtype) if rounded else r
 
 
 # ---- rows (or columns) with special values ------------------------------------
@@ -196,3 +234,86 @@ SPECIAL_TABLE = [
     ([1.0, math.nan, math.inf], [math.nan] * 3, [math.nan] * 3, math.nan),
     ([math.nan, -math.inf], [math.nan, math.nan], [math.nan, math.nan], math.nan),
 ]
+
+
+# ---- gradients and losses: bounds scaled by the size of their terms -----------
+
+
+def bound(dtype) -> float:
+    """The contract's bound for log_softmax / logsumexp (4x softmax's), with the
+    reference's own rounding as slack: 8e-6 for float32, 1.6e-13 for float64."""
+    dtype = np.dtype(dtype)
+    return 4 * SOFTMAX_REL[dtype] * REFERENCE_SLACK[dtype]
+
+
+def assert_same_specials(actual: np.ndarray, expected: np.ndarray, what: str) -> None:
+    """NaN and infinities (of the same sign) in the same places."""
+    a = np.asarray(actual, dtype=np.float64)
+    e = np.asarray(expected, dtype=np.float64)
+    assert a.shape == e.shape, f"{what}: shape {a.shape} != {e.shape}"
+    assert np.array_equal(np.isnan(a), np.isnan(e)), \
+        f"{what}: NaN at {np.argwhere(np.isnan(a) != np.isnan(e))[:5].tolist()}"
+    inf = np.isinf(e)
+    assert np.array_equal(np.isinf(a), inf), \
+        f"{what}: infinity at {np.argwhere(np.isinf(a) != inf)[:5].tolist()}"
+    assert np.array_equal(a[inf], e[inf]), f"{what}: infinities of the other sign"
+
+
+def assert_scaled_close(actual, expected, scale, dtype, what: str, factor: float = 1.0) -> None:
+    """``actual`` (fastsoftmax, of ``dtype``) against ``expected`` (float64
+    reference or torch): same shape, result dtype ``dtype``, same NaN/inf,
+    and ``|actual - expected| <= bound(dtype) * factor * scale`` elsewhere,
+    where ``scale`` (broadcastable) is the size of the terms the value is
+    made of; ``scale=abs(expected)`` asks for a relative error."""
+    actual = np.asarray(actual)
+    assert actual.dtype == np.dtype(dtype), f"{what}: dtype {actual.dtype}, expected {np.dtype(dtype)}"
+    expected = np.asarray(expected, dtype=np.float64)
+    assert_same_specials(actual, expected, what)
+    a = actual.astype(np.float64)
+    scale = np.broadcast_to(np.asarray(scale, dtype=np.float64), expected.shape)
+    finite = np.isfinite(expected)
+    err = np.abs(a - expected)[finite]
+    allowed = bound(dtype) * factor * scale[finite]
+    # a result rounded to float32 may be a subnormal: allow the spacing there
+    allowed = np.maximum(allowed, np.finfo(dtype).smallest_subnormal)
+    worst = np.argmax(err - allowed) if err.size else 0
+    assert np.all(err <= allowed), (
+        f"{what}: error {err[worst]:.3g} > allowed {allowed[worst]:.3g} "
+        f"(actual {a[finite][worst]!r}, expected {expected[finite][worst]!r})")
+
+
+def assert_relative_close(actual, expected, dtype, what: str, factor: float = 1.0) -> None:
+    expected = np.asarray(expected, dtype=np.float64)
+    assert_scaled_close(actual, expected, np.abs(expected), dtype, what, factor)
+
+
+def as_scalar_of(value, dtype, what: str):
+    """A 0-d result must be a NumPy scalar of the result dtype (as numpy.sum)."""
+    assert type(value) is np.dtype(dtype).type, f"{what}: {type(value).__name__}, expected {np.dtype(dtype).name}"
+    return value
+
+
+def softmax_backward_scale(grad, y, axis, temperature):
+    """|y| * (|g| + sum|g * y|) / T: the size of the terms of y * (g - sum(g * y)) / T."""
+    g = np.abs(np.asarray(grad, dtype=np.float64))
+    yy = np.abs(np.asarray(y, dtype=np.float64))
+    with np.errstate(invalid="ignore"):
+        return yy * (g + np.nansum(g * yy, axis=axis, keepdims=True)) / temperature
+
+
+def log_softmax_backward_scale(grad, y, axis, temperature):
+    """(|g| + exp(y) * sum|g|) / T."""
+    g = np.abs(np.asarray(grad, dtype=np.float64))
+    with np.errstate(invalid="ignore", over="ignore"):
+        return (g + np.exp(np.asarray(y, dtype=np.float64)) * np.nansum(g, axis=axis, keepdims=True)) / temperature
+
+
+def fill_sentinel(out: np.ndarray) -> np.ndarray:
+    out[...] = 12345.0
+    return out
+
+
+def threaded_shape() -> tuple[int, int]:
+    """Large enough (over the ~32K elements below which calls stay on one
+    thread) that num_threads=2 really splits the work."""
+    return (160, 520)

@@ -14,9 +14,8 @@ import pytest
 
 import fastsoftmax as fs
 from fastsoftmax import reference
-from util import layouts, logits
-from util_training import (DTYPES, assert_scaled_close, fill_sentinel, log_softmax_backward_scale,
-                           softmax_backward_scale, threaded_shape)
+from util import (DTYPES, assert_scaled_close, fill_sentinel, layouts, log_softmax_backward_scale, logits,
+                  softmax_backward_scale, threaded_shape)
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
