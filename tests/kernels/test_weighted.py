@@ -147,6 +147,23 @@ def test_every_variant_agrees_with_the_reference(isa):
         assert np.all(np.abs(np.float64(value) - want) <= _tolerance(a, b, 1, dtype) * np.maximum(1, np.abs(want)))
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_every_row_length_every_variant(isa, dtype):
+    """The weighted statistics over every row length up to a few vectors,
+    weights of both signs (float64) or positive (float32), some zero."""
+    for n in list(range(1, 34)) + [64, 65, 130]:
+        a = logits((3, n), dtype, seed=n)
+        b = _weights((3, n), seed=n + 1, negative=dtype == np.float64).astype(dtype)
+        value, sign = special.logsumexp(a, axis=1, b=b, return_sign=True)
+        want_value, want_sign = reference.special_logsumexp(a, axis=1, b=b, return_sign=True)
+        assert np.array_equal(sign, want_sign), (isa, n)
+        finite = np.isfinite(want_value)
+        assert np.array_equal(np.float64(value)[~finite], want_value[~finite]), (isa, n)
+        tol = _tolerance(a, b, 1, dtype)[finite]
+        err = np.abs(np.float64(value)[finite] - want_value[finite])
+        assert np.all(err <= tol * np.maximum(1.0, np.abs(want_value[finite]))), (isa, n)
+
+
 @pytest.mark.parametrize("shape, b_varies", [((3, 200000), True), ((64, 5000), True), ((5, 100000), False)])
 def test_results_do_not_depend_on_threads(shape, b_varies):
     x = logits(shape, np.float64, seed=7)
