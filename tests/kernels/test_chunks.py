@@ -63,6 +63,13 @@ def _long_selection(n):
     return mask
 
 
+@functools.lru_cache(maxsize=None)
+def _long_selected_want(name, dtype, n, t):
+    """The long-double oracle of the first two rows with -inf where not selected."""
+    masked = np.where(_long_selection(n), _long_rows(dtype, n), -inf).astype(dtype)
+    return oracle(name, masked[:2], temperature=t)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", [65_536 + 3, 3 * 32_768 + 5])
 def test_long_rows_with_a_selection_every_variant(isa, dtype, n):
@@ -70,11 +77,10 @@ def test_long_rows_with_a_selection_every_variant(isa, dtype, n):
     the selected entries (a chunk may have none), against the long-double
     oracle of the rows with -inf where not selected."""
     x, mask = _long_rows(dtype, n), _long_selection(n)
-    masked = np.where(mask, x, -inf).astype(dtype)
-    for t in (0.5, 1.0, 3.0):
+    for t in (0.5, 3.0):
         for name, (fast, _) in FUNCTIONS.items():
             got = fast(x, temperature=t, where=mask)
-            assert_close(name, got[:2], oracle(name, masked[:2], temperature=t), dtype, f"{isa} n={n} T={t}")
+            assert_close(name, got[:2], _long_selected_want(name, dtype, n, t), dtype, f"{isa} n={n} T={t}")
             nan_selected = mask[2, 50_000]
             assert np.isnan(got[2]).all() == nan_selected, f"{isa} {name} NaN row n={n} T={t}"
             np.testing.assert_array_equal(fast(x, temperature=t, where=mask, num_threads=2), got)

@@ -40,9 +40,8 @@ def test_cross_entropy_coefficients(isa, dtype, reduction):
     for n in CLASS_COUNTS:
         x = logits((6, n), dtype, seed=n + 7)
         for case, kwargs in cross_entropy_cases(n, dtype).items():
-            for t in (1.0, 0.7):
-                check_cross_entropy(x, dtype, f"{isa} {case} n={n} T={t} {reduction}", temperature=t,
-                                    reduction=reduction, **kwargs)
+            check_cross_entropy(x, dtype, f"{isa} {case} n={n} {reduction}", temperature=0.7, reduction=reduction,
+                                **kwargs)
 
 
 @pytest.mark.parametrize("reduction", ["none", "batchmean"])
