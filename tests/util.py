@@ -26,6 +26,8 @@ DTYPES = [np.float32, np.float64]
 # Contract bounds (softmax relative error for entries >= 1e-8, then the deep tail).
 SOFTMAX_REL = {np.dtype(np.float32): 2e-6, np.dtype(np.float64): 1e-14, np.dtype(np.float16): 1e-3}
 TAIL_REL = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-12, np.dtype(np.float16): 1e-3}
+# A softmax row sums to 1 within this, in float32 too, at any length.
+ROW_SUM_BOUND = 2e-6
 # The reference computes float64 inputs in float64 too, so its own rounding
 # (a few ulp of (x - max) / T) adds to ours; compare with a little slack.
 REFERENCE_SLACK = {np.dtype(np.float32): 1.0, np.dtype(np.float64): 4.0, np.dtype(np.float16): 1.0}
