@@ -136,6 +136,30 @@ MASKS = {
 }
 
 
+# ---- weights for SciPy's logsumexp(b=) ----------------------------------------------
+
+def logsumexp_weights(shape, seed, negative=True):
+    """Weights b of ``shape``: standard normal (of both signs), or in
+    [0.1, 2) with ``negative=False``; every 7th one 0."""
+    w = rng(seed).standard_normal(shape) if negative else rng(seed).uniform(0.1, 2.0, shape)
+    w = np.asarray(w)
+    if w.size > 3:
+        w.reshape(-1)[::7] = 0.0
+    return w
+
+
+def weighted_tolerance(a, b, axis, dtype):
+    """Error bound of log|S| for S = sum b exp(a - max): the dtype's bound
+    times the sum's condition number sum|terms| / |sum|."""
+    x = np.broadcast_to(np.asarray(a, np.float64), np.broadcast_shapes(np.shape(a), np.shape(b)))
+    w = np.broadcast_to(np.asarray(b, np.float64), x.shape)
+    with np.errstate(all="ignore"):   # rows with no weight: nothing to bound
+        m = np.max(np.where(w != 0, x, -math.inf), axis=axis, keepdims=True)
+        terms = np.where(w != 0, w * np.exp(x - m), 0.0)
+        cond = np.sum(np.abs(terms), axis=axis) / np.abs(np.sum(terms, axis=axis))
+    return (8e-6 if np.dtype(dtype) == np.float32 else 1e-14) * np.maximum(np.nan_to_num(cond, nan=1.0), 1.0)
+
+
 # ---- instruction-set variants and a vectorised oracle ------------------------
 
 # The compiled variants, best first, and a word of fastsoftmax._rows.simd_target()'s text for each.
