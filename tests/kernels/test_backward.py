@@ -1,5 +1,6 @@
-"""softmax_backward and log_softmax_backward (issue 8): vector-Jacobian products
-of softmax(x / T) and log_softmax(x / T).
+"""The kernel table's ``backward`` entry: softmax_backward and
+log_softmax_backward (issue 8), vector-Jacobian products of softmax(x / T) and
+log_softmax(x / T).
 
 fastsoftmax against the exact reference (fractions), the reference against
 finite differences of the reference forward functions, and both against

@@ -1,4 +1,4 @@
-"""The strided-axis kernel (row_kernels_impl.h ``columns``).
+"""The kernel table's ``columns`` entry: the strided-axis kernel.
 
 Reducing one axis that is not the last of a C-contiguous array (axis 0, a
 middle axis), or any single axis of a Fortran-ordered array (computed as its
