@@ -1,5 +1,7 @@
 """Fixtures shared by the test files: ``isa`` runs a test once per compiled
-instruction-set variant of the kernels, switched in-process."""
+instruction-set variant of the kernels, switched in-process.  The kernel
+tests (tests/kernels/, one file per entry of the kernel table) take it; the
+helpers they share are in tests/util.py."""
 import pytest
 
 from fastsoftmax import _rows

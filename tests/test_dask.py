@@ -17,7 +17,6 @@ from hypothesis import strategies as st  # noqa: E402
 from numpy.exceptions import AxisError  # noqa: E402
 
 import fastsoftmax as fs  # noqa: E402
-from fastsoftmax import _rows, reference  # noqa: E402
 from util import FUNCTIONS, SPECIAL_TABLE, assert_close, special_values  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
@@ -284,56 +283,6 @@ def test_errors_are_those_of_numpy_input_and_compute_nothing():
         fs.softmax(d, num_threads=0)
     with pytest.raises(TypeError, match="complex"):
         fs.softmax(da.ones(3, dtype=np.complex64))
-
-
-# ---- the compiled statistics themselves -----------------------------------------------------
-
-@pytest.mark.parametrize("op", [_rows.SOFTMAX, _rows.LOG_SOFTMAX])
-def test_row_stats_merged_in_any_split_equal_the_whole_row(op):
-    x = np.random.default_rng(8).standard_normal((4, 50)).astype(np.float64) * 10
-    x[1, :30] = -inf
-    x[2, 7] = nan
-    x[3, 49] = inf
-    whole = _rows.row_stats(op, x, 1.0, 1)
-    cuts = [0, 1, 1, 17, 30, 50]
-    parts = np.stack([_rows.row_stats(op, np.ascontiguousarray(x[:, a:b]), 1.0, 1)
-                      for a, b in zip(cuts, cuts[1:])], axis=1)
-    merged = _rows.merge_row_stats(parts, np.float64, 1.0)
-    np.testing.assert_array_equal(merged["max"], whole["max"])
-    np.testing.assert_array_equal(merged["has_nan"], whole["has_nan"])
-    assert merged["max"].tolist()[:1] == [x[0].max()]
-    for row in (0, 1):               # S = count + rest relative to the maximum, against math.fsum
-        m = x[row].max()
-        want = math.fsum(math.exp(v - m) for v in x[row])
-        assert merged["count"][row] + merged["rest"][row] + merged["rest_comp"][row] == pytest.approx(want, rel=1e-14)
-    out = np.empty_like(x)
-    _rows.write_from_stats(op, x, merged, 50, 1.0, out, 1)
-    assert_close("softmax" if op == _rows.SOFTMAX else "log_softmax", out,
-                 (reference.softmax if op == _rows.SOFTMAX else reference.log_softmax)(x), np.float64)
-
-
-def test_row_stats_with_a_mask_equal_the_masked_row_in_memory():
-    """Masked entries take no part whatever they hold; a piece with no kept
-    entry adds nothing, and a row with none comes out masked."""
-    x = np.random.default_rng(10).standard_normal((3, 40))
-    mask = np.ones((3, 40), bool)
-    mask[0, 5:25] = False
-    x[0, 5:25] = [nan, inf] * 10
-    mask[1] = False
-    x[2, 3] = -inf
-    parts = np.stack([_rows.row_stats(_rows.LOG_SOFTMAX, np.ascontiguousarray(x[:, a:b]), 1.0, 1,
-                                      np.ascontiguousarray(mask[:, a:b]))
-                      for a, b in [(0, 5), (5, 25), (25, 40)]], axis=1)
-    assert parts["any_entry"][0].tolist() == [1, 0, 1]
-    merged = _rows.merge_row_stats(parts, np.float64, 1.0)
-    assert merged["any_entry"].tolist() == [1, 0, 1] and merged["has_nan"].tolist() == [0, 0, 0]
-    out = np.empty_like(x)
-    _rows.write_from_stats(_rows.LOG_SOFTMAX, x, merged, 40, 1.0, out, 1, mask)
-    np.testing.assert_allclose(out, fs.log_softmax(x, where=mask), rtol=1e-14)
-    with pytest.raises(ValueError, match="mask"):
-        _rows.row_stats(_rows.SOFTMAX, x, 1.0, 1, mask=mask[:, :5])
-    with pytest.raises(ValueError, match="mask"):
-        _rows.write_from_stats(_rows.SOFTMAX, x, merged, 40, 1.0, out, 1, mask.astype(np.uint8))
 
 
 # ---- where= ----------------------------------------------------------------------------------

@@ -16,8 +16,9 @@ from numpy.exceptions import AxisError
 
 import fastsoftmax as fs
 from fastsoftmax import reference
-from util import layouts, logits
-from util_training import DTYPES, as_scalar_of, assert_relative_close, assert_scaled_close, threaded_shape
+from util import (DTYPES, as_scalar_of, assert_relative_close, assert_scaled_close, ce_grad_scale, check_contrastive,
+                  check_cross_entropy, check_kl, contrastive_grad_scale, kl_scales, layouts, logits, similarities,
+                  threaded_shape)
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
@@ -57,51 +58,6 @@ CE_CASES = {
                                                        weight=class_weights(8), label_smoothing=0.2),
 }
 REDUCTIONS = ["mean", "sum", "none"]
-
-
-def ce_grad_scale(x, target, axis=-1, temperature=1.0, weight=None, ignore_index=-100,
-                  label_smoothing=0.0, reduction="mean"):
-    """Per entry (p_j * sum(a) + |a_j|) / (T * D): the size of the terms of the
-    gradient (p_j * sum(a) - a_j) / (T * D), where a holds the coefficients
-    of -log_softmax in the loss (see reference.cross_entropy)."""
-    x = np.moveaxis(np.asarray(x, dtype=np.float64), axis, -1)
-    n_classes = x.shape[-1]
-    w = np.ones(n_classes) if weight is None else np.asarray(weight, dtype=np.float64)
-    eps = label_smoothing
-    target = np.asarray(target)
-    if target.dtype.kind in "iu":
-        ignored = target == ignore_index
-        safe = np.where(ignored, 0, target)
-        a = np.broadcast_to(eps / n_classes * w, x.shape).copy()
-        a += (1 - eps) * w[safe][..., None] * (np.arange(n_classes) == safe[..., None])
-        a[ignored] = 0.0
-        denominator = w[safe][~ignored].sum()
-    else:
-        q = np.moveaxis(target.astype(np.float64), axis, -1)
-        a = w * ((1 - eps) * q + eps / n_classes)
-        denominator = x.size // max(n_classes, 1)
-    if reduction != "mean":
-        denominator = 1.0
-    p = reference.softmax(x, temperature=temperature).astype(np.float64)
-    if denominator == 0:
-        return np.zeros(np.moveaxis(x, -1, axis).shape)
-    scale = (p * a.sum(axis=-1, keepdims=True) + np.abs(a)) / (temperature * denominator)
-    return np.moveaxis(np.where(np.isnan(scale), 0.0, scale), -1, axis)
-
-
-def check_cross_entropy(logits_, dtype, context, **kwargs):
-    """fastsoftmax's loss and gradient against the reference's."""
-    want_loss, want_grad = reference.cross_entropy(logits_, return_grad=True, **kwargs)
-    loss, grad = fs.cross_entropy(logits_, return_grad=True, **kwargs)
-    if np.ndim(want_loss) == 0:
-        as_scalar_of(loss, dtype, context)
-    assert_relative_close(loss, want_loss, dtype, f"cross_entropy loss {context}")
-    assert grad.shape == np.shape(logits_)
-    scale = ce_grad_scale(logits_, **kwargs)
-    assert_scaled_close(grad, want_grad, scale, dtype, f"cross_entropy grad {context}")
-    loss_only = fs.cross_entropy(logits_, **kwargs)
-    assert_relative_close(loss_only, want_loss, dtype, f"cross_entropy loss without grad {context}")
-    return loss, grad
 
 
 @pytest.mark.parametrize("temperature", [0.7, 1.0])
@@ -346,37 +302,6 @@ def test_cross_entropy_allocates_no_rows_by_classes_temporary():
 
 # ---- kl_div --------------------------------------------------------------------
 
-def kl_scales(student, teacher, axis, temperature, reduction):
-    """(loss scale, gradient scale): T**2 * sum q * (|log q| + |log p|) per row
-    (reduced like the loss) and T * (p + q) / D."""
-    s = np.asarray(student, dtype=np.float64)
-    t = np.asarray(teacher, dtype=np.float64)
-    p = reference.softmax(s, axis, temperature=temperature)
-    q = reference.softmax(t, axis, temperature=temperature)
-    with np.errstate(invalid="ignore"):
-        terms = np.where(q > 0, q * (np.abs(reference.log_softmax(t, axis, temperature=temperature))
-                                     + np.abs(reference.log_softmax(s, axis, temperature=temperature))), 0.0)
-    row = temperature ** 2 * terms.sum(axis=axis)
-    rows = max(row.size, 1)
-    if reduction == "none":
-        return row, temperature * (p + q)
-    denominator = rows if reduction == "batchmean" else 1
-    return row.sum() / denominator, temperature * (p + q) / denominator
-
-
-def check_kl(student, teacher, dtype, context, axis=-1, temperature=1.0, reduction="batchmean"):
-    want_loss, want_grad = reference.kl_div(student, teacher, axis, temperature=temperature,
-                                            reduction=reduction, return_grad=True)
-    loss, grad = fs.kl_div(student, teacher, axis, temperature=temperature, reduction=reduction,
-                           return_grad=True)
-    loss_scale, grad_scale = kl_scales(student, teacher, axis, temperature, reduction)
-    assert_scaled_close(loss, want_loss, loss_scale, dtype, f"kl_div loss {context}")
-    assert_scaled_close(grad, want_grad, grad_scale, dtype, f"kl_div grad {context}")
-    assert_scaled_close(fs.kl_div(student, teacher, axis, temperature=temperature, reduction=reduction),
-                        want_loss, loss_scale, dtype, f"kl_div loss without grad {context}")
-    return loss, grad
-
-
 @pytest.mark.parametrize("reduction", ["batchmean", "sum", "none"])
 @pytest.mark.parametrize("temperature", [1.0, 4.0, 20.0])
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -471,43 +396,14 @@ def test_kl_div_thread_count_does_not_change_results():
 
 # ---- contrastive_loss -----------------------------------------------------------
 
-def similarities(n, dtype, seed):
-    """Cosine similarities of random unit vectors, the diagonal nudged up."""
-    v = np.random.default_rng(seed).standard_normal((2, n, 8))
-    v /= np.linalg.norm(v, axis=-1, keepdims=True)
-    sim = v[0] @ v[1].T + 0.3 * np.eye(n)
-    return sim.astype(dtype)
-
-
-def contrastive_grad_scale(sim, temperature, symmetric, reduction):
-    """Size of the terms of the gradient share * ((P - I) + (Q - I)) / (T * D)."""
-    sim = np.asarray(sim, dtype=np.float64)
-    n = sim.shape[0]
-    eye = np.eye(n)
-    parts = [reference.softmax(sim, 1, temperature=temperature) + eye]
-    if symmetric:
-        parts.append(reference.softmax(sim, 0, temperature=temperature) + eye)
-    denominator = n if reduction == "mean" else 1
-    return sum(parts) / (len(parts) * temperature * denominator)
-
-
 @pytest.mark.parametrize("temperature", [0.07, 1.0])
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("symmetric", [True, False])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_contrastive_loss_matches_the_reference(dtype, symmetric, reduction, temperature):
     sim = similarities(6, dtype, seed=40)
-    want_loss, want_grad = reference.contrastive_loss(sim, temperature=temperature, symmetric=symmetric,
-                                                      reduction=reduction, return_grad=True)
-    loss, grad = fs.contrastive_loss(sim, temperature=temperature, symmetric=symmetric, reduction=reduction,
-                                     return_grad=True)
-    context = f"symmetric={symmetric} {reduction} T={temperature}"
-    assert_relative_close(loss, want_loss, dtype, f"contrastive loss {context}")
-    assert_scaled_close(grad, want_grad, contrastive_grad_scale(sim, temperature, symmetric, reduction), dtype,
-                        f"contrastive grad {context}")
-    assert_relative_close(fs.contrastive_loss(sim, temperature=temperature, symmetric=symmetric,
-                                              reduction=reduction),
-                          want_loss, dtype, f"contrastive loss without grad {context}")
+    loss, _ = check_contrastive(sim, dtype, f"symmetric={symmetric} {reduction} T={temperature}",
+                                temperature=temperature, symmetric=symmetric, reduction=reduction)
     if reduction == "none":
         assert loss.shape == (6,)
 

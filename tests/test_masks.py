@@ -5,7 +5,6 @@ fastsoftmax against the pure-Python reference (and both against PyTorch in
 float64 when it is installed): broadcast padding and causal masks, masked
 NaN / +inf, fully masked rows at every temperature, masks along other axes,
 layouts, out=, threads, bad masks, and no full-size copy of x or the mask."""
-import functools
 import math
 import tracemalloc
 
@@ -14,58 +13,16 @@ import pytest
 
 import fastsoftmax as fs
 from fastsoftmax import reference
-from util import assert_close, layouts, logits
-from util_training import DTYPES, fill_sentinel, threaded_shape
+from util import B, DTYPES, FULLY_MASKED, H, MASKS, S, assert_close, fill_sentinel, layouts, logits, threaded_shape
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
 inf, nan = math.inf, math.nan
 NAMES = ["softmax", "log_softmax", "logsumexp"]
-FULLY_MASKED = {"softmax": 0.0, "log_softmax": -inf, "logsumexp": -inf}
-B, H, S = 3, 2, 5
 
 
 def call(name, *args, **kwargs):
     return getattr(fs, name)(*args, **kwargs)
-
-
-def padding_mask():
-    """(B, 1, 1, S) key-padding mask: batch 0 full, batch 1 with 2 pads, batch 2 all padding."""
-    lengths = [S, S - 2, 0]
-    return (np.arange(S)[None, :] < np.array(lengths)[:, None]).reshape(B, 1, 1, S)
-
-
-def causal_mask():
-    return np.tril(np.ones((S, S), dtype=bool))
-
-
-MASKS = {
-    "padding": padding_mask,
-    "causal": causal_mask,
-    "padding-and-causal": lambda: padding_mask() & causal_mask(),
-    "full-size random": lambda: np.random.default_rng(3).random((B, H, S, S)) < 0.6,
-}
-
-
-@functools.lru_cache(maxsize=None)
-def attention_case(mask_name, name, dtype, temperature):
-    x = logits((B, H, S, S), dtype, seed=1)
-    mask = MASKS[mask_name]()
-    return x, mask, getattr(reference, name)(x, temperature=temperature, where=mask)
-
-
-@pytest.mark.parametrize("temperature", [0.5, 1.0])
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize("mask_name", list(MASKS))
-def test_attention_masks_match_the_reference(isa, mask_name, name, dtype, temperature):
-    """A (B, 1, 1, S) padding mask and an (S, S) causal mask broadcast under
-    (B, H, S, S) scores; fully padded batches give fully masked rows."""
-    x, mask, want = attention_case(mask_name, name, dtype, temperature)
-    got = call(name, x, temperature=temperature, where=mask)
-    assert_close(name, got, want, dtype, f"{isa} mask={mask_name} T={temperature}")
-    if mask_name.startswith("padding"):
-        assert np.all(np.asarray(got[2]) == FULLY_MASKED[name]), "fully padded batch"
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -1,4 +1,4 @@
-"""fastsoftmax.sample against reference.sample_distribution.
+"""fastsoftmax.sample (the sampling kernels) against reference.sample_distribution.
 
 Each distribution test draws 200,000 indices (many copies of a row in one
 call, fixed seeds) and compares the counts with the exact filtered

@@ -1,5 +1,6 @@
-"""softmax_backward and log_softmax_backward (issue 8): vector-Jacobian products
-of softmax(x / T) and log_softmax(x / T).
+"""The kernel table's ``backward`` entry: softmax_backward and
+log_softmax_backward (issue 8), vector-Jacobian products of softmax(x / T) and
+log_softmax(x / T).
 
 fastsoftmax against the exact reference (fractions), the reference against
 finite differences of the reference forward functions, and both against
@@ -14,9 +15,8 @@ import pytest
 
 import fastsoftmax as fs
 from fastsoftmax import reference
-from util import layouts, logits
-from util_training import (DTYPES, assert_scaled_close, fill_sentinel, log_softmax_backward_scale,
-                           softmax_backward_scale, threaded_shape)
+from util import (DTYPES, assert_scaled_close, fill_sentinel, layouts, log_softmax_backward_scale, logits,
+                  softmax_backward_scale, threaded_shape)
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
@@ -68,6 +68,36 @@ def test_matches_the_reference(isa, name, dtype, temperature, axis):
     got = backward(name, grad, y, axis, temperature=temperature)
     assert got.shape == grad.shape and got.dtype == dtype
     check(name, got, grad, y, dtype, f"{isa} T={temperature} axis={axis}", axis, temperature, want=want)
+
+
+# the vector bodies and every tail of every variant, and rows past the tile widths
+ROW_LENGTHS = list(range(1, 34)) + [64, 65, 130]
+
+
+@functools.lru_cache(maxsize=None)
+def cached_row_case(name, dtype, n, masked):
+    """(grad, y, mask, want) for (4, n) rows; the mask (or None) keeps a
+    random part of each row and nothing of row 3."""
+    mask = None
+    if masked:
+        mask = np.random.default_rng(n).random((4, n)) < 0.6
+        mask[:3, n // 2] = True
+        mask[3] = False
+    grad, y = case(name, (4, n), dtype, 0.5, seed=n, where=mask)
+    want = getattr(reference, name)(grad, y, -1, temperature=0.5, where=mask)
+    return grad, y, mask, want
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["all", "where"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", NAMES)
+def test_every_row_length(isa, name, dtype, masked):
+    """The backward kernel over every row length up to a few vectors, with
+    and without a where= selection."""
+    for n in ROW_LENGTHS:
+        grad, y, mask, want = cached_row_case(name, dtype, n, masked)
+        got = backward(name, grad, y, temperature=0.5, where=mask)
+        check(name, got, grad, y, dtype, f"{isa} n={n} masked={masked}", -1, 0.5, mask, want=want)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -1,5 +1,6 @@
-"""16-bit inputs: ml_dtypes.bfloat16 and float16, computed in float32 through
-a buffer in cache, and the ``dtype=`` keyword.
+"""The kernel table's ``staged_rows`` entry: 16-bit inputs (ml_dtypes.bfloat16
+and float16), computed in float32 through a buffer in cache, and the
+``dtype=`` keyword.
 
 A 16-bit result is the float32 computation rounded once (to nearest even):
 bit-identical to computing from the widened input and rounding with

@@ -1,14 +1,18 @@
-"""Tiles of tiny rows (row_kernels_impl.h ``tile_softmax``).
+"""The kernel table's ``rows`` entry: softmax, log_softmax and logsumexp of
+C-contiguous rows, for every compiled instruction-set variant (the ``isa``
+fixture): every row length up to a few vectors with misaligned starts, the
+special-value table, the temperature limits, and tiles of tiny rows.
 
-softmax over rows of n <= lanes-per-vector elements (16 float32 / 8 float64
-with AVX-512, 8 / 4 with AVX2, 4 / 2 baseline) takes groups of that many
-rows, counted from the first row, transposes them in registers and computes
-them together; full-width loads and stores run into the following rows of
-the tile and only rows near the tile's end are masked.  A tile with a NaN,
-+inf or all -inf row falls back to row by row.  Every test runs once per
-compiled instruction-set variant (the ``isa`` fixture), since the tile
-height differs between them."""
+Tiles of tiny rows (row_kernels_impl.h ``tile_softmax``): softmax over rows
+of n <= lanes-per-vector elements (16 float32 / 8 float64 with AVX-512, 8 / 4
+with AVX2, 4 / 2 baseline) takes groups of that many rows, counted from the
+first row, transposes them in registers and computes them together;
+full-width loads and stores run into the following rows of the tile and only
+rows near the tile's end are masked.  A tile with a NaN, +inf or all -inf row
+falls back to row by row.  Every test runs once per compiled instruction-set
+variant, since the tile height differs between them."""
 import functools
+import math
 import os
 import subprocess
 import sys
@@ -18,9 +22,57 @@ import pytest
 
 import fastsoftmax as fs
 from fastsoftmax import reference
-from util import DTYPES, FUNCTIONS, SPECIAL_KINDS, assert_close, lanes, logits, oracle, special_values
+from util import (DTYPES, FUNCTIONS, ROW_SUM_BOUND, SPECIAL_KINDS, SPECIAL_TABLE, assert_close, lanes, logits,
+                  oracle, special_values)
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
+
+inf, nan = math.inf, math.nan
+TEMPS = [0.0, 0.5, 1.0, 3.0, inf]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_row_lengths_and_misaligned_starts_every_variant(isa, dtype):
+    for n in list(range(1, 70)) + [127, 128, 129, 255, 257]:
+        buf = logits(3 * n + 1, dtype, seed=n)
+        x = buf[1:].reshape(3, n)                  # rows start off the vector alignment
+        x[1, n // 2] = -inf
+        for t in (1.0, 0.5):
+            for name, (fast, ref) in FUNCTIONS.items():
+                assert_close(name, fast(x, temperature=t), ref(x, temperature=t), dtype, f"{isa} n={n} T={t}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_special_value_table_every_variant(isa, dtype):
+    for row, sm, lsm, lse in SPECIAL_TABLE:
+        x = np.array([row, [1.0, 2.0, 3.0][: len(row)]], dtype=dtype)
+        np.testing.assert_allclose(fs.softmax(x)[0], np.array(sm, dtype), rtol=1e-6, err_msg=f"{isa} {row}")
+        np.testing.assert_allclose(fs.log_softmax(x)[0], np.array(lsm, dtype), rtol=1e-6, err_msg=f"{isa} {row}")
+        np.testing.assert_allclose(fs.logsumexp(x)[0], lse, rtol=1e-6, err_msg=f"{isa} {row}")
+        # the special row every other row of a batch (tiles), padded with -inf
+        # entries (longer rows), and down a strided axis
+        for n_pad in (0, 1, 13, 100):
+            pad = [] if row == [-inf, -inf] else [-inf] * n_pad
+            x = np.array([row + pad, [1.0, 2.0, 3.0][: len(row)] + [0.5] * len(pad)] * 20, dtype=dtype)
+            for name, (fast, ref) in FUNCTIONS.items():
+                want = ref(x)
+                assert_close(name, fast(x), want, dtype, f"{isa} {row} pad={n_pad}")
+                assert_close(name, fast(np.ascontiguousarray(x.T), axis=0), want.T, dtype,
+                             f"{isa} {row} pad={n_pad} strided")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_temperature_limits_every_variant(isa, dtype):
+    x = np.array([[2.0, 1.0, 0.5], [3.0, -1.0, 3.0], [inf, 1.0, inf], [1.0, nan, 2.0], [5.0, -inf, 1.0]] * 7,
+                 dtype=dtype)
+    for t in TEMPS:
+        for axis, xx in ((-1, x), (0, np.ascontiguousarray(x.T))):
+            for name, (fast, ref) in FUNCTIONS.items():
+                assert_close(name, fast(xx, axis=axis, temperature=t), ref(xx, axis=axis, temperature=t), dtype,
+                             f"{isa} T={t} axis={axis}")
+
+
+# ---- tiles of tiny rows -----------------------------------------------------------
 
 TINY = range(1, 18)                                 # every tile width of every variant, and just past 16
 ROW_COUNTS = [15, 16, 17, 31, 32, 33, 47, 64]       # around multiples of the tile heights
@@ -70,7 +122,7 @@ def test_tiles_match_the_reference_and_write_only_inside_out(isa, dtype):
                     np.testing.assert_array_equal(fast(x, temperature=t), out, err_msg=context)
                     if name == "softmax":            # rows sum to 1 within 2e-6 (float32 too)
                         sums = out.astype(np.float64).sum(axis=-1)
-                        assert np.all(np.abs(sums - 1) <= 2e-6), f"{context}: row sums {sums - 1}"
+                        assert np.all(np.abs(sums - 1) <= ROW_SUM_BOUND), f"{context}: row sums {sums - 1}"
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
