@@ -124,26 +124,31 @@ def test_issue16_softmax_of_zero_rows_with_a_full_mask():
 
 # ---- softmax, log_softmax, logsumexp ----------------------------------------------
 
+# the functions whose result has the input's shape, and how many arrays of that shape they take
+SAME_SHAPE = {"softmax": 1, "log_softmax": 1, "softmax_backward": 2, "log_softmax_backward": 2}
+
+
 @pytest.mark.parametrize("out_mode", ["new", "out", "inplace"])
 @pytest.mark.parametrize("mask_kind", MASKS)
 @pytest.mark.parametrize("case", CASES, ids=case_id)
-@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
-def test_elementwise(name, case, mask_kind, out_mode):
+@pytest.mark.parametrize("name", list(SAME_SHAPE))
+def test_same_shape(name, case, mask_kind, out_mode):
+    """softmax, log_softmax and the backward functions (grad, y): NumPy's
+    exp(x) / sum(exp(x)) or y * (g - sum(g * y)) of an empty array is empty."""
     shape, axis = case
     function = getattr(fs, name)
     where = make_mask(mask_kind, shape)
     for dtype, threads in itertools.product(DTYPES, THREADS):
-        expected = np.zeros(shape, dtype)  # NumPy: exp(x) / sum(exp(x)) of an empty array is empty
         what = f"{name}{shape} {np.dtype(dtype).name} axis={axis} where={mask_kind} {out_mode} threads={threads}"
-        x = np.zeros(shape, dtype)
+        arrays = [np.zeros(shape, dtype) for _ in range(SAME_SHAPE[name])]
         if out_mode == "new":
-            result = function(x, axis, where=where, num_threads=threads)
+            result = function(*arrays, axis, where=where, num_threads=threads)
         else:
-            out = x if out_mode == "inplace" else fresh_out(shape, dtype)
-            result = function(x, axis, where=where, out=out, num_threads=threads)
+            out = arrays[0] if out_mode == "inplace" else fresh_out(shape, dtype)
+            result = function(*arrays, axis, where=where, out=out, num_threads=threads)
             assert result is out, f"{what}: not the out= array"
-        assert_same(result, expected, what)
-        assert_same(getattr(reference, name)(x, axis, where=where), expected, f"reference {what}")
+        assert_same(result, np.zeros(shape, dtype), what)
+        assert_values_equal(getattr(reference, name)(*arrays, axis, where=where), result, f"reference {what}")
 
 
 @pytest.mark.parametrize("out_mode", ["new", "out"])
@@ -177,30 +182,6 @@ def test_logsumexp_of_empty_axes_as_scipy_and_torch(case):
     result = fs.logsumexp(x, axis)
     np.testing.assert_array_equal(result, torch.logsumexp(torch.zeros(shape, dtype=torch.float64), axis).numpy())
     np.testing.assert_array_equal(result, scipy.special.logsumexp(x, axis))
-
-
-# ---- backward ----------------------------------------------------------------------
-
-@pytest.mark.parametrize("out_mode", ["new", "out", "inplace"])
-@pytest.mark.parametrize("mask_kind", MASKS)
-@pytest.mark.parametrize("case", CASES, ids=case_id)
-@pytest.mark.parametrize("name", ["softmax_backward", "log_softmax_backward"])
-def test_backward(name, case, mask_kind, out_mode):
-    shape, axis = case
-    function = getattr(fs, name)
-    where = make_mask(mask_kind, shape)
-    for dtype, threads in itertools.product(DTYPES, THREADS):
-        expected = np.zeros(shape, dtype)  # y * (g - sum(g * y)) of an empty batch is empty
-        what = f"{name}{shape} {np.dtype(dtype).name} axis={axis} where={mask_kind} {out_mode} threads={threads}"
-        grad, y = np.zeros(shape, dtype), np.zeros(shape, dtype)
-        if out_mode == "new":
-            result = function(grad, y, axis, where=where, num_threads=threads)
-        else:
-            out = grad if out_mode == "inplace" else fresh_out(shape, dtype)
-            result = function(grad, y, axis, where=where, out=out, num_threads=threads)
-            assert result is out, f"{what}: not the out= array"
-        assert_same(result, expected, what)
-        assert_values_equal(getattr(reference, name)(grad, y, axis, where=where), expected, f"reference {what}")
 
 
 # ---- losses --------------------------------------------------------------------------
