@@ -499,6 +499,45 @@ def test_fuzz_against_reference(case):
     check(case)
 
 
+# Cases the fuzzer found, kept so that every run checks them: (family, case)
+_INF = math.inf
+_F32 = np.float32
+FOUND = [
+    # "mean" when the rows' classes all weigh 0: ZeroDivisionError (reference and PyTorch: NaN)
+    ("cross_entropy", dict(logits=np.array([0.0], _F32), target=np.array(0), axis=0, threads=None,
+                           reduction="mean", temperature=1.0, weight=np.array([0.0], _F32))),
+    # a float32 loss beyond float32's range: inf, without a RuntimeWarning (overflow in the cast)
+    ("cross_entropy", dict(logits=np.array([8.5070587e37, 0.0, 0.0], _F32), target=np.full(3, 1 / 3, _F32),
+                           axis=0, threads=None, reduction="mean", temperature=0.125)),
+    # a student row of only -inf has no softmax: NaN (the reference), not +inf
+    ("kl_div", dict(student=np.array([-_INF], _F32), teacher=np.array([0.0], _F32), axis=0, temperature=1.0,
+                    reduction="batchmean", threads=None)),
+    # a column holding +inf has no softmax: its loss, and the pair's, is NaN, not +inf
+    ("contrastive_loss", dict(similarity=np.array([[0.0, _INF], [0.0, 0.0]], _F32), temperature=0.07,
+                              symmetric=True, reduction="none", threads=None)),
+    # column losses of large float32 similarities lose precision (relative error 2.7e-5 > 8e-6)
+    ("contrastive_loss", dict(similarity=np.full((2, 2), 100.0, _F32), temperature=0.07, symmetric=True,
+                              reduction="none", threads=None)),
+    # only -inf: NaN without a RuntimeWarning (-inf - -inf)
+    ("contrastive_loss", dict(similarity=np.array([[-_INF]], _F32), temperature=0.07, symmetric=True,
+                              reduction="mean", threads=None)),
+    # an empty batch: SIGFPE (0 threads for 0 rows)
+    ("backward", dict(name="softmax_backward", grad=np.zeros((0, 3)), y=np.zeros((0, 3)), axis=-1, t=1.0,
+                      where=None, out_mode="new", threads=None)),
+    # zero rows and a mask broadcast along them: SIGFPE
+    ("masked", dict(name="softmax", x=np.zeros((0, 5, 2), _F32), axis=-1, t=1.0, out_mode="new", threads=None,
+                    where=np.ones((1, 5, 2), bool), keepdims=False)),
+    # a zero-size mask block (zero strides), through Dask: ValueError from the selection
+    ("dask", dict(name="log_softmax", x=np.zeros((0, 2), _F32), chunks=(1, 2), axis=1, t=1.0,
+                  where=np.array([[False]]), threads=None)),
+]
+
+
+@pytest.mark.parametrize("family, case", FOUND, ids=[f"{family}-{i}" for i, (family, _) in enumerate(FOUND)])
+def test_fuzz_found(family, case):
+    FAMILIES[family][1](case)
+
+
 @pytest.mark.parametrize("family", [f for f in FAMILIES if f != "forward"])
 def test_fuzz_family(family):
     strategy, check_case, examples = FAMILIES[family]
