@@ -19,7 +19,8 @@ What the results must be, by the conventions of NumPy, SciPy and PyTorch:
   "mean" (and kl_div's "batchmean") with nothing to average is 0.0, as the
   functions document for all-ignored rows and as ``fastsoftmax.reference``
   gives; PyTorch gives NaN there.  A row of zero classes has no softmax: its
-  loss is NaN (PyTorch's cross_entropy agrees), unless it is ignored.
+  loss is NaN, as the reference gives, unless the row is ignored (PyTorch:
+  an empty sum, -0.0, with reduction "none"; NaN for "mean").
 * sample of zero rows: an empty int64 array; a zero-length row in a non-empty
   batch has nothing to draw: ValueError, as documented.
 
@@ -69,12 +70,6 @@ def make_mask(kind, shape):
         return None
     mask_shape = shape if kind == "full" else (1,) + shape[1:]
     return np.random.default_rng(0).random(mask_shape) < 0.5
-
-
-def reduced_axes(ndim: int, axis) -> tuple:
-    if axis is None:
-        return tuple(range(ndim))
-    return tuple(sorted(a % ndim for a in (axis if isinstance(axis, tuple) else (axis,))))
 
 
 def assert_same(actual, expected, what: str) -> None:
@@ -313,7 +308,7 @@ def test_sample(case, mask_kind, temperature):
 def test_reference_sample_distribution(case):
     """The distribution of an empty batch is an empty float64 array of the logits' shape."""
     shape, axis = case
-    batch, n = loss_shapes(shape, axis)
+    batch, _ = loss_shapes(shape, axis)
     for mask_kind in MASKS:
         where = make_mask(mask_kind, shape)
         what = f"reference.sample_distribution{shape} axis={axis} where={mask_kind}"
