@@ -32,11 +32,9 @@ from hypothesis.extra import numpy as hnp
 import fastsoftmax as fs
 from fastsoftmax import reference, special
 # The contract's bounds and the error scales of each function: kept in the test support modules.
-from test_losses import ce_grad_scale, contrastive_grad_scale, kl_scales
-from test_special import _tolerance as weighted_logsumexp_tolerance
-from util import FUNCTIONS, assert_close, layouts
-from util_training import (assert_relative_close, assert_scaled_close, log_softmax_backward_scale,
-                           softmax_backward_scale)
+from util import (FUNCTIONS, assert_close, assert_relative_close, assert_scaled_close, ce_grad_scale,
+                  contrastive_grad_scale, kl_scales, layouts, log_softmax_backward_scale, softmax_backward_scale)
+from util import weighted_tolerance as weighted_logsumexp_tolerance
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
