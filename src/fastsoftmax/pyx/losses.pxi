@@ -149,7 +149,11 @@ def contrastive_rows(cnp.ndarray similarity, double temperature, bint symmetric,
             if j.grad != NULL:
                 run(FS_SOFTMAX, dtype, j.x, j.grad, 1, n, n, temperature, threads)
         diagonal = similarity.diagonal().astype(np.float64)
-        column_loss = (column_lse.astype(np.float64) - diagonal) / temperature
+        column_lse = column_lse.astype(np.float64)
+        # a column holding +inf has no softmax (nor has one of only -inf): NaN
+        column_lse[column_lse == np.inf] = np.nan
+        with np.errstate(invalid="ignore"):
+            column_loss = (column_lse - diagonal) / temperature
     j.loop.run = contrastive_run
     j.loop.scratch_bytes = max(n, 1) * j.size
     j.scale, j.scale_columns = scale_rows, scale_columns
