@@ -69,28 +69,27 @@ def _log_sum(count: int, rest: float) -> float:
     return math.log1p(rest) if count == 1 else math.log(count + rest)
 
 
-def _softmax_row(row, t):
+def _softmax_row(row, t, log=False):
+    """softmax of a row, or with ``log`` its log_softmax."""
     kind, m, count, rest = _row_summary(row, t)
     if kind != "ok":
         return [math.nan] * len(row)
-    if t == 0.0:
-        return [1.0 / count if v == m else 0.0 for v in row]
-    if math.isinf(t):
-        return [1.0 / count if v != -_INF else 0.0 for v in row]
+    if t == 0.0 or math.isinf(t):
+        # 1/k on the k entries that count (the maxima at T = 0, those not
+        # -inf at T = inf), 0 elsewhere
+        share, nothing = (-math.log(count), -_INF) if log else (1.0 / count, 0.0)
+        if t == 0.0:
+            return [share if v == m else nothing for v in row]
+        return [share if v != -_INF else nothing for v in row]
+    if log:
+        log_sum = _log_sum(count, rest)
+        return [_scaled_diff(v, m, t) - log_sum for v in row]
     total = count + rest
     return [math.exp(_scaled_diff(v, m, t)) / total for v in row]
 
 
 def _log_softmax_row(row, t):
-    kind, m, count, rest = _row_summary(row, t)
-    if kind != "ok":
-        return [math.nan] * len(row)
-    if t == 0.0:
-        return [-math.log(count) if v == m else -_INF for v in row]
-    if math.isinf(t):
-        return [-math.log(count) if v != -_INF else -_INF for v in row]
-    log_sum = _log_sum(count, rest)
-    return [_scaled_diff(v, m, t) - log_sum for v in row]
+    return _softmax_row(row, t, log=True)
 
 
 def _logsumexp_row(row, t):

@@ -92,7 +92,8 @@ def special_logsumexp(a: ArrayLike, axis: Axis = None, b: ArrayLike | None = Non
     if keepdims:
         value = value.reshape([1 if d in axes else n for d, n in enumerate(shape)])
         sign = sign.reshape(value.shape)
-    if not return_sign:
+    if not return_sign and x.size:
+        # a negative sum has no log; an empty one is -inf (its sign, -1, only says so)
         value = np.where(sign < 0, math.nan, value)
     with np.errstate(over="ignore"):
         value, sign = value.astype(result_dtype), sign.astype(result_dtype)

@@ -156,12 +156,18 @@ def _log_softmax_backward_row(g, y, keep, t):
             for gi, p, k in zip(g, probs, keep)]
 
 
-def _backward(row_fn, name, grad, y, axis, temperature, where):
-    g = _dtypes(np.asarray(grad))[0]
-    yv = _dtypes(np.asarray(y))[0]
-    if g.shape != yv.shape:
-        raise ValueError(f"{name}(): grad has shape {g.shape} and y has shape {yv.shape}; "
+def _pair(name: str, first, second, names: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """Two inputs of one shape, in float64."""
+    a = _dtypes(np.asarray(first))[0]
+    b = _dtypes(np.asarray(second))[0]
+    if a.shape != b.shape:
+        raise ValueError(f"{name}(): {names[0]} has shape {a.shape} and {names[1]} has shape {b.shape}; "
                          "they must be equal")
+    return a, b
+
+
+def _backward(row_fn, name, grad, y, axis, temperature, where):
+    g, yv = _pair(name, grad, y, ("grad", "y"))
     t = _training_temperature(temperature, name)
     mask = _mask(where, g.shape, name)
     if mask is None:
@@ -390,11 +396,7 @@ def kl_div(student_logits: ArrayLike, teacher_logits: ArrayLike, axis: int = -1,
     The gradient with respect to the student logits is ``T * (p - q)``.
     "batchmean" divides by the number of rows (0.0 without rows).  Float64."""
     name = "kl_div"
-    s = _dtypes(np.asarray(student_logits))[0]
-    tl = _dtypes(np.asarray(teacher_logits))[0]
-    if s.shape != tl.shape:
-        raise ValueError(f"{name}(): student_logits has shape {s.shape} and teacher_logits has "
-                         f"shape {tl.shape}; they must be equal")
+    s, tl = _pair(name, student_logits, teacher_logits, ("student_logits", "teacher_logits"))
     axis = _class_axis(axis, s.ndim, name)
     t = _training_temperature(temperature, name)
     _check_reduction(reduction, ("batchmean", "sum", "none"), name)
