@@ -29,14 +29,19 @@ _RESULT_DTYPES = "float16, bfloat16 (ml_dtypes), float32 or float64"
 
 # ---- numbers ------------------------------------------------------------------
 
+def is_bool(value) -> bool:
+    """A Python or NumPy bool (``True`` is also an Integral to Python)."""
+    return isinstance(value, (bool, np.bool_))
+
+
 def is_real(value) -> bool:
-    """A real number, not a bool (``True`` is an Integral to Python)."""
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+    """A real number, not a bool."""
+    return isinstance(value, numbers.Real) and not is_bool(value)
 
 
 def is_integer(value) -> bool:
     """An integer, not a bool."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+    return isinstance(value, numbers.Integral) and not is_bool(value)
 
 
 def scalar(value):
@@ -141,7 +146,7 @@ def axes(axis, ndim: int, name: str) -> tuple[int, ...]:
     items = axis if isinstance(axis, (tuple, list)) else (axis,)
     found = []
     for item in items:
-        if isinstance(item, (bool, np.bool_)):
+        if is_bool(item):
             raise TypeError(f"{name}(): axis must be an int, a tuple of ints or None, got {axis!r}")
         try:
             a = operator.index(item)
@@ -274,7 +279,7 @@ def ignore_index(value, name: str) -> None:
 
 def flag(value, what: str, name: str) -> None:
     """A bool argument (``symmetric``): a Python or NumPy bool, nothing else."""
-    if not isinstance(value, (bool, np.bool_)):
+    if not is_bool(value):
         raise TypeError(f"{name}(): {what} must be a bool, got {type(value).__name__}")
 
 

@@ -66,19 +66,25 @@ def broadcast_rows(array: np.ndarray, perm, kept: int, reduced_shape: tuple) -> 
     n = math.prod(reduced_shape)
     # Expanded along the row only where it broadcasts there (never along the
     # row index); usually a view.
-    rows = np.broadcast_to(m, outer + tuple(reduced_shape)).reshape(outer + (n,))
+    if m.shape[kept:] != tuple(reduced_shape):
+        m = np.broadcast_to(m, outer + tuple(reduced_shape))
+    rows = m.reshape(outer + (n,))
     return rows if rows.strides[-1] == 1 or n <= 1 else np.ascontiguousarray(rows)
 
 
-def row_starts(rows: np.ndarray, outer_shape: tuple) -> np.ndarray:
-    """Byte offset of each row's start in an array from :func:`broadcast_rows`,
-    one per row of the input (``outer_shape``, the row index's shape), in row
-    order: a contiguous intp array."""
+def row_starts(rows: np.ndarray, outer_shape: tuple, unit: int = 1) -> np.ndarray:
+    """Offset of each row's start in an array from :func:`broadcast_rows`, in
+    bytes (``unit=1``) or elements (``unit``: the itemsize), one per row of
+    the input (``outer_shape``, the row index's shape), in row order: a
+    contiguous intp array."""
     dims = rows.shape[:-1]
-    offsets = np.zeros((1,) * len(dims), dtype=np.intp)
+    offsets = None
     for d, (size, stride) in enumerate(zip(dims, rows.strides[:-1])):
         if size > 1 and stride != 0:
             step = [1] * len(dims)
             step[d] = size
-            offsets = offsets + (np.arange(size, dtype=np.intp) * stride).reshape(step)
+            along = np.arange(0, size * (stride // unit), stride // unit, dtype=np.intp).reshape(step)
+            offsets = along if offsets is None else offsets + along
+    if offsets is None:         # every row starts at the same place
+        return np.zeros(math.prod(outer_shape), dtype=np.intp)
     return np.ascontiguousarray(np.broadcast_to(offsets, outer_shape)).reshape(-1)

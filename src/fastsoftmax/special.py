@@ -209,7 +209,8 @@ def _weighted(a: np.ndarray, axis: Axis, b: np.ndarray, keepdims: bool, return_s
     shape = np.broadcast_shapes(a.shape, b.shape)
     ndim = len(shape)
     axes = _args.axes(axis, ndim, name)
-    x, perm, kept_shape, reduced_shape = _layout.to_rows(np.broadcast_to(a, shape), axes, compute_dt)
+    x, perm, kept_shape, reduced_shape = _layout.to_rows(a if a.shape == shape else np.broadcast_to(a, shape), axes,
+                                                         compute_dt)
     result_shape = (tuple(1 if d in axes else s for d, s in enumerate(shape)) if keepdims else kept_shape)
     rows, n = x.shape
 
@@ -226,7 +227,7 @@ def _weighted(a: np.ndarray, axis: Axis, b: np.ndarray, keepdims: bool, return_s
     b_varies = weights.shape[-1] != 1
     b_rows = None
     if weights.shape[:-1] != kept_shape:
-        b_rows = _layout.row_starts(weights, kept_shape) // weights.itemsize
+        b_rows = _layout.row_starts(weights, kept_shape, weights.itemsize)
 
     value = np.empty(rows, compute_dt)
     sign = np.empty(rows, compute_dt) if return_sign else None

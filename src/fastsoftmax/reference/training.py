@@ -82,7 +82,7 @@ def _class_axis(axis, ndim: int, name: str) -> int:
     from numpy.exceptions import AxisError
 
     try:
-        a = None if isinstance(axis, (bool, np.bool_)) else operator.index(axis)
+        a = None if _args.is_bool(axis) else operator.index(axis)
     except TypeError:
         a = None
     if a is None:
