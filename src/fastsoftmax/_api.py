@@ -1,13 +1,15 @@
-"""The public functions: argument checks, dtype rules, axis and ``out=`` handling.
+"""The public functions softmax, log_softmax and logsumexp.
 
 A call first tries :func:`fastsoftmax._rows.try_fast`, which computes the
 common calls (an aligned float32/float64 array in C or Fortran order, one
 axis, valid arguments, ``out`` None or an exact match) without any Python-level
 work.  Everything else, every error included, goes through :func:`_apply`:
-it converts the input to a C-contiguous float32/float64 array (reduced over
-one axis in place, or over several axes moved to the end and flattened into
-rows), picks or makes a matching output buffer, and hands both to the
-compiled loops in :mod:`fastsoftmax._rows`.
+it checks the arguments (:mod:`fastsoftmax._args`), converts the input to a
+C-contiguous float32/float64 array (reduced over one axis in place, or over
+several axes moved to the end and flattened into rows by
+:mod:`fastsoftmax._layout`), picks or makes a matching output buffer, and
+hands both to the compiled loops in :mod:`fastsoftmax._rows`.  Dask arrays
+go on to :mod:`fastsoftmax.dask` after the same checks.
 """
 from __future__ import annotations
 
@@ -121,13 +123,17 @@ def _apply(op: int, x, axis, temperature, out, num_threads, keepdims: bool = Fal
         x2, perm, outer, reduced = _layout.to_rows(x, axes, compute_dt)
         axis_c = 1
         buffer_shape = x2.shape[:1] if op == LOGSUMEXP else x2.shape
-    lse_shape = tuple(1 if a in axes else s for a, s in enumerate(x.shape)) if keepdims else outer
-    shape = lse_shape if op == LOGSUMEXP else x.shape
+    if op == LOGSUMEXP:
+        # one value per row, in the result's order already
+        shape = tuple(1 if a in axes else s for a, s in enumerate(x.shape)) if keepdims else outer
+        result_perm = None
+    else:
+        shape, result_perm = x.shape, perm
 
     o2 = None
     if out is not None:
         _args.out(out, shape, result_dt, name)
-        o2 = _args.out_rows(out, None if op == LOGSUMEXP else perm, buffer_shape, result_dt, compute_dt, x2)
+        o2 = _args.out_rows(out, result_perm, buffer_shape, result_dt, compute_dt, x2)
     direct = o2 is not None
     if not direct:
         o2 = _rows.empty(buffer_shape, compute_dt.name)
@@ -137,19 +143,11 @@ def _apply(op: int, x, axis, temperature, out, num_threads, keepdims: bool = Fal
         _rows.compute_where(op, x2, _layout.broadcast_rows(mask, perm, len(outer), reduced), outer, o2,
                             temperature, threads)
 
-    if op == LOGSUMEXP:
-        if out is not None:
-            if not direct:
-                _copy_into(out, o2.reshape(lse_shape))
-            return out
-        res = _layout.from_rows(o2, lse_shape, None, result_dt)
-    else:
-        if out is not None:
-            if not direct:
-                target = out if perm is None else out.transpose(perm)
-                _copy_into(target, o2.reshape(target.shape))
-            return out
-        res = _layout.from_rows(o2, x.shape, perm, result_dt)
+    if out is not None:
+        if not direct:
+            _layout.into(out, o2, result_perm)
+        return out
+    res = _layout.from_rows(o2, shape, result_perm, result_dt)
     return res[()] if res.ndim == 0 else res
 
 
@@ -212,11 +210,6 @@ def _staged(op, x, compute_dt, result_dt, out, keepdims, temperature, threads, n
     if out is not None:
         return out
     return result[()] if result.ndim == 0 else result
-
-
-def _copy_into(target: np.ndarray, values: np.ndarray) -> None:
-    with np.errstate(over="ignore"):
-        np.copyto(target, values, casting="unsafe")
 
 
 # ---- public functions -------------------------------------------------------

@@ -53,6 +53,14 @@ def from_rows(rows: np.ndarray, shape: tuple, perm, dtype: np.dtype) -> np.ndarr
     return res
 
 
+def into(out: np.ndarray, rows: np.ndarray, perm) -> None:
+    """Copy a result computed in rows into ``out``, the caller's array of the
+    result's shape (``perm``: as for :func:`from_rows`), casting to its dtype."""
+    target = out if perm is None else out.transpose(perm)
+    with np.errstate(over="ignore"):
+        np.copyto(target, rows.reshape(target.shape), casting="unsafe")
+
+
 def broadcast_rows(array: np.ndarray, perm, kept: int, reduced_shape: tuple) -> np.ndarray:
     """An array broadcast against the input (same number of dimensions,
     length 1 where it broadcasts) in the row layout: the row index's

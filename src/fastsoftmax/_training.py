@@ -76,9 +76,7 @@ def _backward(op: int, name: str, grad, y, axis, temperature, where, out, num_th
         res = _layout.from_rows(o2, g.shape, perm, result_dt)
         return res[()] if res.ndim == 0 else res
     if not direct:
-        target = out if perm is None else out.transpose(perm)
-        with np.errstate(over="ignore"):
-            np.copyto(target, o2.reshape(target.shape), casting="unsafe")
+        _layout.into(out, o2, perm)
     return out
 
 
