@@ -135,7 +135,7 @@ def _apply(op: int, x, axis, temperature, out, num_threads, keepdims: bool = Fal
         _args.out(out, shape, result_dt, name)
         o2 = _args.out_rows(out, result_perm, buffer_shape, result_dt, compute_dt, x2)
     direct = o2 is not None
-    if not direct:
+    if o2 is None:
         o2 = _rows.empty(buffer_shape, compute_dt.name)
     if mask is None:
         _rows.compute(op, x2, o2, axis_c, temperature, threads)

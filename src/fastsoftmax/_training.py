@@ -67,7 +67,7 @@ def _backward(op: int, name: str, grad, y, axis, temperature, where, out, num_th
     # y is read after, so out must not overlap it
     o2 = None if out is None else _args.out_rows(out, perm, g2.shape, result_dt, compute_dt, g2, (y2,))
     direct = o2 is not None
-    if not direct:
+    if o2 is None:
         o2 = _rows.empty(g2.shape, compute_dt.name)
     if g2.size:                 # no entries: nothing to compute, and no rows to share out
         rows_mask = None if mask is None else _layout.broadcast_rows(mask, perm, len(outer), reduced)
