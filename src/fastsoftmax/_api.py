@@ -113,8 +113,7 @@ def _apply(op: int, x, axis, temperature, out, num_threads, keepdims: bool = Fal
     if len(axes) == 1 and mask is None:
         # One axis: the kernels reduce it in place, whatever its position.
         axis_c, perm = axes[0], None
-        x2 = x if x.flags.c_contiguous and x.flags.aligned and x.dtype == compute_dt else np.array(
-            x, dtype=compute_dt, order="C")
+        x2 = _layout.contiguous(x, compute_dt)
         outer = tuple(s for a, s in enumerate(x.shape) if a != axis_c)
         buffer_shape = outer if op == LOGSUMEXP else x.shape
     else:

@@ -24,17 +24,21 @@ def row_order(ndim: int, axes) -> tuple[tuple[int, ...], tuple[int, ...] | None]
     return kept, (None if perm == tuple(range(ndim)) else perm)
 
 
+def contiguous(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``x`` as a C-contiguous, aligned array of ``dtype``: ``x`` itself where
+    it is one already, else a copy."""
+    if x.flags.c_contiguous and x.flags.aligned and x.dtype == dtype:
+        return x
+    return np.array(x, dtype=dtype, order="C")
+
+
 def to_rows(x: np.ndarray, axes, dtype: np.dtype | None):
     """``x`` with the reduced ``axes`` moved to the end and flattened: (the
     C-contiguous, aligned (rows, n) array of ``dtype`` (None: x's own), the
     permutation or None, the row index's shape, the reduced shape).  Copies
     only where the layout or the dtype asks for it."""
     kept, perm = row_order(x.ndim, axes)
-    xt = x if perm is None else x.transpose(perm)
-    if dtype is None:
-        dtype = x.dtype
-    if not (xt.flags.c_contiguous and xt.flags.aligned and xt.dtype == dtype):
-        xt = np.array(xt, dtype=dtype, order="C")
+    xt = contiguous(x if perm is None else x.transpose(perm), x.dtype if dtype is None else dtype)
     outer = tuple(x.shape[a] for a in kept)
     reduced = tuple(x.shape[a] for a in axes)
     return xt.reshape(math.prod(outer), math.prod(reduced)), perm, outer, reduced

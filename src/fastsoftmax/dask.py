@@ -138,7 +138,7 @@ def _whole_rows(block, mask=None, *, op, axes, dtype, result_dtype, temperature,
             return out.reshape(_lse_shape(block.shape, axes, keepdims)).astype(result_dtype, copy=False)
     if len(axes) == 1:
         # one axis: the compiled loops reduce it where it lies, without a copy
-        x = np.ascontiguousarray(block, dtype=dtype)
+        x = _layout.contiguous(block, dtype)
         axis = axes[0]
     else:
         x, axis = _as_rows(block, axes, dtype), 1

@@ -222,8 +222,7 @@ def _weighted(a: np.ndarray, axis: Axis, b: np.ndarray, keepdims: bool, return_s
     # b in its own shape, in a's row layout: per row either one weight
     # (constant along the row) or the whole row
     weights = b.reshape((1,) * (ndim - b.ndim) + b.shape)
-    weights = np.ascontiguousarray(_layout.broadcast_rows(weights, perm, len(kept_shape), reduced_shape),
-                                   dtype=compute_dt)
+    weights = _layout.contiguous(_layout.broadcast_rows(weights, perm, len(kept_shape), reduced_shape), compute_dt)
     b_varies = weights.shape[-1] != 1
     b_rows = None
     if weights.shape[:-1] != kept_shape:
