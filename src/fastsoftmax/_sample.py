@@ -2,7 +2,7 @@
 step of a language model in one call (temperature, greedy, top-k, top-p,
 min-p).
 
-The arguments are checked here; the rows are filtered and drawn in compiled
+The arguments are checked by :mod:`fastsoftmax._args`; the rows are filtered and drawn in compiled
 code (:func:`fastsoftmax._rows.sample`, csrc/sample_kernels.h), with the
 probabilities of the softmax kernels.  The uniform numbers of the draws come
 from a NumPy Generator here, one per row that needs one, so that a seed gives
@@ -10,14 +10,11 @@ the same tokens for any number of threads.
 """
 from __future__ import annotations
 
-import math
-import numbers
-import sys
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import _api, _rows
+from . import _api, _args, _layout, _rows
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
@@ -27,67 +24,6 @@ if TYPE_CHECKING:
 __all__ = ["sample"]
 
 _NAME = "sample"
-
-
-# ---- argument checks --------------------------------------------------------
-
-def _is_real(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-
-def _check_top_k(top_k: object) -> int:
-    if top_k is None:
-        return 0
-    if isinstance(top_k, (bool, np.bool_)) or not isinstance(top_k, numbers.Integral):
-        raise TypeError(f"{_NAME}(): top_k must be None or an int >= 1, got {type(top_k).__name__} {top_k!r:.60}")
-    k = int(top_k)
-    if k < 1:
-        raise ValueError(f"{_NAME}(): top_k must be None or an int >= 1, got {k}")
-    return min(k, sys.maxsize)         # k >= the row length keeps everything
-
-
-def _check_fraction(value, name: str, accepted: str, ok) -> float:
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        value = value[()]
-    if not _is_real(value):
-        raise TypeError(f"{_NAME}(): {name} must be None or a real number in {accepted}, "
-                        f"got {type(value).__name__} {value!r:.60}")
-    v = float(value)
-    if not ok(v):
-        raise ValueError(f"{_NAME}(): {name} must be None or a real number in {accepted}, got {value!r}")
-    return v
-
-
-def _check_temperatures(temperature, batch_shape: tuple) -> np.ndarray:
-    """float64 temperatures: one value for every row, or one per row."""
-    if np.ndim(temperature) == 0:
-        return np.array([_api._check_temperature(temperature, _NAME)])
-    t = np.asarray(temperature)
-    if t.dtype.kind not in "fiu":
-        raise TypeError(f"{_NAME}(): temperature must be a real scalar or an array of real numbers, "
-                        f"got an array of dtype {t.dtype}")
-    with np.errstate(over="ignore"):
-        t = t.astype(np.float64)
-    if not (t >= 0.0).all():
-        raise ValueError(f"{_NAME}(): temperature must be >= 0 (0 and inf allowed) in every row; "
-                         f"got {t[~(t >= 0.0)].flat[0]!r}")
-    try:
-        t = np.broadcast_to(t, batch_shape)
-    except ValueError:
-        raise ValueError(f"{_NAME}(): temperature of shape {t.shape} does not broadcast to the batch shape "
-                         f"{batch_shape} (the logits' shape without axis)") from None
-    return np.ascontiguousarray(t).reshape(-1)
-
-
-def _check_rng(rng) -> None:
-    if rng is None or isinstance(rng, np.random.Generator):
-        return
-    if isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_)):
-        if rng < 0:
-            raise ValueError(f"{_NAME}(): an int rng is a seed and must be >= 0, got {rng}")
-        return
-    raise TypeError(f"{_NAME}(): rng must be None, an int seed or a numpy.random.Generator, "
-                    f"got {type(rng).__name__}")
 
 
 def _uniforms(rng, temperatures: np.ndarray, rows: int) -> np.ndarray:
@@ -103,20 +39,6 @@ def _uniforms(rng, temperatures: np.ndarray, rows: int) -> np.ndarray:
     uniforms = np.zeros(rows)
     uniforms[drawing] = generator.random(count)
     return uniforms
-
-
-def _mask_rows(where, shape: tuple, axis: int):
-    """The mask as a broadcast view with the sampled axis last, never
-    expanded to the logits' size."""
-    mask = np.asarray(where)
-    if mask.dtype != np.bool_:
-        raise TypeError(f"{_NAME}(): where must be a boolean array_like, got dtype {mask.dtype}")
-    try:
-        view = np.broadcast_to(mask, shape)
-    except ValueError:
-        raise ValueError(f"{_NAME}(): where of shape {mask.shape} does not broadcast to the logits' "
-                         f"shape {shape}") from None
-    return np.moveaxis(view, axis, -1)
 
 
 def _row_label(row: int, batch_shape: tuple) -> str:
@@ -240,25 +162,25 @@ def sample(logits: ArrayLike, axis: int = -1, *, temperature: ArrayLike = 1.0,
     <class 'numpy.int64'>
     """
     x = logits if type(logits) is np.ndarray else np.asarray(logits)
-    compute_dt, _ = _api._dtypes(x.dtype, _NAME)
-    ax = _api._one_axis(axis, x.ndim, _NAME)
-    k = _check_top_k(top_k)
-    p = 1.0 if top_p is None else _check_fraction(top_p, "top_p", "(0, 1]", lambda v: 0.0 < v <= 1.0)
-    mp = 0.0 if min_p is None else _check_fraction(min_p, "min_p", "[0, 1]", lambda v: 0.0 <= v <= 1.0)
+    compute_dt, _ = _args.dtypes(x.dtype, _NAME)
+    ax = _args.one_axis(axis, x.ndim, _NAME)
+    k = _args.top_k(top_k, _NAME)
+    p = 1.0 if top_p is None else _args.filter_fraction(top_p, "top_p", "(0, 1]", lambda v: 0.0 < v <= 1.0, _NAME)
+    mp = 0.0 if min_p is None else _args.filter_fraction(min_p, "min_p", "[0, 1]", lambda v: 0.0 <= v <= 1.0,
+                                                         _NAME)
     threads = _api._check_threads(num_threads, _NAME)
-    _check_rng(rng)
+    _args.rng(rng, _NAME)
 
     shape = x.shape if x.ndim else (1,)
     batch_shape = shape[:ax] + shape[ax + 1:]
-    temperatures = _check_temperatures(temperature, batch_shape)
-    mask = None if where is None else _mask_rows(where, shape, ax)
+    temperatures = _args.temperatures(temperature, batch_shape, _NAME)
+    mask = None if where is None else _args.where(np.asarray(where), shape, _NAME, target="logits'")
 
-    rows_x: np.ndarray = np.moveaxis(x.reshape(shape), ax, -1)
-    if not (rows_x.flags.c_contiguous and rows_x.flags.aligned and rows_x.dtype == compute_dt):
-        rows_x = np.array(rows_x, dtype=compute_dt, order="C")
-    n = shape[ax]
-    rows = math.prod(batch_shape)
-    rows_x = rows_x.reshape(rows, n)
+    rows_x, perm, _, _ = _layout.to_rows(x.reshape(shape), (ax,), compute_dt)
+    rows = rows_x.shape[0]
+    if mask is not None:
+        # read in place through the mask's broadcast strides, never expanded
+        mask = _layout.broadcast_rows(mask, perm, len(batch_shape), (shape[ax],))
 
     uniforms = _uniforms(rng, temperatures, rows)
     codes = _rows.sample(rows_x, temperatures, uniforms, k, p, mp, mask, batch_shape, threads)

@@ -2,22 +2,21 @@
 (vector-Jacobian products) of softmax and log_softmax, cross-entropy,
 distillation (KL divergence at a temperature) and contrastive loss.
 
-They share the argument checks of :mod:`fastsoftmax._api`; the loops and
-kernels live in :mod:`fastsoftmax._rows` and reuse the forward functions'
-row statistics and exp.  Each has a pure-Python counterpart in
+Arguments are checked by :mod:`fastsoftmax._args` and laid out in rows by
+:mod:`fastsoftmax._layout`; the loops and kernels live in
+:mod:`fastsoftmax._rows` and reuse the forward functions' row statistics and
+exp.  Each has a pure-Python counterpart in
 :mod:`fastsoftmax.reference`.
 """
 from __future__ import annotations
 
 import math
-import numbers
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
-from . import _rows
-from ._api import (LOG_SOFTMAX, SOFTMAX, _check_out, _check_temperature, _check_threads, _check_where,
-                   _dtypes, _normalize_axes, _one_axis, _row_mask, _rows_layout)
+from . import _args, _layout, _rows
+from ._api import LOG_SOFTMAX, SOFTMAX, _check_threads
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
@@ -27,50 +26,6 @@ if TYPE_CHECKING:
 
 __all__ = ["softmax_backward", "log_softmax_backward", "cross_entropy", "kl_div", "contrastive_loss"]
 
-
-# ---- arguments ----------------------------------------------------------------
-
-def _training_temperature(temperature, name: str) -> float:
-    t = _check_temperature(temperature, name)
-    if not 0.0 < t < math.inf:
-        raise ValueError(f"{name}(): temperature must be finite and > 0 here, got {temperature!r}")
-    return t
-
-
-def _logits(x, name: str, what: str, other=None):
-    """(x as an ndarray, dtype the kernels compute in, result dtype); the
-    result dtype also covers ``other`` (a second input of the same job)."""
-    if x is None:
-        raise TypeError(f"{name}(): {what} is None, not an array")
-    x = x if type(x) is np.ndarray else np.asarray(x)
-    dtype = x.dtype if other is None else np.result_type(x.dtype, np.asarray(other).dtype)
-    compute_dt, result_dt = _dtypes(dtype, name)
-    return x, compute_dt, result_dt
-
-
-def _class_axis(axis, ndim: int, name: str) -> int:
-    if ndim == 0:
-        raise ValueError(f"{name}(): the logits need at least one dimension (the classes)")
-    return _one_axis(axis, ndim, name)
-
-
-def _check_fraction(value, what: str, name: str) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name}(): {what} must be a real number, got {type(value).__name__}")
-    if not 0.0 <= float(value) <= 1.0:
-        raise ValueError(f"{name}(): {what} must be in [0, 1], got {value!r}")
-    return float(value)
-
-
-def _check_reduction(reduction, accepted: tuple, name: str) -> None:
-    if not isinstance(reduction, str):
-        raise TypeError(f"{name}(): reduction must be a str, got {type(reduction).__name__}")
-    if reduction not in accepted:
-        raise ValueError(f"{name}(): reduction must be one of {', '.join(map(repr, accepted))}, "
-                         f"got {reduction!r}")
-
-
-# ---- results ------------------------------------------------------------------
 
 def _reduce(losses: np.ndarray, reduction: str, denominator: float, nothing: bool, shape: tuple,
             result_dt: np.dtype):
@@ -85,16 +40,11 @@ def _reduce(losses: np.ndarray, reduction: str, denominator: float, nothing: boo
     return result_dt.type(total)
 
 
-def _from_rows(rows: np.ndarray, shape: tuple, perm, result_dt: np.dtype) -> np.ndarray:
-    """A (rows, n) result back in the caller's axis order and dtype."""
-    if perm is None:
-        res = rows.reshape(shape)
-    else:
-        res = np.ascontiguousarray(rows.reshape([shape[a] for a in perm]).transpose(np.argsort(perm)))
-    if res.dtype != result_dt:
-        with np.errstate(over="ignore"):
-            res = res.astype(result_dt)
-    return res
+def _with_grad(loss, grad, shape: tuple, perm, result_dt: np.dtype):
+    """``loss``, or ``(loss, gradient)`` with the gradient back in the logits' layout."""
+    if grad is None:            # return_grad=False
+        return loss
+    return loss, _layout.from_rows(grad, shape, perm, result_dt)
 
 
 # ---- backward ------------------------------------------------------------------
@@ -104,28 +54,29 @@ def _backward(op: int, name: str, grad, y, axis, temperature, where, out, num_th
     yv = y if type(y) is np.ndarray else np.asarray(y)
     if g.shape != yv.shape:
         raise ValueError(f"{name}(): grad has shape {g.shape} and y has shape {yv.shape}; they must match")
-    compute_dt, result_dt = _dtypes(np.result_type(g.dtype, yv.dtype), name)
-    t = _training_temperature(temperature, name)
+    compute_dt, result_dt = _args.dtypes(np.result_type(g.dtype, yv.dtype), name)
+    t = _args.training_temperature(temperature, name)
     threads = 0 if num_threads is None else _check_threads(num_threads, name)
-    axes = _normalize_axes(axis, g.ndim, name)
-    mask = None if where is None else _check_where(where, g.shape, name)
+    axes = _args.axes(axis, g.ndim, name)
+    mask = None if where is None else _args.where(where, g.shape, name)
     if out is not None:
-        _check_out(out, g.shape, result_dt, name)
-    g2, perm, outer, reduced = _rows_layout(g, axes, compute_dt)
-    y2 = _rows_layout(yv, axes, compute_dt)[0]
-    rows_mask = None if mask is None else _row_mask(mask, perm, len(outer), reduced)
-    # out=grad (in place) is exact: each entry is read before it is written
-    direct = (out is not None and perm is None and result_dt == compute_dt and out.flags.c_contiguous
-              and out.flags.aligned and _rows.overlap(out.reshape(g2.shape), y2) == 0
-              and _rows.overlap(out.reshape(g2.shape), g2) in (0, 1))
-    o2 = out.reshape(g2.shape) if direct else _rows.empty(g2.shape, compute_dt.name)
-    _rows.compute_backward(op, g2, y2, rows_mask, outer if g.ndim else (), o2, t, threads)
-    res = _from_rows(o2, g.shape, perm, result_dt)
+        _args.out(out, g.shape, result_dt, name)
+    g2, perm, outer, reduced = _layout.to_rows(g, axes, compute_dt)
+    y2 = _layout.to_rows(yv, axes, compute_dt)[0]
+    # out=grad (in place) is exact: each entry is read before it is written;
+    # y is read after, so out must not overlap it
+    o2 = None if out is None else _args.out_rows(out, perm, g2.shape, result_dt, compute_dt, g2, (y2,))
+    direct = o2 is not None
+    if o2 is None:
+        o2 = _rows.empty(g2.shape, compute_dt.name)
+    if g2.size:                 # no entries: nothing to compute, and no rows to share out
+        rows_mask = None if mask is None else _layout.broadcast_rows(mask, perm, len(outer), reduced)
+        _rows.compute_backward(op, g2, y2, rows_mask, outer if g.ndim else (), o2, t, threads)
     if out is None:
+        res = _layout.from_rows(o2, g.shape, perm, result_dt)
         return res[()] if res.ndim == 0 else res
     if not direct:
-        with np.errstate(over="ignore"):
-            np.copyto(out, res, casting="unsafe")
+        _layout.into(out, o2, perm)
     return out
 
 
@@ -395,15 +346,14 @@ def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = -1, *, tempe
     4.2769794410970824e-18
     """
     name = "cross_entropy"
-    x, compute_dt, result_dt = _logits(logits, name, "logits")
-    t = _training_temperature(temperature, name)
+    x, compute_dt, result_dt = _args.logits(logits, name, "logits")
+    t = _args.training_temperature(temperature, name)
     threads = 0 if num_threads is None else _check_threads(num_threads, name)
-    axis_c = _class_axis(axis, x.ndim, name)
-    smoothing = _check_fraction(label_smoothing, "label_smoothing", name)
-    _check_reduction(reduction, ("mean", "sum", "none"), name)
-    if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(ignore_index, numbers.Integral):
-        raise TypeError(f"{name}(): ignore_index must be an int, got {type(ignore_index).__name__}")
-    x2, perm, outer, _ = _rows_layout(x, (axis_c,), compute_dt)
+    axis_c = _args.class_axis(axis, x.ndim, name)
+    smoothing = _args.fraction(label_smoothing, "label_smoothing", name)
+    _args.reduction(reduction, ("mean", "sum", "none"), name)
+    _args.ignore_index(ignore_index, name)
+    x2, perm, outer, _ = _layout.to_rows(x, (axis_c,), compute_dt)
     classes = x.shape[axis_c]
     rows = x2.shape[0]
 
@@ -429,7 +379,7 @@ def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = -1, *, tempe
         if target_array.shape != x.shape:
             raise ValueError(f"{name}(): probability target has shape {target_array.shape}, "
                              f"the logits have shape {x.shape}")
-        soft = _rows_layout(target_array, (axis_c,), compute_dt)[0]
+        soft = _layout.to_rows(target_array, (axis_c,), compute_dt)[0]
         indices, ignored = None, np.zeros(rows, dtype=bool)
     if weight is not None:
         w = np.asarray(weight)
@@ -454,9 +404,7 @@ def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = -1, *, tempe
     losses = _rows.cross_entropy_rows(x2, indices, soft, w, int(ignore_index) if hard else -1, smoothing, t,
                                       grad, scale, threads)
     loss = _reduce(losses, reduction, denominator, all_ignored, outer, result_dt)
-    if grad is None:            # return_grad=False
-        return loss
-    return loss, _from_rows(grad, x.shape, perm, result_dt)
+    return _with_grad(loss, grad, x.shape, perm, result_dt)
 
 
 @overload
@@ -565,25 +513,23 @@ def kl_div(student_logits: ArrayLike, teacher_logits: ArrayLike, axis: int = -1,
            [ 0.0972, -0.0396, -0.0576]])
     """
     name = "kl_div"
-    s, compute_dt, result_dt = _logits(student_logits, name, "student_logits", teacher_logits)
+    s, compute_dt, result_dt = _args.logits(student_logits, name, "student_logits", teacher_logits)
     tl = np.asarray(teacher_logits)
     if tl.shape != s.shape:
         raise ValueError(f"{name}(): teacher_logits has shape {tl.shape}, student_logits has shape {s.shape}")
-    t = _training_temperature(temperature, name)
+    t = _args.training_temperature(temperature, name)
     threads = 0 if num_threads is None else _check_threads(num_threads, name)
-    axis_c = _class_axis(axis, s.ndim, name)
-    _check_reduction(reduction, ("batchmean", "sum", "none"), name)
-    s2, perm, outer, _ = _rows_layout(s, (axis_c,), compute_dt)
-    t2 = _rows_layout(tl, (axis_c,), compute_dt)[0]
+    axis_c = _args.class_axis(axis, s.ndim, name)
+    _args.reduction(reduction, ("batchmean", "sum", "none"), name)
+    s2, perm, outer, _ = _layout.to_rows(s, (axis_c,), compute_dt)
+    t2 = _layout.to_rows(tl, (axis_c,), compute_dt)[0]
     rows = s2.shape[0]
     scale = 1.0 / rows if reduction == "batchmean" and rows else 1.0
     grad = _rows.empty(s2.shape, compute_dt.name) if return_grad else None
     losses = _rows.kl_div_rows(s2, t2, t, grad, scale, threads)
     loss = _reduce(losses, "mean" if reduction == "batchmean" else reduction, float(rows), rows == 0, outer,
                    result_dt)
-    if grad is None:            # return_grad=False
-        return loss
-    return loss, _from_rows(grad, s.shape, perm, result_dt)
+    return _with_grad(loss, grad, s.shape, perm, result_dt)
 
 
 @overload
@@ -687,23 +633,19 @@ def contrastive_loss(similarity: ArrayLike, *, temperature: Temperature = 0.07, 
     (4, 4)
     """
     name = "contrastive_loss"
-    x, compute_dt, result_dt = _logits(similarity, name, "similarity")
+    x, compute_dt, result_dt = _args.logits(similarity, name, "similarity")
     if x.ndim != 2 or x.shape[0] != x.shape[1]:
         raise ValueError(f"{name}(): similarity must be a square (N, N) matrix, got shape {x.shape}")
-    t = _training_temperature(temperature, name)
+    t = _args.training_temperature(temperature, name)
     threads = 0 if num_threads is None else _check_threads(num_threads, name)
-    _check_reduction(reduction, ("mean", "sum", "none"), name)
-    if not isinstance(symmetric, (bool, np.bool_)):
-        raise TypeError(f"{name}(): symmetric must be a bool, got {type(symmetric).__name__}")
+    _args.reduction(reduction, ("mean", "sum", "none"), name)
+    _args.flag(symmetric, "symmetric", name)
     n = x.shape[0]
-    x2 = x if x.flags.c_contiguous and x.flags.aligned and x.dtype == compute_dt else np.array(
-        x, dtype=compute_dt, order="C")
+    x2 = _layout.to_rows(x, (1,), compute_dt)[0]
     directions = 2 if symmetric else 1
     scale = (1.0 / (directions * n) if n else 0.0) if reduction == "mean" else 1.0 / directions
     grad = _rows.empty((n, n), compute_dt.name) if return_grad else None
     row_losses, column_losses = _rows.contrastive_rows(x2, t, bool(symmetric), grad, scale, scale, threads)
     losses = row_losses if column_losses is None else (row_losses + column_losses) / 2
     loss = _reduce(losses, reduction, float(n), n == 0, (n,), result_dt)
-    if grad is None:            # return_grad=False
-        return loss
-    return loss, grad if grad.dtype == result_dt else grad.astype(result_dt)
+    return _with_grad(loss, grad, (n, n), None, result_dt)

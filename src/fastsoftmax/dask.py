@@ -46,7 +46,7 @@ import math
 import dask.array as da
 import numpy as np
 
-from fastsoftmax import _rows
+from fastsoftmax import _layout, _rows
 
 __all__ = ["apply"]
 
@@ -111,21 +111,12 @@ def apply(op: int, x, axes: tuple[int, ...], temperature: float, num_threads: in
 def _as_rows(block: np.ndarray, axes, dtype) -> np.ndarray:
     """The block as C-contiguous (rows, n): the kept axes in order, then the
     reduced ones flattened.  Copies only when the layout or dtype asks for it."""
-    kept = [a for a in range(block.ndim) if a not in axes]
-    order = kept + list(axes)
-    if order != list(range(block.ndim)):
-        block = block.transpose(order)
-    rows = np.ascontiguousarray(block, dtype=dtype)
-    return rows.reshape(math.prod(rows.shape[: len(kept)]), math.prod(rows.shape[len(kept):]))
+    return _layout.to_rows(block, tuple(axes), None if dtype is None else np.dtype(dtype))[0]
 
 
 def _from_rows(rows: np.ndarray, shape: tuple[int, ...], axes, result_dtype) -> np.ndarray:
     """Undo :func:`_as_rows` for a result of the block's shape; C-contiguous, in ``result_dtype``."""
-    kept = [a for a in range(len(shape)) if a not in axes]
-    order = kept + list(axes)
-    result = rows.reshape([shape[a] for a in order]).transpose(np.argsort(order))
-    with np.errstate(over="ignore"):        # float16 results beyond its range are inf
-        return np.ascontiguousarray(result, dtype=result_dtype)
+    return _layout.from_rows(rows, shape, _layout.row_order(len(shape), tuple(axes))[1], result_dtype)
 
 
 def _lse_shape(shape: tuple[int, ...], axes, keepdims: bool) -> tuple[int, ...]:
@@ -147,7 +138,7 @@ def _whole_rows(block, mask=None, *, op, axes, dtype, result_dtype, temperature,
             return out.reshape(_lse_shape(block.shape, axes, keepdims)).astype(result_dtype, copy=False)
     if len(axes) == 1:
         # one axis: the compiled loops reduce it where it lies, without a copy
-        x = np.ascontiguousarray(block, dtype=dtype)
+        x = _layout.contiguous(block, dtype)
         axis = axes[0]
     else:
         x, axis = _as_rows(block, axes, dtype), 1

@@ -28,12 +28,11 @@ array([[0.25, 0.25],
 """
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
-from . import _api, _rows
+from . import _api, _args, _layout, _rows
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
@@ -41,17 +40,6 @@ if TYPE_CHECKING:
     from ._typing import Axis, Float64Like, FloatResult, FloatT
 
 __all__ = ["softmax", "log_softmax", "logsumexp"]
-
-
-def _no_complex(value: ArrayLike, argument: str, name: str) -> np.ndarray:
-    """``value`` as an ndarray; complex input is out of scope."""
-    array = value if type(value) is np.ndarray else np.asarray(value)
-    if array.dtype.kind == "c":
-        raise TypeError(
-            f"fastsoftmax.special.{name}(): complex input is out of scope ({argument} has dtype "
-            f"{array.dtype}); use scipy.special.{name} for complex {argument}"
-        )
-    return array
 
 
 # Result types as for fastsoftmax.softmax: the result has x's shape whatever
@@ -89,7 +77,7 @@ def softmax(x: ArrayLike, axis: Axis = None) -> Any:
     >>> special.softmax([0.0, 1.0], axis=0).round(4)
     array([0.2689, 0.7311])
     """
-    return _api.softmax(_no_complex(x, "x", "softmax"), axis=axis)
+    return _api.softmax(_args.not_complex(x, "x", "softmax"), axis=axis)
 
 
 @overload
@@ -125,7 +113,7 @@ def log_softmax(x: ArrayLike, axis: Axis = None) -> Any:
     >>> special.log_softmax([1000.0, 1.0])
     array([   0., -999.])
     """
-    return _api.log_softmax(_no_complex(x, "x", "log_softmax"), axis=axis)
+    return _api.log_softmax(_args.not_complex(x, "x", "log_softmax"), axis=axis)
 
 
 # With the defaults (axis=None, keepdims=False) the result is a scalar of
@@ -194,9 +182,9 @@ def logsumexp(a: ArrayLike, axis: Axis = None, b: ArrayLike | None = None, keepd
     >>> float(special.logsumexp([1.0, 10000.0], b=[1.0, 0.0]))
     1.0
     """
-    a = _no_complex(a, "a", "logsumexp")
+    a = _args.not_complex(a, "a", "logsumexp")
     if b is not None:
-        b = _no_complex(b, "b", "logsumexp")
+        b = _args.not_complex(b, "b", "logsumexp")
     a = a.reshape(1) if a.ndim == 0 else a
     if b is None:
         value = _api.logsumexp(a, axis=axis, keepdims=keepdims)
@@ -212,45 +200,33 @@ def _weighted(a: np.ndarray, axis: Axis, b: np.ndarray, keepdims: bool, return_s
     """logsumexp with weights: rows of ``a`` and, per row, a pointer into ``b``
     kept in its own (broadcast) shape, for the weighted kernel."""
     name = "logsumexp"
-    _api._dtypes(a.dtype, name)   # TypeError for what the kernels do not take
-    _api._dtypes(b.dtype, name)
+    _args.dtypes(a.dtype, name)   # TypeError for what the kernels do not take
+    _args.dtypes(b.dtype, name)
     result_dt = np.result_type(a.dtype, b.dtype)    # SciPy: promoted, integers to float64
     if result_dt.kind in "biu":
         result_dt = np.dtype(np.float64)
-    compute_dt, _ = _api._dtypes(result_dt, name)
+    compute_dt, _ = _args.dtypes(result_dt, name)
     shape = np.broadcast_shapes(a.shape, b.shape)
     ndim = len(shape)
-    axes = _api._normalize_axes(axis, ndim, name)
-    kept = tuple(d for d in range(ndim) if d not in axes)
-    kept_shape = tuple(shape[d] for d in kept)
-    reduced_shape = tuple(shape[d] for d in axes)
+    axes = _args.axes(axis, ndim, name)
+    x, perm, kept_shape, reduced_shape = _layout.to_rows(a if a.shape == shape else np.broadcast_to(a, shape), axes,
+                                                         compute_dt)
     result_shape = (tuple(1 if d in axes else s for d, s in enumerate(shape)) if keepdims else kept_shape)
-    rows, n = math.prod(kept_shape), math.prod(reduced_shape)
+    rows, n = x.shape
 
     if rows * n == 0:
         # SciPy: an empty input sums to -inf, with the sign of -inf
         value = np.full(result_shape, -np.inf, result_dt)
         return (value[()], np.full(result_shape, -1.0, result_dt)[()]) if return_sign else value[()]
 
-    perm = kept + axes
-    if a.shape != shape:
-        a = np.broadcast_to(a, shape)
-    x = np.ascontiguousarray(a.transpose(perm), dtype=compute_dt).reshape(rows, n)
-
-    # b in its own shape, axes ordered as a's rows; its reduced part either
-    # one weight per row (stride 0 along the row) or the whole row
-    weights = b.reshape((1,) * (ndim - b.ndim) + b.shape).transpose(perm)
-    b_reduced = weights.shape[len(kept):]
-    b_varies = any(s != 1 for s in b_reduced)
-    if b_varies and b_reduced != reduced_shape:
-        weights = np.broadcast_to(weights, weights.shape[:len(kept)] + reduced_shape)
-    weights = np.ascontiguousarray(weights, dtype=compute_dt)
-    b_kept = weights.shape[:len(kept)]
+    # b in its own shape, in a's row layout: per row either one weight
+    # (constant along the row) or the whole row
+    weights = b.reshape((1,) * (ndim - b.ndim) + b.shape)
+    weights = _layout.contiguous(_layout.broadcast_rows(weights, perm, len(kept_shape), reduced_shape), compute_dt)
+    b_varies = weights.shape[-1] != 1
     b_rows = None
-    if b_kept != kept_shape:
-        b_len = n if b_varies else 1
-        index = np.arange(math.prod(b_kept), dtype=np.intp).reshape(b_kept)
-        b_rows = np.broadcast_to(index, kept_shape).ravel() * b_len
+    if weights.shape[:-1] != kept_shape:
+        b_rows = _layout.row_starts(weights, kept_shape, weights.itemsize)
 
     value = np.empty(rows, compute_dt)
     sign = np.empty(rows, compute_dt) if return_sign else None

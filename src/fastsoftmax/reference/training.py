@@ -1,242 +1,38 @@
-"""Pure-Python reference implementation: the oracle for the tests.
+"""Reference backward functions and losses.
 
-The same functions and the same special-value rules as the compiled ones,
-written as plainly as possible with the ``math`` module: each row's exponentials
-come from ``math.exp`` in double precision and are summed exactly with
-``math.fsum``.  NumPy is used only to walk rows and to build the result array.
-Slow on purpose; never use it on large data.
+Float64 whatever the input dtype: the exact value rounded once, where the
+only inexact steps are ``math.exp`` / ``math.log`` of single values.
+Gradients are formed with :class:`fractions.Fraction` from those
+exponentials and rounded once, so no cancellation (``p - 1`` of a confident
+row) is lost.
 
-softmax, log_softmax and logsumexp return the result dtype of the compiled
-functions.  The training functions (the backward functions and the losses)
-return float64 whatever the input dtype: the exact value rounded once, where
-the only inexact steps are ``math.exp`` / ``math.log`` of single values.
-Gradients are formed with :class:`fractions.Fraction` from those exponentials
-and rounded once, so no cancellation (``p - 1`` of a confident row) is lost.
+>>> import numpy as np
+>>> from fastsoftmax import reference
+>>> loss, grad = reference.cross_entropy(np.array([[0.0, 0.0]]), np.array([1]), return_grad=True)
+>>> round(float(loss), 12), grad.tolist()
+(0.69314718056, [[0.5, -0.5]])
 """
 from __future__ import annotations
 
 import math
-import numbers
 import operator
 from fractions import Fraction
-
 from typing import TYPE_CHECKING, Any, Literal, Union, overload
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from numpy.typing import ArrayLike, DTypeLike, NDArray
+from .. import _args
+from .forward import _INF, _dtypes, _from_rows, _mask, _row_terms, _rows_of
 
-    from ._typing import Axis, FloatResult, RealScalar, Temperature
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, NDArray
+
+    from .._typing import Axis, RealScalar, Temperature
 
     # The training functions' results: float64 whatever the input; a 0-d result is a scalar
     Float64Result = Union[NDArray[np.float64], np.float64]
 
-__all__ = ["softmax", "log_softmax", "logsumexp", "softmax_backward", "log_softmax_backward",
-           "cross_entropy", "kl_div", "contrastive_loss", "special_logsumexp",
-           "sample_distribution"]
-
-_INF = math.inf
-
-
-def _dtypes(x: np.ndarray, dtype=None) -> tuple[np.ndarray, np.dtype]:
-    kind = x.dtype.kind
-    if kind == "f" and x.dtype.itemsize in (2, 4, 8):
-        result = np.dtype(f"f{x.dtype.itemsize}")
-    elif kind in "biu":
-        result = np.dtype(np.float64)
-    elif x.dtype.name == "bfloat16":      # ml_dtypes.bfloat16
-        result = x.dtype
-    else:
-        raise TypeError(f"unsupported input dtype {x.dtype}")
-    return x.astype(np.float64), (result if dtype is None else np.dtype(dtype))
-
-
-def _order(ndim: int, axis) -> tuple[list[int], int]:
-    """(axis order with the reduced axes last, number of reduced axes)."""
-    if axis is None:
-        axes = list(range(ndim))
-    else:
-        axes = sorted({a % ndim for a in (axis if isinstance(axis, tuple) else (axis,))})
-    return [a for a in range(ndim) if a not in axes] + axes, len(axes)
-
-
-def _rows_of(x: np.ndarray, axis):
-    """(the rows as a list of lists of floats, shape of the kept axes, axis order)."""
-    if x.ndim == 0:
-        return [[float(x)]], (), []
-    order, k = _order(x.ndim, axis)
-    moved = np.transpose(x, order)
-    outer = moved.shape[: x.ndim - k]
-    rows = moved.reshape(math.prod(outer), math.prod(moved.shape[x.ndim - k:]))
-    return rows.tolist(), outer, order
-
-
-def _row_summary(row: list[float], t: float):
-    """(kind, max, count, rest) of a row; kind is 'empty', 'nan' or 'ok'.
-
-    For 0 < T < inf, count is the number of entries at the maximum and rest is
-    the exact sum of exp((x - max) / T) over the others.  At T = 0 count is the
-    number of maxima; at T = inf the number of entries that are not -inf."""
-    if not row:
-        return "empty", -_INF, 0, 0.0
-    if any(math.isnan(v) for v in row):
-        return "nan", math.nan, 0, 0.0
-    m = max(row)
-    if t == 0.0:
-        if m == -_INF:              # only -inf: there is nothing to pick
-            return "nan", m, 0, 0.0
-        return "ok", m, sum(1 for v in row if v == m), 0.0
-    if math.isinf(m):
-        return "nan", m, 0, 0.0
-    if math.isinf(t):
-        return "ok", m, sum(1 for v in row if v != -_INF), 0.0
-    count = sum(1 for v in row if v == m)
-    rest = math.fsum(math.exp(_scaled_diff(v, m, t)) for v in row if v != m)
-    return "ok", m, count, rest
-
-
-def _scaled_diff(v: float, m: float, t: float) -> float:
-    """(v - m) / t, also where v - m alone would overflow (huge v, m and t)."""
-    d = v - m
-    if math.isinf(d) and math.isfinite(v):
-        return v / t - m / t
-    return d / t
-
-
-def _log_sum(count: int, rest: float) -> float:
-    return math.log1p(rest) if count == 1 else math.log(count + rest)
-
-
-def _softmax_row(row, t):
-    kind, m, count, rest = _row_summary(row, t)
-    if kind != "ok":
-        return [math.nan] * len(row)
-    if t == 0.0:
-        return [1.0 / count if v == m else 0.0 for v in row]
-    if math.isinf(t):
-        return [1.0 / count if v != -_INF else 0.0 for v in row]
-    total = count + rest
-    return [math.exp(_scaled_diff(v, m, t)) / total for v in row]
-
-
-def _log_softmax_row(row, t):
-    kind, m, count, rest = _row_summary(row, t)
-    if kind != "ok":
-        return [math.nan] * len(row)
-    if t == 0.0:
-        return [-math.log(count) if v == m else -_INF for v in row]
-    if math.isinf(t):
-        return [-math.log(count) if v != -_INF else -_INF for v in row]
-    log_sum = _log_sum(count, rest)
-    return [_scaled_diff(v, m, t) - log_sum for v in row]
-
-
-def _logsumexp_row(row, t):
-    kind, m, count, rest = _row_summary(row, t)
-    if kind != "ok":
-        return m                      # -inf (empty), NaN, +inf or -inf
-    if t == 0.0 or (math.isinf(t) and count == 1):
-        return m
-    if math.isinf(t):
-        return _INF
-    log_sum = _log_sum(count, rest)
-    lse = m + t * log_sum
-    if math.isinf(lse):             # t * log_sum alone may overflow where the sum does not
-        lse = t * (m / t + log_sum)
-    return lse
-
-
-def _row_terms(row, t):
-    """For 0 < t < inf and a row whose softmax is defined: the shifts
-    (x - max) / t, their exponentials and the log of the exponentials' sum.
-    None for a row with a NaN, a +inf or only -inf (and an empty row)."""
-    kind, m, count, rest = _row_summary(row, t)
-    if kind != "ok":
-        return None
-    shifts = [_scaled_diff(v, m, t) for v in row]
-    return shifts, [math.exp(d) for d in shifts], _log_sum(count, rest)
-
-
-# ---- where= -----------------------------------------------------------------
-
-def _mask(where, shape, name):
-    """``where`` as a boolean array of ``shape`` (a broadcast view), or None."""
-    if where is None:
-        return None
-    mask = np.asarray(where)
-    if mask.dtype != np.bool_:
-        raise TypeError(f"{name}(): where must be a boolean array_like, got dtype {mask.dtype}")
-    try:
-        fits = np.broadcast_shapes(mask.shape, shape) == shape
-    except ValueError:
-        fits = False
-    if not fits:
-        raise ValueError(f"{name}(): where has shape {mask.shape}, which does not broadcast to "
-                         f"the input's shape {shape}")
-    return np.broadcast_to(mask, shape)
-
-
-def _masked_rows(x, where, axis, name):
-    """(rows of x with masked entries set to -inf, rows of the mask or None
-    (everything kept), shape of the kept axes, axis order)."""
-    mask = _mask(where, x.shape, name)
-    rows, outer, order = _rows_of(x, axis)
-    if mask is None:
-        return rows, None, outer, order
-    keep = _rows_of(mask, axis)[0]
-    rows = [[v if k else -_INF for v, k in zip(row, kept)] for row, kept in zip(rows, keep)]
-    return rows, keep, outer, order
-
-
-def _from_rows(values, shape, order, dtype):
-    """Rows computed in the moved axis order, back in ``shape`` (C-contiguous) as ``dtype``."""
-    values = np.array(values, dtype=np.float64)
-    with np.errstate(over="ignore"):   # results beyond the dtype's range round to inf
-        if not shape:
-            return values.reshape(()).astype(dtype)[()]
-        moved = values.reshape([shape[a] for a in order]).transpose(np.argsort(order))
-        return np.ascontiguousarray(moved, dtype=dtype)
-
-
-def _elementwise(row_fn, x, axis, temperature, where, fully_masked, name, dtype=None):
-    x, result_dtype = _dtypes(np.asarray(x), dtype)
-    t = float(temperature)
-    rows, keep, _, order = _masked_rows(x, where, axis, name)
-    if keep is None:
-        values = [row_fn(row, t) for row in rows]
-    else:
-        values = [row_fn(row, t) if any(kept) else [fully_masked] * len(row)
-                  for row, kept in zip(rows, keep)]
-    return _from_rows(values, x.shape, order, result_dtype)
-
-
-def softmax(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0, where: ArrayLike | None = None,
-            dtype: DTypeLike | None = None) -> FloatResult:
-    """Reference softmax; see :func:`fastsoftmax.softmax`."""
-    return _elementwise(_softmax_row, x, axis, temperature, where, 0.0, "softmax", dtype)
-
-
-def log_softmax(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0,
-                where: ArrayLike | None = None, dtype: DTypeLike | None = None) -> FloatResult:
-    """Reference log-softmax; see :func:`fastsoftmax.log_softmax`."""
-    return _elementwise(_log_softmax_row, x, axis, temperature, where, -_INF, "log_softmax", dtype)
-
-
-def logsumexp(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0, keepdims: bool = False,
-              where: ArrayLike | None = None, dtype: DTypeLike | None = None) -> FloatResult:
-    """Reference log-sum-exp; see :func:`fastsoftmax.logsumexp`."""
-    x, result_dtype = _dtypes(np.asarray(x), dtype)
-    t = float(temperature)
-    rows, keep, outer, order = _masked_rows(x, where, axis, "logsumexp")
-    out = np.array([_logsumexp_row(r, t) if keep is None or any(keep[i]) else -_INF
-                    for i, r in enumerate(rows)], dtype=np.float64).reshape(outer)
-    if keepdims and x.ndim:
-        reduced = order[len(outer):]
-        out = out.reshape([1 if a in reduced else s for a, s in enumerate(x.shape)])
-    with np.errstate(over="ignore"):
-        out = out.astype(result_dtype)
-    return out[()] if out.ndim == 0 else out
+__all__ = ["softmax_backward", "log_softmax_backward", "cross_entropy", "kl_div", "contrastive_loss"]
 
 
 # ---- exact arithmetic helpers for the training functions ----------------------
@@ -272,9 +68,8 @@ def _all_finite(*groups) -> bool:
 
 
 def _training_temperature(temperature, name: str) -> float:
-    if isinstance(temperature, np.ndarray) and temperature.ndim == 0:
-        temperature = temperature[()]
-    if isinstance(temperature, (bool, np.bool_)) or not isinstance(temperature, numbers.Real):
+    temperature = _args.scalar(temperature)
+    if not _args.is_real(temperature):
         raise TypeError(f"{name}(): temperature must be a real scalar, got "
                         f"{type(temperature).__name__} {temperature!r:.60}")
     t = float(temperature)
@@ -286,12 +81,12 @@ def _training_temperature(temperature, name: str) -> float:
 def _class_axis(axis, ndim: int, name: str) -> int:
     from numpy.exceptions import AxisError
 
-    if isinstance(axis, (bool, np.bool_)):
-        raise TypeError(f"{name}(): axis must be an int, got {axis!r}")
     try:
-        a = operator.index(axis)
+        a = None if _args.is_bool(axis) else operator.index(axis)
     except TypeError:
-        raise TypeError(f"{name}(): axis must be an int, got {axis!r:.60}") from None
+        a = None
+    if a is None:
+        raise TypeError(f"{name}(): axis must be an int, got {axis!r:.60}")
     if ndim == 0:
         raise ValueError(f"{name}(): the input must have at least one dimension (the class axis)")
     if not -ndim <= a < ndim:
@@ -323,6 +118,18 @@ def _reduce(row_values, reduction, denominator):
         return np.float64(total) / np.float64(float(denominator))
 
 
+def _loss_result(losses, grads, reduction, denominator, kept_shape, shape, axes):
+    """The reduced loss ("none": in ``kept_shape``, a scalar for 1-d logits),
+    and with ``grads`` (the rows' gradients) ``(loss, gradient in shape)``."""
+    loss = _reduce(losses, reduction, denominator)
+    if reduction == "none":
+        loss = loss.reshape(kept_shape)
+        loss = loss[()] if loss.ndim == 0 else loss
+    if grads is None:
+        return loss
+    return loss, _from_rows(grads, shape, axes, np.float64)
+
+
 # ---- backward functions ---------------------------------------------------------
 
 def _softmax_backward_row(g, y, keep, t):
@@ -349,21 +156,27 @@ def _log_softmax_backward_row(g, y, keep, t):
             for gi, p, k in zip(g, probs, keep)]
 
 
-def _backward(row_fn, name, grad, y, axis, temperature, where):
-    g = _dtypes(np.asarray(grad))[0]
-    yv = _dtypes(np.asarray(y))[0]
-    if g.shape != yv.shape:
-        raise ValueError(f"{name}(): grad has shape {g.shape} and y has shape {yv.shape}; "
+def _pair(name: str, first, second, names: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """Two inputs of one shape, in float64."""
+    a = _dtypes(np.asarray(first))[0]
+    b = _dtypes(np.asarray(second))[0]
+    if a.shape != b.shape:
+        raise ValueError(f"{name}(): {names[0]} has shape {a.shape} and {names[1]} has shape {b.shape}; "
                          "they must be equal")
+    return a, b
+
+
+def _backward(row_fn, name, grad, y, axis, temperature, where):
+    g, yv = _pair(name, grad, y, ("grad", "y"))
     t = _training_temperature(temperature, name)
     mask = _mask(where, g.shape, name)
     if mask is None:
         mask = np.ones(g.shape, dtype=bool)
-    g_rows, _, order = _rows_of(g, axis)
+    g_rows, _, axes = _rows_of(g, axis)
     y_rows = _rows_of(yv, axis)[0]
     keep_rows = _rows_of(mask, axis)[0]
     values = [row_fn(gr, yr, kr, t) for gr, yr, kr in zip(g_rows, y_rows, keep_rows)]
-    return _from_rows(values, g.shape, order, np.float64)
+    return _from_rows(values, g.shape, axes, np.float64)
 
 
 def softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0,
@@ -440,7 +253,7 @@ def _class_weights(weight, n_classes: int, name: str):
 
 
 def _check_smoothing(label_smoothing, name: str) -> Fraction:
-    if isinstance(label_smoothing, (bool, np.bool_)) or not isinstance(label_smoothing, numbers.Real):
+    if not _args.is_real(label_smoothing):
         raise TypeError(f"{name}(): label_smoothing must be a real scalar, got "
                         f"{type(label_smoothing).__name__} {label_smoothing!r:.60}")
     if not 0.0 <= float(label_smoothing) <= 1.0:
@@ -489,7 +302,7 @@ def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = -1, *, tempe
     weights = _class_weights(weight, n_classes, name)
     target = np.asarray(target)
     kept_shape = x.shape[:axis] + x.shape[axis + 1:]
-    rows, _, order = _rows_of(x, axis)
+    rows, _, axes = _rows_of(x, axis)
 
     if target.dtype.kind in "iu":
         if target.shape != kept_shape:
@@ -556,13 +369,8 @@ def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = -1, *, tempe
         losses.append(_row_loss(a, terms))
         if return_grad:
             grads.append(_row_grad(a, terms, scale))
-    loss = _reduce(losses, reduction, denominator if reduction == "mean" else Fraction(1))
-    if reduction == "none":
-        loss = loss.reshape(kept_shape)
-        loss = loss[()] if loss.ndim == 0 else loss
-    if not return_grad:
-        return loss
-    return loss, _from_rows(grads, x.shape, order, np.float64)
+    return _loss_result(losses, grads if return_grad else None, reduction,
+                        denominator if reduction == "mean" else Fraction(1), kept_shape, x.shape, axes)
 
 
 @overload
@@ -588,15 +396,11 @@ def kl_div(student_logits: ArrayLike, teacher_logits: ArrayLike, axis: int = -1,
     The gradient with respect to the student logits is ``T * (p - q)``.
     "batchmean" divides by the number of rows (0.0 without rows).  Float64."""
     name = "kl_div"
-    s = _dtypes(np.asarray(student_logits))[0]
-    tl = _dtypes(np.asarray(teacher_logits))[0]
-    if s.shape != tl.shape:
-        raise ValueError(f"{name}(): student_logits has shape {s.shape} and teacher_logits has "
-                         f"shape {tl.shape}; they must be equal")
+    s, tl = _pair(name, student_logits, teacher_logits, ("student_logits", "teacher_logits"))
     axis = _class_axis(axis, s.ndim, name)
     t = _training_temperature(temperature, name)
     _check_reduction(reduction, ("batchmean", "sum", "none"), name)
-    s_rows, _, order = _rows_of(s, axis)
+    s_rows, _, axes = _rows_of(s, axis)
     t_rows = _rows_of(tl, axis)[0]
     n_rows, n_classes = len(s_rows), s.shape[axis]
     ft = Fraction(t)
@@ -630,13 +434,8 @@ def kl_div(student_logits: ArrayLike, teacher_logits: ArrayLike, axis: int = -1,
             grads.append([_to_float((Fraction(es) * t_total - Fraction(et) * s_total) * scale
                                     / (s_total * t_total))
                           for es, et in zip(s_exp, t_exp)])
-    loss = _reduce(losses, reduction, denominator)
-    if reduction == "none":
-        loss = loss.reshape(s.shape[:axis] + s.shape[axis + 1:])
-        loss = loss[()] if loss.ndim == 0 else loss
-    if not return_grad:
-        return loss
-    return loss, _from_rows(grads, s.shape, order, np.float64)
+    return _loss_result(losses, grads if return_grad else None, reduction, denominator,
+                        s.shape[:axis] + s.shape[axis + 1:], s.shape, axes)
 
 
 @overload
@@ -666,8 +465,7 @@ def contrastive_loss(similarity: ArrayLike, *, temperature: Temperature = 0.07, 
         raise ValueError(f"{name}(): similarity must be a square (N, N) matrix, got shape {sim.shape}")
     _training_temperature(temperature, name)
     _check_reduction(reduction, ("mean", "sum", "none"), name)
-    if not isinstance(symmetric, (bool, np.bool_)):
-        raise TypeError(f"{name}(): symmetric must be a bool, got {type(symmetric).__name__}")
+    _args.flag(symmetric, "symmetric", name)
     n = sim.shape[0]
     labels = np.arange(n)
     directions = [1, 0] if symmetric else [1]
@@ -688,168 +486,3 @@ def contrastive_loss(similarity: ArrayLike, *, temperature: Temperature = 0.07, 
             if _all_finite(entry) else float(scale) * _float_sum(entry)
             for entry in zip(*grads)]
     return loss, np.array(grad, dtype=np.float64).reshape(sim.shape)
-
-
-# ---- fastsoftmax.special.logsumexp: SciPy's signature, weights and signs ----
-
-def _weighted_row(row: list[float], weights: list[float]) -> tuple[float, float]:
-    """(log |S| + max, sign of S) for S = sum w exp(x) over the entries with w != 0."""
-    pairs = [(v, w) for v, w in zip(row, weights) if w != 0]
-    if any(math.isnan(v) or math.isnan(w) or (math.isinf(w) and v == -_INF) for v, w in pairs):
-        return math.nan, math.nan
-    m = max((v for v, _ in pairs), default=-_INF)
-    if m == -_INF:
-        return -_INF, 0.0
-    if m == _INF:
-        # the +inf entries decide (with any infinite weight elsewhere)
-        infinite = [w * _INF if v == _INF else w for v, w in pairs if v == _INF or math.isinf(w)]
-    else:
-        terms = [w * math.exp(v - m) for v, w in pairs]
-        infinite = [t for t in terms if not math.isfinite(t)]
-    if infinite:
-        total = sum(infinite)          # +inf, -inf, or NaN where they meet
-        return (math.nan, math.nan) if math.isnan(total) else (_INF, math.copysign(1.0, total))
-    s = math.fsum(terms)
-    if s == 0:
-        return -_INF, 0.0
-    sign = math.copysign(1.0, s)
-    # log |S| to full precision near |S| = 1: log1p of the exactly rounded |S| - 1
-    if 0.5 <= abs(s) <= 2:
-        log_s = math.log1p(math.fsum([sign * t for t in terms] + [-1.0]))
-    else:
-        log_s = math.log(abs(s))
-    return m + log_s, sign
-
-
-@overload
-def special_logsumexp(a: ArrayLike, axis: Axis = ..., b: ArrayLike | None = ..., keepdims: bool = ...,
-                      return_sign: Literal[False] = ...) -> FloatResult: ...
-@overload
-def special_logsumexp(a: ArrayLike, axis: Axis = ..., b: ArrayLike | None = ..., keepdims: bool = ..., *,
-                      return_sign: Literal[True]) -> tuple[FloatResult, FloatResult]: ...
-@overload
-def special_logsumexp(a: ArrayLike, axis: Axis, b: ArrayLike | None, keepdims: bool,
-                      return_sign: Literal[True]) -> tuple[FloatResult, FloatResult]: ...
-@overload
-def special_logsumexp(a: ArrayLike, axis: Axis = ..., b: ArrayLike | None = ..., keepdims: bool = ...,
-                      return_sign: bool = ...) -> FloatResult | tuple[FloatResult, FloatResult]: ...
-def special_logsumexp(a: ArrayLike, axis: Axis = None, b: ArrayLike | None = None, keepdims: bool = False,
-                      return_sign: bool = False) -> Any:
-    """Reference for :func:`fastsoftmax.special.logsumexp` (SciPy's signature):
-    ``log(sum(b * exp(a)))`` with the sign of the sum, exactly summed with
-    ``math.fsum``; entries with ``b == 0`` take no part."""
-    a = np.atleast_1d(np.asarray(a))
-    b = np.ones((), a.dtype) if b is None else np.atleast_1d(np.asarray(b))
-    result_dtype = np.result_type(a.dtype, b.dtype)
-    if result_dtype.kind in "biu":
-        result_dtype = np.dtype(np.float64)
-    shape = np.broadcast_shapes(a.shape, b.shape)
-    x = np.broadcast_to(a, shape).astype(np.float64)
-    w = np.broadcast_to(b, shape).astype(np.float64)
-    if isinstance(axis, list):
-        axis = tuple(axis)
-    rows, outer, order = _rows_of(x, axis)
-    weights, _, _ = _rows_of(w, axis)
-    if x.size == 0:      # SciPy: -inf with the sign of -inf
-        pairs = [(-_INF, -1.0)] * math.prod(outer)
-    else:
-        pairs = [_weighted_row(r, ws) for r, ws in zip(rows, weights)]
-    value = np.array([p[0] for p in pairs], dtype=np.float64).reshape(outer)
-    sign = np.array([p[1] for p in pairs], dtype=np.float64).reshape(outer)
-    if keepdims:
-        reduced = order[len(outer):]
-        value = value.reshape([1 if d in reduced else n for d, n in enumerate(shape)])
-        sign = sign.reshape(value.shape)
-    if not return_sign:
-        value = np.where(sign < 0, math.nan, value)
-    with np.errstate(over="ignore"):
-        value, sign = value.astype(result_dtype), sign.astype(result_dtype)
-    value, sign = value[()] if value.ndim == 0 else value, sign[()] if sign.ndim == 0 else sign
-    return (value, sign) if return_sign else value
-
-
-# ---- sampling: the distribution fastsoftmax.sample draws from ----------------
-
-def _sample_weights(row: list[float], t: float, top_k, top_p, min_p) -> list:
-    """Exact unnormalised weights (Fractions; 0 outside the kept set) of one
-    row whose masked entries are already -inf.  Raises ValueError (with a
-    message that the caller completes with the row) for a row with nothing to
-    draw."""
-    from collections import Counter
-    from fractions import Fraction
-
-    if any(math.isnan(v) for v in row):
-        raise ValueError("contains NaN")
-    if not row or max(row) == -_INF:
-        raise ValueError("has nothing to draw")
-    m = max(row)
-    if t == 0.0:
-        first = row.index(m)
-        return [Fraction(1) if i == first else Fraction(0) for i in range(len(row))]
-    if m == _INF:
-        raise ValueError("contains +inf")
-    kept = [True] * len(row)
-    # 2. top-k on the logits: ties with the k-th largest are kept
-    if top_k is not None and top_k < len(row):
-        kth = sorted(row, reverse=True)[top_k - 1]
-        kept = [v >= kth for v in row]
-    # 1. temperature: exp((x - max) / T) in double, exactly summed from here on
-    if math.isinf(t):
-        weights = [Fraction(1) if k and v != -_INF else Fraction(0) for v, k in zip(row, kept)]
-    else:
-        weights = [Fraction(math.exp(_scaled_diff(v, m, t))) if k else Fraction(0) for v, k in zip(row, kept)]
-    # 3. top-p: the smallest most likely set reaching top_p of the mass, ties kept
-    if top_p is not None and top_p < 1.0:
-        goal = Fraction(top_p) * sum(weights)
-        running = Fraction(0)
-        for w, ties in sorted(Counter(weights).items(), reverse=True):
-            running += w * ties
-            if running >= goal:
-                weights = [v if v >= w else Fraction(0) for v in weights]
-                break
-    # 4. min-p, relative to the largest probability
-    if min_p is not None and min_p > 0.0:
-        cut = Fraction(min_p) * max(weights)
-        weights = [v if v >= cut else Fraction(0) for v in weights]
-    return weights
-
-
-def sample_distribution(logits: ArrayLike, axis: int = -1, *, temperature: ArrayLike = 1.0,
-                        top_k: int | None = None, top_p: RealScalar | None = None, min_p: RealScalar | None = None,
-                        where: ArrayLike | None = None) -> NDArray[np.float64]:
-    """The distribution :func:`fastsoftmax.sample` draws each row's index from.
-
-    Returns float64 probabilities of ``logits``' shape, summing to 1 along
-    ``axis`` (exactly renormalised over the kept entries, 0 elsewhere).  The
-    filters run in the order of :func:`fastsoftmax.sample`; ``temperature``
-    may be one value per row (broadcastable to the batch shape).  A row with
-    ``T = 0`` is one-hot on its first maximum.  Weights are ``math.exp`` in
-    double; every sum, comparison and the renormalisation are exact
-    (``fractions.Fraction``).  Raises ValueError naming the first row with
-    nothing to draw, as ``sample`` does.
-
-    >>> from fastsoftmax import reference
-    >>> reference.sample_distribution([0.0, 0.0, -math.inf], top_k=1).tolist()
-    [0.5, 0.5, 0.0]
-    """
-    x = np.asarray(logits)
-    x = x.astype(np.float64) if x.ndim else x.reshape(1).astype(np.float64)
-    mask = np.ones(x.shape, dtype=bool) if where is None else np.broadcast_to(np.asarray(where, dtype=bool), x.shape)
-    moved = np.moveaxis(x, axis, -1)
-    batch = moved.shape[:-1]
-    rows = moved.reshape(-1, moved.shape[-1]).tolist()
-    keep = np.moveaxis(mask, axis, -1).reshape(len(rows), -1).tolist()
-    temps = np.broadcast_to(np.asarray(temperature, dtype=np.float64), batch).reshape(-1).tolist()
-    out = []
-    for r, (row, k, t) in enumerate(zip(rows, keep, temps)):
-        row = [v if take else -_INF for v, take in zip(row, k)]
-        try:
-            weights = _sample_weights(row, t, top_k, top_p, min_p)
-        except ValueError as e:
-            where_ = tuple(int(i) for i in np.unravel_index(r, batch)) if batch else ()
-            raise ValueError(f"sample_distribution(): row {where_} {e}") from None
-        total = sum(weights)
-        out.append([float(w / total) for w in weights])
-    probs = np.array(out, dtype=np.float64).reshape(moved.shape)
-    probs = np.moveaxis(probs, -1, axis)
-    return probs if np.ndim(logits) else probs.reshape(())
