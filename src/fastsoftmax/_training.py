@@ -32,12 +32,15 @@ def _reduce(losses: np.ndarray, reduction: str, denominator: float, nothing: boo
     """Per-row float64 losses reduced: an exact sum, divided for "mean" (0.0
     when there is nothing to average); "none" keeps them in ``shape``."""
     if reduction == "none":
-        per_row = losses.reshape(shape).astype(result_dt)
+        with np.errstate(over="ignore"):     # a float32 loss beyond float32's range is inf
+            per_row = losses.reshape(shape).astype(result_dt)
         return per_row[()] if per_row.ndim == 0 else per_row
     total = math.fsum(losses)
     if reduction == "mean":
-        total = 0.0 if nothing else total / denominator
-    return result_dt.type(total)
+        # rows whose classes all weigh 0: 0 / 0, NaN as in PyTorch
+        total = 0.0 if nothing else total / denominator if denominator else math.nan
+    with np.errstate(over="ignore"):     # a float32 loss beyond float32's range is inf
+        return result_dt.type(total)
 
 
 def _with_grad(loss, grad, shape: tuple, perm, result_dt: np.dtype):
@@ -399,7 +402,7 @@ def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = -1, *, tempe
         all_ignored = kept.size == 0
     else:
         denominator, all_ignored = float(rows), rows == 0
-    scale = 1.0 if reduction != "mean" or all_ignored else 1.0 / denominator
+    scale = 1.0 if reduction != "mean" or all_ignored else 1.0 / denominator if denominator else math.inf
     grad = _rows.empty((rows, classes), compute_dt.name) if return_grad else None
     losses = _rows.cross_entropy_rows(x2, indices, soft, w, int(ignore_index) if hard else -1, smoothing, t,
                                       grad, scale, threads)
@@ -490,6 +493,8 @@ def kl_div(student_logits: ArrayLike, teacher_logits: ArrayLike, axis: int = -1,
     Teacher entries of ``-inf`` (probability 0) contribute exactly 0, never
     ``0 * inf = NaN``, also where the student is ``-inf`` too; a teacher
     probability > 0 where the student logit is ``-inf`` gives ``+inf``.
+    A row where either softmax is undefined (a NaN, a ``+inf``, or only
+    ``-inf``, as in a student row of only ``-inf``) gives NaN.
     For 2-D inputs the result equals ``T**2 *
     torch.nn.functional.kl_div(log_softmax(s / T), log_softmax(t / T),
     reduction="batchmean", log_target=True)``; for more dimensions PyTorch's
@@ -613,6 +618,16 @@ def contrastive_loss(similarity: ArrayLike, *, temperature: Temperature = 0.07, 
         Only with ``return_grad=True``: ``(N, N)``, for "mean" and
         ``symmetric=True`` equal to
         ``(softmax(S / T, 1) + softmax(S / T, 0) - 2 * I) / (2 * N * T)``.
+
+    Notes
+    -----
+    The column direction runs through the strided-axis kernels, without a
+    transposed copy, as ``logsumexp(S[:, j] / T) - S[j, j] / T`` with the
+    column's log-sum-exp rounded to the input dtype.  In float32 a column
+    loss therefore carries an absolute error of up to about
+    ``6e-8 * max(|logsumexp(S[:, j] / T)|, 1)`` (float64: ``1.1e-16``
+    times the same), which is large next to the loss only for a confident
+    column of large similarities.  The row direction has no such term.
 
     See Also
     --------

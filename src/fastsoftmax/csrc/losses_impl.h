@@ -161,9 +161,10 @@ static double FS_NAME(kl_div_row)(const void *sv, const void *tv, ptrdiff_t n, c
     FS_NAME(row_stats)(t, NULL, n, p, teacher_exps, &rt);
     FS_NAME(row_stats)(s, NULL, n, p, g, &rs);
     if (rt.kind != FS_ROW_NORMAL || rs.kind != FS_ROW_NORMAL) {
+        /* either softmax undefined (NaN, +inf, only -inf): NaN, as its gradient
+         * and as PyTorch gives */
         if (g) FS_NAME(fill_row)(g, n, NAN);
-        /* a student of only -inf gives the teacher's mass nowhere to go */
-        return rt.kind == FS_ROW_NORMAL && rs.kind == FS_ROW_NAN && rs.logsumexp == -INFINITY ? INFINITY : NAN;
+        return NAN;
     }
     const double gap = FS_NAME(weighted_gap)(t, rt.max, s, rs.max, NULL, teacher_exps, 1.0, 0.0, n, &total);
     const double loss = temperature * temperature * (rt.inv_sum * gap / temperature - rt.log_sum + rs.log_sum);
