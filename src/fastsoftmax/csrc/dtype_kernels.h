@@ -23,7 +23,7 @@ FS_HIDDEN const fs_kernels FS_NAME(kernels) = {
     FS_NAME(rows), FS_NAME(chunk_stats), FS_NAME(chunk_write), FS_NAME(columns),
     FS_NAME(rows_where), FS_NAME(row_stats), FS_NAME(backward), FS_NAME(weighted_gap), FS_NAME(combine),
     FS_NAME(weighted_stats), FS_NAME(staged_rows), FS_NAME(cross_entropy_row), FS_NAME(kl_div_row),
-    FS_NAME(contrastive_row)
+    FS_NAME(contrastive_row), FS_NAME(row_max)
 };
 
 /* The template's parameters, so the next instantiation starts clean. */

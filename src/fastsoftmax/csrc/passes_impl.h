@@ -38,6 +38,11 @@ FS_INLINE FS_R FS_NAME(max_pass)(const FS_R *x, const uint8_t *sel, ptrdiff_t n,
     return FS_NAME(lane_max)(m0);
 }
 
+static double FS_NAME(row_max)(const void *x, ptrdiff_t n, int *has_nan)
+{
+    return (double)FS_NAME(max_pass)((const FS_R *)x, NULL, n, has_nan);
+}
+
 /* ---- pass 2: exp and sum -------------------------------------------------- */
 
 /* Vectors summed per lane in the row dtype before they move into double: few

@@ -172,6 +172,9 @@ typedef struct {
      * column softmax); scratch: n elements of the dtype. */
     double (*contrastive_row)(const void *srow, ptrdiff_t i, ptrdiff_t n, const fs_params *p,
                               double scale_rows, double scale_columns, void *grad, void *scratch);
+    /* The maximum of n elements (-inf for n = 0), the softmax kernels' max pass; *has_nan:
+     * whether one is NaN (the maximum means nothing then).  For the sampling kernels. */
+    double (*row_max)(const void *x, ptrdiff_t n, int *has_nan);
 } fs_kernels;
 
 /* The kernel table for a dtype and the instruction set in use. */

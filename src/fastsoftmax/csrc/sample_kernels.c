@@ -2,9 +2,12 @@
  * sample_kernels_impl.h, instantiated below for float and double; the
  * probabilities come from the kernel table of row_kernels.h.
  *
- * The scans here look for rare entries (those above a bar) or sum a few
- * lanes, far from the exp-bound work of the softmax kernels, so 16-byte
- * vectors of the portable baseline are enough. */
+ * The maxima (greedy draws, top-k's groups, min-p) come from the kernel
+ * table's max pass, in the instruction set in use.  The other scans look for
+ * rare entries (those above a bar), or sum a few lanes of a block in the
+ * row dtype, whose lane layout fixes the rounding of the block sums and so
+ * the draw: they keep the 16-byte vectors of the portable baseline, the same
+ * in every variant. */
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,7 +17,7 @@
 #include "sample_kernels.h"
 #include "simd.h"
 #if defined(__SSE2__)
-#include <emmintrin.h>   /* movemask (whether any lane of a comparison is set) and max */
+#include <emmintrin.h>   /* movemask: whether any lane of a comparison is set */
 #endif
 
 /* Entries per group of top-k's first pass: from this many down to
@@ -70,7 +73,6 @@ typedef int64_t fs_si_f64 __attribute__((vector_size(16)));
 #define FS_SU uint32_t
 #define FS_BUCKET_SHIFT 20
 #define FS_MOVEMASK(m) _mm_movemask_ps((__m128)(m))
-#define FS_MAX_INTRINSIC(a, b) _mm_max_ps((__m128)(a), (__m128)(b))
 #define FS_SK(name) fs_sample_##name##_f32
 #include "sample_kernels_impl.h"   /* which undefines these parameters */
 
@@ -80,7 +82,6 @@ typedef int64_t fs_si_f64 __attribute__((vector_size(16)));
 #define FS_SU uint64_t
 #define FS_BUCKET_SHIFT 52
 #define FS_MOVEMASK(m) _mm_movemask_pd((__m128d)(m))
-#define FS_MAX_INTRINSIC(a, b) _mm_max_pd((__m128d)(a), (__m128d)(b))
 #define FS_SK(name) fs_sample_##name##_f64
 #include "sample_kernels_impl.h"
 

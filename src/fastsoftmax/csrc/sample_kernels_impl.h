@@ -2,9 +2,8 @@
  * float and once for double, with these defined: FS_SR (the dtype), FS_SV /
  * FS_SI / FS_SU (a vector of it, of same-width ints, and the unsigned int of
  * its bit pattern), FS_BUCKET_SHIFT (bits dropped for a top-p histogram
- * bucket), FS_MOVEMASK / FS_MAX_INTRINSIC (SSE2 lane mask and maximum) and
- * FS_SK(name) (symbol suffixes).  They are undefined at the end.  No include
- * guard on purpose. */
+ * bucket), FS_MOVEMASK (SSE2 lane mask) and FS_SK(name) (symbol suffixes).
+ * They are undefined at the end.  No include guard on purpose. */
 
 #define FS_SLANES ((ptrdiff_t)(sizeof(FS_SV) / sizeof(FS_SR)))
 /* Elements per step of the scans that look for rare entries: one test for
@@ -25,17 +24,6 @@ FS_INLINE int FS_SK(none)(FS_SI m)
     uint64_t any = 0;
     for (size_t w = 0; w < sizeof(FS_SI) / 8; w++) any |= words[w];
     return any == 0;
-#endif
-}
-
-/* Lane-wise maximum; a NaN in v leaves m. */
-FS_INLINE FS_SV FS_SK(vmax)(FS_SV m, FS_SV v)
-{
-#if defined(__SSE2__) && defined(FS_MAX_INTRINSIC)
-    return (FS_SV)FS_MAX_INTRINSIC(v, m);
-#else
-    const FS_SI up = v > m;
-    return (FS_SV)(((FS_SI)v & up) | ((FS_SI)m & ~up));
 #endif
 }
 
@@ -65,33 +53,12 @@ static ptrdiff_t FS_SK(first_equal)(const FS_SR *x, ptrdiff_t n, FS_SR v)
     return n;
 }
 
-/* The maximum of x[0..n) (-inf for n = 0); *has_nan tells whether a NaN was
- * seen (NaN is otherwise ignored). */
-static FS_SR FS_SK(max_of)(const FS_SR *x, ptrdiff_t n, int *has_nan)
+/* The maximum of x[0..n) (-inf for n = 0) by the softmax kernels' max pass,
+ * in the instruction set in use; *has_nan tells whether a NaN was seen (the
+ * maximum means nothing then). */
+FS_INLINE FS_SR FS_SK(max_of)(const fs_kernels *kernels, const FS_SR *x, ptrdiff_t n, int *has_nan)
 {
-    /* four running maxima: independent comparisons */
-    const FS_SV neg_inf = FS_SK(splat)((FS_SR)-INFINITY);
-    FS_SV m[4] = {neg_inf, neg_inf, neg_inf, neg_inf};
-    FS_SI ordered = neg_inf == neg_inf;
-    ptrdiff_t i = 0;
-    for (; i + FS_SSTEP <= n; i += FS_SSTEP) {
-        for (int j = 0; j < 4; j++) {
-            const FS_SV v = FS_SK(load)(x + i + j * FS_SLANES);
-            ordered &= v == v;
-            m[j] = FS_SK(vmax)(m[j], v);
-        }
-    }
-    int nan = !FS_SK(none)(~ordered);
-    FS_SR best = (FS_SR)-INFINITY;
-    for (int j = 0; j < 4; j++)
-        for (ptrdiff_t l = 0; l < FS_SLANES; l++)
-            if (m[j][l] > best) best = m[j][l];
-    for (; i < n; i++) {
-        nan |= x[i] != x[i];
-        if (x[i] > best) best = x[i];
-    }
-    *has_nan = nan;
-    return best;
+    return (FS_SR)kernels->row_max(x, n, has_nan);
 }
 
 /* The entries of a row that take part: masked ones read -inf. */
@@ -266,8 +233,8 @@ static FS_SR FS_SK(threshold)(const FS_SR *v, ptrdiff_t n, const int by_value, d
  *      whose maximum reaches it (about k of them);
  *   4. a selection among the candidates gives the k-th largest value.
  * With k too large for 2k groups, the selection runs on the whole row. */
-static ptrdiff_t FS_SK(top_k)(const FS_SR *x, ptrdiff_t n, ptrdiff_t k, FS_SR *vals, int64_t *index,
-                              FS_SR *maxima, FS_SR *a, FS_SR *b)
+static ptrdiff_t FS_SK(top_k)(const fs_kernels *kernels, const FS_SR *x, ptrdiff_t n, ptrdiff_t k, FS_SR *vals,
+                              int64_t *index, FS_SR *maxima, FS_SR *a, FS_SR *b)
 {
     ptrdiff_t group = FS_TOPK_GROUP;
     while (group > FS_TOPK_GROUP_MIN && n / group < 2 * k) group /= 2;
@@ -277,7 +244,7 @@ static ptrdiff_t FS_SK(top_k)(const FS_SR *x, ptrdiff_t n, ptrdiff_t k, FS_SR *v
     int has_nan = 0;
     for (ptrdiff_t g = 0; g < groups; g++) {
         int nan;
-        maxima[g] = FS_SK(max_of)(x + g * group, n - g * group < group ? n - g * group : group, &nan);
+        maxima[g] = FS_SK(max_of)(kernels, x + g * group, n - g * group < group ? n - g * group : group, &nan);
         has_nan |= nan;
     }
     if (has_nan) return -1;
@@ -464,7 +431,7 @@ static int64_t FS_SK(sample_row)(fs_sampler *s, const FS_SR *x, const unsigned c
         /* the limit T -> 0+ puts all the mass on the maxima; greedy decoding
          * takes the first */
         int has_nan;
-        const FS_SR top = FS_SK(max_of)(logits, n, &has_nan);
+        const FS_SR top = FS_SK(max_of)(s->kernels, logits, n, &has_nan);
         if (has_nan) return FS_SAMPLE_NAN;
         if (top == (FS_SR)-INFINITY) return FS_SAMPLE_NOTHING;
         return FS_SK(first_equal)(logits, n, top);
@@ -476,7 +443,7 @@ static int64_t FS_SK(sample_row)(fs_sampler *s, const FS_SR *x, const unsigned c
     const ptrdiff_t k = s->filters.top_k;
     FS_SR *select_a = (FS_SR *)s->select_a, *select_b = (FS_SR *)s->select_b;
     if (k > 0 && k < n) {
-        len = FS_SK(top_k)(logits, n, k, (FS_SR *)s->kept, s->index, (FS_SR *)s->maxima, select_a, select_b);
+        len = FS_SK(top_k)(s->kernels, logits, n, k, (FS_SR *)s->kept, s->index, (FS_SR *)s->maxima, select_a, select_b);
         if (len < 0) return FS_SAMPLE_NAN;
         kept = (const FS_SR *)s->kept;
         index = s->index;
@@ -494,7 +461,7 @@ static int64_t FS_SK(sample_row)(fs_sampler *s, const FS_SR *x, const unsigned c
     }
     if (s->filters.min_p > 0.0) {
         int has_nan;
-        const FS_SR cut = FS_SK(round_up)(s->filters.min_p * (double)FS_SK(max_of)(probs, len, &has_nan));
+        const FS_SR cut = FS_SK(round_up)(s->filters.min_p * (double)FS_SK(max_of)(s->kernels, probs, len, &has_nan));
         if (cut > low) low = cut;
     }
     const ptrdiff_t drawn = FS_SK(draw)(probs, len, low, u, bound, s->block_sums);
@@ -510,5 +477,4 @@ static int64_t FS_SK(sample_row)(fs_sampler *s, const FS_SR *x, const unsigned c
 #undef FS_SU
 #undef FS_BUCKET_SHIFT
 #undef FS_MOVEMASK
-#undef FS_MAX_INTRINSIC
 #undef FS_SK
