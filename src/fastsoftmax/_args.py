@@ -264,6 +264,16 @@ def fraction(value, what: str, name: str) -> float:
     return float(value)
 
 
+def class_weights(weight, classes: int, name: str) -> np.ndarray:
+    """cross_entropy's ``weight``: a real array of one weight per class."""
+    w = np.asarray(weight)
+    if w.dtype.kind not in "fiub":
+        raise TypeError(f"{name}(): weight must be a real array, got dtype {w.dtype}")
+    if w.shape != (classes,):
+        raise ValueError(f"{name}(): weight has shape {w.shape}, the logits have {classes} classes")
+    return w
+
+
 def reduction(value, accepted: tuple, name: str) -> None:
     if not isinstance(value, str):
         raise TypeError(f"{name}(): reduction must be a str, got {type(value).__name__}")

@@ -385,12 +385,7 @@ def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = -1, *, tempe
         soft = _layout.to_rows(target_array, (axis_c,), compute_dt)[0]
         indices, ignored = None, np.zeros(rows, dtype=bool)
     if weight is not None:
-        w = np.asarray(weight)
-        if w.dtype.kind not in "fiub":
-            raise TypeError(f"{name}(): weight must be a real array, got dtype {w.dtype}")
-        if w.shape != (classes,):
-            raise ValueError(f"{name}(): weight has shape {w.shape}, the logits have {classes} classes")
-        w = np.ascontiguousarray(w, dtype=compute_dt)
+        w = np.ascontiguousarray(_args.class_weights(weight, classes, name), dtype=compute_dt)
     else:
         w = None
 

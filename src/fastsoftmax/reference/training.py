@@ -243,12 +243,7 @@ def _as_fraction(v: float):
 def _class_weights(weight, n_classes: int, name: str):
     if weight is None:
         return [Fraction(1)] * n_classes
-    w = np.asarray(weight)
-    if w.dtype.kind not in "biuf":
-        raise TypeError(f"{name}(): weight must be a real array_like, got dtype {w.dtype}")
-    if w.shape != (n_classes,):
-        raise ValueError(f"{name}(): weight has shape {w.shape}, expected ({n_classes},): "
-                         "one weight per class")
+    w = _args.class_weights(weight, n_classes, name)
     return [_as_fraction(float(v)) for v in w.astype(np.float64).tolist()]
 
 
