@@ -98,8 +98,8 @@ expected_stats expected_row_stats(const dtype *d, const void *x, ptrdiff_t n, wi
 double value_error(const dtype *d, int op, wide got, wide want, int near_zero);
 /* |got - want| in units of factor * 4 * bound * scale (the contract's bound
  * for log values and gradients, relative to the size of the terms); NaN and
- * infinities must match exactly; the dtype's smallest subnormal spacing is
- * always allowed. */
+ * infinities must match exactly; a few spacings of the dtype's subnormals
+ * are always allowed. */
 double scaled_error(const dtype *d, wide got, wide want, wide scale, double factor);
 /* whether two values are the same special value (NaN, or equal) */
 int same_special(wide got, wide want);
