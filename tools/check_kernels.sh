@@ -29,6 +29,10 @@ shopt -u nullglob
     exit 2
 }
 
+# The loss rows' checks (tests/c/check_losses.c) are built once the kernel
+# table declares the loss rows.
+grep -q 'cross_entropy_row' "$csrc/row_kernels.h" && flags+=(-DFS_HAVE_LOSS_ROWS)
+
 need() {
     if ! command -v "$1" >/dev/null 2>&1; then
         echo "check_kernels: '$1' not found on PATH ($2)" >&2

@@ -12,7 +12,7 @@
  * L1/L2, which is where the kernels run their second and third passes.
  *
  *   cc -O3 -ffp-contract=fast -fno-math-errno -Wno-psabi -DFASTSOFTMAX_X86_DISPATCH \
- *      -Isrc/fastsoftmax/csrc tools/pass_timing.c src/fastsoftmax/csrc/[!_]*.c -lm -o /tmp/pass_timing
+ *      -Isrc/fastsoftmax/csrc tools/pass_timing.c src/fastsoftmax/csrc/*.c -lm -o /tmp/pass_timing
  *   taskset -c 0 /tmp/pass_timing [rows] [n] [repeats]
  *
  * Output: a header line, then one line per variant and dtype:

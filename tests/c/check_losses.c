@@ -2,7 +2,9 @@
  * contrastive_row) against long double, following fastsoftmax/reference.py:
  * the loss relative to the size of its terms, the gradient elementwise
  * relative to the size of its terms (as tests/util_training.py compares
- * them), NaN rows and the infinite KL of a student with only -inf. */
+ * them), NaN rows and the infinite KL of a student with only -inf.
+ * tools/check_kernels.sh defines FS_HAVE_LOSS_ROWS once row_kernels.h
+ * declares them; before that this file checks nothing. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,44 +168,49 @@ static void check_kl_div_row(const dtype *d)
     group_done(&g);
 }
 
-/* ---- contrastive_row (rows only: scale_columns 0) ------------------------------------ */
+/* ---- contrastive_row ------------------------------------------------------------------ */
 
-/* -log_softmax(row / T)_i; gradient scale_rows * (p - onehot_i) / T. */
+/* -log_softmax(row / T)_i; gradient (scale_rows * (p - onehot_i) + scale_columns
+ * * (q - onehot_i)) / T, where q (the column softmax, computed by the caller)
+ * is in grad on entry when scale_columns != 0. */
 static void check_contrastive_row(const dtype *d)
 {
-    group g = {d, "contrastive_row (scale_columns 0)", 0, 0, 0};
+    group g = {d, "contrastive_row", 0, 0, 0};
     int turn = 0;
     for (size_t j = 0; j < N_LOSS_LENGTHS; j++) {
         const ptrdiff_t n = LOSS_LENGTHS[j];
         void *row = new_rows(d, n), *grad = xcalloc(n + 1, d->size), *scratch = xcalloc(n, d->size);
         wide *sm = xcalloc(n, sizeof(wide)), *lsm = xcalloc(n, sizeof(wide)), lse;
-        wide *gw = xcalloc(n, sizeof(wide)), *gs = xcalloc(n, sizeof(wide));
+        wide *gw = xcalloc(n, sizeof(wide)), *gs = xcalloc(n, sizeof(wide)), *q = xcalloc(n, sizeof(wide));
         for (int round = 0; round < 4; round++, turn++) {
             loss_row(d, row, n, turn);
             const ptrdiff_t i = (ptrdiff_t)(rng_u64() % (uint64_t)n);
             for (size_t k = 0; k < N_GENERAL_TEMPS; k++)
-                for (int with_grad = 0; with_grad < 2; with_grad++) {
-                    const double t = GENERAL_TEMPS[k], scale_rows = 0.5;
-                    check_case c = case_begin(&g);
-                    expected_row(d, row, 0, n, t, NULL, sm, lsm, &lse);
-                    const int normal = !isnan(sm[0]);
-                    for (ptrdiff_t m = 0; m < n; m++) {
-                        gw[m] = scale_rows * (sm[m] - (m == i)) / t;
-                        gs[m] = scale_rows * (sm[m] + (m == i)) / t;
+                for (int with_grad = 0; with_grad < 2; with_grad++)
+                    for (int columns = 0; columns < 2; columns++) {
+                        const double t = GENERAL_TEMPS[k], scale_rows = 0.5, scale_columns = columns ? 0.25 : 0.0;
+                        check_case c = case_begin(&g);
+                        expected_row(d, row, 0, n, t, NULL, sm, lsm, &lse);
+                        const int normal = !isnan(sm[0]);
+                        for (ptrdiff_t m = 0; m < n; m++) {
+                            d->set(grad, m, rng_uniform());
+                            q[m] = d->get(grad, m);
+                            gw[m] = (scale_rows * (sm[m] - (m == i)) + scale_columns * (q[m] - (m == i))) / t;
+                            gs[m] = (scale_rows * (sm[m] + (m == i)) + scale_columns * (q[m] + (m == i))) / t;
+                        }
+                        d->set(grad, n, GUARD);
+                        fs_params p;
+                        params(d, t, &p);
+                        const double loss = kernels(d)->contrastive_row(row, i, n, &p, scale_rows, scale_columns,
+                                                                        with_grad ? grad : NULL, scratch);
+                        char what[96];
+                        snprintf(what, sizeof what, "row %td T=%g scale_columns %g", i, t, scale_columns);
+                        compare_loss(&c, loss, normal ? -lsm[i] : NAN, fabsl(lsm[i]), with_grad ? grad : NULL,
+                                     normal ? gw : NULL, gs, n, what);
+                        case_end(&c);
                     }
-                    d->set(grad, n, GUARD);
-                    fs_params p;
-                    params(d, t, &p);
-                    const double loss = kernels(d)->contrastive_row(row, i, n, &p, scale_rows, 0.0,
-                                                                    with_grad ? grad : NULL, scratch);
-                    char what[64];
-                    snprintf(what, sizeof what, "row %td T=%g", i, t);
-                    compare_loss(&c, loss, normal ? -lsm[i] : NAN, fabsl(lsm[i]), with_grad ? grad : NULL,
-                                 normal ? gw : NULL, gs, n, what);
-                    case_end(&c);
-                }
         }
-        free_rows(d, row); free(grad); free(scratch); free(sm); free(lsm); free(gw); free(gs);
+        free_rows(d, row); free(grad); free(scratch); free(sm); free(lsm); free(gw); free(gs); free(q);
     }
     group_done(&g);
 }
