@@ -46,12 +46,14 @@ while [ $# -gt 0 ]; do
     *) echo "count_instructions: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
-[ -f "$csrc/row_kernels.c" ] || { echo "count_instructions: no row_kernels.c in $csrc" >&2; exit 2; }
+[ -f "$csrc/row_kernels.h" ] || { echo "count_instructions: no row_kernels.h in $csrc" >&2; exit 2; }
 
 # The flags setup.py builds the package with (minus OpenMP: the driver is
 # single-threaded), so the counted code is the code that ships.
 flags=(-O3 -ffp-contract=fast -fno-math-errno -Wno-psabi -I "$csrc")
-sources=("$root/tools/count_driver.c" "$csrc/row_kernels.c")
+# every C file of the kernels, whatever the tree calls them (the variants carry
+# their target pragmas inside)
+sources=("$root/tools/count_driver.c" "$csrc"/*.c)
 
 # Shapes: dtype op n R (rows of the smaller run; the larger has 2R).
 # n = 1000 with 256 rows is the batch-of-rows case; 50257 (a GPT-2 vocabulary)

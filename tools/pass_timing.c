@@ -1,91 +1,116 @@
-/* Nanoseconds per element of each pass of the float32 softmax kernels (max,
- * exp+sum with the exps stored, scale) on rows of n elements, for every
- * instruction-set variant this CPU runs.  The passes are the kernels' own
- * static functions: this file includes row_kernels.c.  Each pass runs over
- * one row `rows` times in a row, so the figures are for data in L1, which
- * is where the kernels run their second and third passes.
+/* Nanoseconds per element of the passes of the row kernels, for every
+ * instruction-set variant this build and CPU have, through the kernel table
+ * (row_kernels.h) only, so the tool builds whatever the kernels' files are:
+ *
+ *   stats      chunk_stats: the maximum, then the exp-sum (passes 1 and 2)
+ *   row_stats  row_stats with the exps kept (passes 1 and 2, storing)
+ *   write      chunk_write of softmax: the exps again, times 1/S (pass 3)
+ *   softmax, log_softmax, logsumexp   whole rows through `rows`
+ *
+ * Each entry runs over the same `rows` rows of n elements `repeats` times;
+ * the median is printed.  With rows * n small the figures are for data in
+ * L1/L2, which is where the kernels run their second and third passes.
  *
  *   cc -O3 -ffp-contract=fast -fno-math-errno -Wno-psabi -DFASTSOFTMAX_X86_DISPATCH \
- *      -Isrc/fastsoftmax/csrc tools/pass_timing.c -lm -o /tmp/pass_timing
- *   taskset -c 0 /tmp/pass_timing [rows] [n]
- */
-#include "../src/fastsoftmax/csrc/row_kernels.c"
+ *      -Isrc/fastsoftmax/csrc tools/pass_timing.c src/fastsoftmax/csrc/*.c -lm -o /tmp/pass_timing
+ *   taskset -c 0 /tmp/pass_timing [rows] [n] [repeats]
+ *
+ * Output: a header line, then one line per variant and dtype:
+ *   "  <variant> <dtype> <name> <ns> <name> <ns> ..." */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
+
+#include "row_kernels.h"
+
+enum { STATS, ROW_STATS, WRITE, SOFTMAX, LOG_SOFTMAX, LOGSUMEXP, N_TIMES };
+static const char *const TIME_NAMES[N_TIMES] = {"stats", "row_stats", "write", "softmax", "log_softmax", "logsumexp"};
 
 static double now(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-#define PASSES(ISA)                                                                        \
-    static void passes_##ISA(const float *x, float *out, long rows, long n, const fs_params *p, \
-                             double t[3])                                                  \
-    {                                                                                      \
-        float m[4096];                                                                     \
-        fs_stats s[4096];                                                                  \
-        double t0 = now();                                                                 \
-        for (long r = 0; r < rows; r++) {                                                  \
-            int nan;                                                                       \
-            m[r] = fs_max_pass_f32_##ISA(x, n, &nan);                                      \
-            if (nan) m[r] = 0;                                                             \
-        }                                                                                  \
-        double t1 = now();                                                                 \
-        for (long r = 0; r < rows; r++) {                                                  \
-            fs_stats_init(&s[r]);                                                          \
-            fs_exp_sum_pass_f32_##ISA(FS_SOFTMAX, x, out, 1, n, m[r], p, 1, &s[r], NULL, 0); \
-        }                                                                                  \
-        double t2 = now();                                                                 \
-        for (long r = 0; r < rows; r++)                                                    \
-            fs_map_pass_f32_##ISA(FS_MAP_SCALE, out, out, n, 0, (float)(1.0 / s[r].rest), p, 1, 0); \
-        double t3 = now();                                                                 \
-        t[0] += t1 - t0; t[1] += t2 - t1; t[2] += t3 - t2;                                 \
-    }
+static int by_value(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
 
-#if defined(FASTSOFTMAX_X86_DISPATCH)
-FS_TARGET_PUSH("arch=x86-64-v4")
-PASSES(avx512)
-FS_TARGET_POP
-FS_TARGET_PUSH("arch=x86-64-v3")
-PASSES(avx2)
-FS_TARGET_POP
-#endif
-PASSES(baseline)
+/* Seconds of one run of `what` over the rows. */
+static double run_once(int what, const fs_kernels *k, const char *x, char *out, long rows, long n, size_t size,
+                       const fs_params *p)
+{
+    double t0 = now();
+    if (what >= SOFTMAX) {
+        k->rows(what - SOFTMAX + FS_SOFTMAX, x, out, rows, n, p, 0);
+        return now() - t0;
+    }
+    double seconds = 0;
+    for (long r = 0; r < rows; r++) {
+        const char *xr = x + (size_t)(r * n) * size;
+        char *outr = out + (size_t)(r * n) * size;
+        fs_stats s;
+        fs_row_result res;
+        if (what == STATS) {
+            k->chunk_stats(FS_SOFTMAX, xr, NULL, n, p, &s);
+        } else if (what == ROW_STATS) {
+            k->row_stats(xr, NULL, n, p, outr, &res);
+        } else {
+            /* only the write is timed: the statistics come first, untimed */
+            seconds += now() - t0;
+            k->chunk_stats(FS_SOFTMAX, xr, NULL, n, p, &s);
+            fs_row_finish(FS_SOFTMAX, &s, n, p, &res);
+            t0 = now();
+            k->chunk_write(FS_SOFTMAX, xr, NULL, outr, n, p, &res, 0);
+        }
+    }
+    return seconds + (now() - t0);
+}
 
 int main(int argc, char **argv)
 {
-    long rows = argc > 1 ? atol(argv[1]) : 256, n = argc > 2 ? atol(argv[2]) : 1000;
-    if (rows > 4096) rows = 4096;
-    float *x = malloc(sizeof(float) * rows * n), *out = malloc(sizeof(float) * rows * n);
-    unsigned s = 12345;
-    for (long i = 0; i < rows * n; i++) { s = s * 1103515245u + 12345u; x[i] = ((s >> 8) / 16777216.0f - 0.5f) * 16; }
-    fs_params p;
-    fs_params_init(FS_F32, 1.0, &p);
-    struct { const char *name; void (*run)(const float *, float *, long, long, const fs_params *, double *); int level; } v[] = {
-#if defined(FASTSOFTMAX_X86_DISPATCH)
-        {"avx512", passes_avx512, FS_ISA_AVX512}, {"avx2", passes_avx2, FS_ISA_AVX2},
-#endif
-        {"baseline", passes_baseline, FS_ISA_BASELINE}};
-    printf("float32 softmax passes, %ld rows x %ld, ns per element (median of 201 runs)\n", rows, n);
-    for (unsigned k = 0; k < sizeof v / sizeof v[0]; k++) {
-        if (v[k].level > fs_best_isa()) continue;
-        static double samples[3][201];
-        for (int it = 0; it < 201; it++) {
-            double t[3] = {0, 0, 0};
-            v[k].run(x, out, rows, n, &p, t);
-            for (int j = 0; j < 3; j++) samples[j][it] = t[j] * 1e9 / (rows * n);
-        }
-        double med[3];
-        for (int j = 0; j < 3; j++) {   /* median by partial selection sort */
-            for (int a = 0; a <= 100; a++)
-                for (int b = a + 1; b < 201; b++)
-                    if (samples[j][b] < samples[j][a]) { double tmp = samples[j][a]; samples[j][a] = samples[j][b]; samples[j][b] = tmp; }
-            med[j] = samples[j][100];
-        }
-        printf("  %-8s max %.3f  exp+sum %.3f  scale %.3f  total %.3f\n", v[k].name, med[0], med[1], med[2],
-               med[0] + med[1] + med[2]);
+    const long rows = argc > 1 ? atol(argv[1]) : 256, n = argc > 2 ? atol(argv[2]) : 1000;
+    const int repeats = argc > 3 ? atoi(argv[3]) : 201;
+    if (rows < 1 || n < 1 || repeats < 1 || argc > 4) {
+        fprintf(stderr, "usage: %s [rows >= 1] [n >= 1] [repeats >= 1]\n", argv[0]);
+        return 2;
     }
+    static const char *const isas[] = {"avx512", "avx2", "baseline"};
+    const int dtypes[] = {FS_F32, FS_F64};
+    double *samples = malloc(sizeof(double) * (size_t)repeats);
+    char *x = malloc(sizeof(double) * (size_t)(rows * n)), *out = malloc(sizeof(double) * (size_t)(rows * n));
+    if (!samples || !x || !out) return 3;
+    printf("row kernels, %ld rows x %ld, ns per element (median of %d runs)\n", rows, n, repeats);
+    for (size_t v = 0; v < sizeof isas / sizeof isas[0]; v++) {
+        if (fs_use_isa(isas[v]) != 0) continue;
+        for (int j = 0; j < 2; j++) {
+            const int dtype = dtypes[j];
+            const size_t size = dtype == FS_F32 ? sizeof(float) : sizeof(double);
+            unsigned seed = 12345;
+            for (long i = 0; i < rows * n; i++) {
+                seed = seed * 1103515245u + 12345u;
+                const double value = ((seed >> 8) / 16777216.0 - 0.5) * 16;
+                if (dtype == FS_F32) ((float *)x)[i] = (float)value;
+                else ((double *)x)[i] = value;
+            }
+            fs_params p;
+            fs_params_init(dtype, 1.0, &p);
+            const fs_kernels *k = fs_kernels_for(dtype);
+            printf("  %-8s %s", isas[v], dtype == FS_F32 ? "float32" : "float64");
+            for (int what = 0; what < N_TIMES; what++) {
+                for (int it = 0; it < repeats; it++)
+                    samples[it] = run_once(what, k, x, out, rows, n, size, &p) * 1e9 / (double)(rows * n);
+                qsort(samples, (size_t)repeats, sizeof(double), by_value);
+                printf("  %s %.3f", TIME_NAMES[what], samples[repeats / 2]);
+            }
+            printf("\n");
+        }
+    }
+    fs_use_isa("best");
+    free(samples); free(x); free(out);
     return 0;
 }
