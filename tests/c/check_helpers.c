@@ -175,15 +175,11 @@ static void check_weighted_case(group *g, const void *x, const void *b, ptrdiff_
     case_end(&c);
 }
 
-/* Known bug, off until the kernels are fixed: an infinite weight in one chunk
- * and a larger maximum in a later chunk give NaN instead of (+inf, sign of
- * the weight), e.g. special.logsumexp over 200000 entries with b[10] = -inf
- * and x[150000] = 5 (SciPy: inf, -1).  fs_stats_merge's compensated add of
- * an infinite term leaves rest_comp NaN, and the next larger maximum folds
- * count + rest + rest_comp into the new rest.  Build with
- * -DCHECK_INFINITE_WEIGHT_CHUNKS=1 to run those cases. */
+/* An infinite weight in one chunk and a larger maximum in a later chunk:
+ * (+inf, sign of the weight), as SciPy gives (fs_stats_merge once folded a
+ * NaN compensation into the new rest here). */
 #ifndef CHECK_INFINITE_WEIGHT_CHUNKS
-#define CHECK_INFINITE_WEIGHT_CHUNKS 0
+#define CHECK_INFINITE_WEIGHT_CHUNKS 1
 #endif
 
 void check_weighted_stats(const dtype *d)

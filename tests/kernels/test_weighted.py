@@ -110,3 +110,21 @@ def test_weights_outside_b_are_refused():
         _rows.weighted_logsumexp(x, np.ones(5), None, True, np.empty(2), None, 1)
     with pytest.raises(ValueError, match="outside b"):
         _rows.weighted_logsumexp(x, np.ones(3), np.array([0, 1]), True, np.empty(2), None, 1)
+
+
+@pytest.mark.parametrize("weight", [-np.inf, np.inf])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_an_infinite_weight_before_a_larger_maximum_of_a_long_row(isa, weight, threads):
+    """A long row is folded in pieces: an infinite weight in one piece and a
+    larger maximum in a later one give (+inf, sign of the weight), as SciPy
+    and the reference give (this once came out NaN)."""
+    x = np.zeros(200000)
+    b = np.ones(200000)
+    b[10] = weight
+    x[150000] = 5.0
+    value, sign = special.logsumexp(x, b=b, return_sign=True)
+    want_value, want_sign = reference.special_logsumexp(x, b=b, return_sign=True)
+    assert (value, sign) == (want_value, want_sign) == (np.inf, np.sign(weight))
+    rows_value, rows_sign = np.empty(1), np.empty(1)
+    _rows.weighted_logsumexp(x.reshape(1, -1), b, None, True, rows_value, rows_sign, threads)
+    assert (rows_value[0], rows_sign[0]) == (np.inf, np.sign(weight))

@@ -32,6 +32,13 @@ static double fs_exp_scaled_gap(double a, double b, double t)
     return exp(d);
 }
 
+/* rest with its compensation; an infinite rest (infinite weights) has no
+ * meaningful compensation (inf - inf left it NaN), so it stands alone. */
+static double fs_rest_total(const fs_stats *s)
+{
+    return isfinite(s->rest) ? s->rest + s->rest_comp : s->rest;
+}
+
 void fs_stats_merge(const fs_stats *chunk, const fs_params *p, fs_stats *row)
 {
     row->has_nan |= chunk->has_nan;
@@ -45,7 +52,7 @@ void fs_stats_merge(const fs_stats *chunk, const fs_params *p, fs_stats *row)
         /* the chunk's terms, relative to the row's larger maximum */
         if (p->mode == FS_MODE_GENERAL && isfinite(chunk->max))
             fs_neumaier_add(&row->rest, &row->rest_comp,
-                            ((double)chunk->count + (chunk->rest + chunk->rest_comp)) *
+                            ((double)chunk->count + fs_rest_total(chunk)) *
                                 fs_exp_scaled_gap(chunk->max, row->max, p->temperature));
         return;
     }
@@ -53,7 +60,7 @@ void fs_stats_merge(const fs_stats *chunk, const fs_params *p, fs_stats *row)
         /* a new maximum: what the row had so far moves below it */
         double below = 0.0;
         if (p->mode == FS_MODE_GENERAL && isfinite(row->max) && isfinite(chunk->max))
-            below = ((double)row->count + (row->rest + row->rest_comp)) *
+            below = ((double)row->count + fs_rest_total(row)) *
                     fs_exp_scaled_gap(row->max, chunk->max, p->temperature);
         row->max = chunk->max;
         row->count = 0;
@@ -61,7 +68,7 @@ void fs_stats_merge(const fs_stats *chunk, const fs_params *p, fs_stats *row)
         row->rest_comp = 0.0;
     }
     row->count += chunk->count;
-    fs_neumaier_add(&row->rest, &row->rest_comp, chunk->rest + chunk->rest_comp);
+    fs_neumaier_add(&row->rest, &row->rest_comp, fs_rest_total(chunk));
 }
 
 static int fs_row_kind(const fs_stats *row, ptrdiff_t n, const fs_params *p)
