@@ -232,7 +232,7 @@ def backward_cases(draw):
 def check_backward(case):
     name, grad, y, axis, t, where = (case[k] for k in ("name", "grad", "y", "axis", "t", "where"))
     function = getattr(fs, name)
-    dtype = np.result_type(grad.dtype.newbyteorder("="), y.dtype.newbyteorder("="))
+    dtype = np.result_type(native(grad.dtype), native(y.dtype))
     with np.errstate(all="ignore"):
         want = getattr(reference, name)(grad, y, axis, temperature=t, where=where)
     context = f"{name} dtype={dtype} shape={grad.shape} axis={axis} T={t} where={where is not None} {case['out_mode']}"
@@ -256,6 +256,17 @@ def check_backward(case):
 
 
 # ---- losses ---------------------------------------------------------------------------
+
+def split_case(case, *names):
+    """The named entries of a drawn case, in order, then the rest as the call's keyword arguments."""
+    kwargs = dict(case)
+    return (*(kwargs.pop(name) for name in names), kwargs)
+
+
+def native(dtype):
+    """The dtype in the machine's byte order: the dtype results come back in."""
+    return np.dtype(np.dtype(dtype).newbyteorder("="))
+
 
 def rounded(want, dtype):
     """The reference's float64 results rounded to the result dtype, as
@@ -292,9 +303,8 @@ def cross_entropy_cases(draw):
 
 
 def check_cross_entropy(case):
-    kwargs = dict(case)
-    x, target, threads = kwargs.pop("logits"), kwargs.pop("target"), kwargs.pop("threads")
-    dtype = np.dtype(x.dtype.newbyteorder("="))
+    x, target, threads, kwargs = split_case(case, "logits", "target", "threads")
+    dtype = native(x.dtype)
     context = f"cross_entropy dtype={dtype} shape={x.shape} target={target.dtype} {kwargs}"
     loss, grad = fs.cross_entropy(x, target, return_grad=True, num_threads=threads, **kwargs)
     with np.errstate(all="ignore"):     # the oracle's and the bounds' arithmetic, not fastsoftmax's
@@ -320,7 +330,7 @@ def kl_div_cases(draw):
 
 def check_kl_div(case):
     s, t, axis, temperature, reduction = (case[k] for k in ("student", "teacher", "axis", "temperature", "reduction"))
-    dtype = np.dtype(s.dtype.newbyteorder("="))
+    dtype = native(s.dtype)
     context = f"kl_div dtype={dtype} shape={s.shape} axis={axis} T={temperature} {reduction}"
     loss, grad = fs.kl_div(s, t, axis, temperature=temperature, reduction=reduction, return_grad=True,
                            num_threads=case["threads"])
@@ -350,9 +360,8 @@ def contrastive_cases(draw):
 
 
 def check_contrastive(case):
-    kwargs = dict(case)
-    sim, threads = kwargs.pop("similarity"), kwargs.pop("threads")
-    dtype = np.dtype(sim.dtype.newbyteorder("="))
+    sim, threads, kwargs = split_case(case, "similarity", "threads")
+    dtype = native(sim.dtype)
     context = f"contrastive_loss dtype={dtype} n={sim.shape[0]} {kwargs}"
     loss, grad = fs.contrastive_loss(sim, return_grad=True, num_threads=threads, **kwargs)
     with np.errstate(all="ignore"):     # the oracle's and the bounds' arithmetic, not fastsoftmax's
@@ -393,8 +402,7 @@ def sample_cases(draw):
 
 
 def check_sample(case):
-    kwargs = dict(case)
-    x, axis, threads, seed = (kwargs.pop(k) for k in ("logits", "axis", "threads", "seed"))
+    x, axis, threads, seed, kwargs = split_case(case, "logits", "axis", "threads", "seed")
     context = f"sample dtype={x.dtype} shape={x.shape} axis={axis} {kwargs}"
     batch = np.delete(np.array(x.shape if x.ndim else (1,)), axis % max(x.ndim, 1)).tolist()
     if math.prod(batch) == 0:     # no rows: nothing drawn, nothing to check
@@ -411,7 +419,7 @@ def check_sample(case):
     assert np.shape(got) == tuple(batch) and np.asarray(got).dtype == np.int64, context
     # The kept set may differ from the exact one for probabilities within rounding of a filter's
     # boundary (documented): the support is that of the filters widened by a rounding margin.
-    margin = SAMPLE_BOUNDARY_MARGIN[np.dtype(x.dtype.newbyteorder("=")).name]
+    margin = SAMPLE_BOUNDARY_MARGIN[native(x.dtype).name]
     widened = dict(kwargs)
     if widened.get("top_p") is not None:
         widened["top_p"] = min(1.0, widened["top_p"] * (1 + margin))
@@ -451,9 +459,8 @@ def special_cases(draw):
 
 
 def check_special(case):
-    kwargs = dict(case)
-    name, a = kwargs.pop("name"), kwargs.pop("a")
-    dtype = np.dtype(a.dtype.newbyteorder("="))
+    name, a, kwargs = split_case(case, "name", "a")
+    dtype = native(a.dtype)
     context = f"special.{name} dtype={dtype} shape={a.shape} {kwargs}"
     if name != "logsumexp":
         got = getattr(special, name)(a, kwargs["axis"])
