@@ -84,13 +84,23 @@ def _gradients(dtype):
     return _mostly_finite(dtype, huge=0)
 
 
+def shapes(min_dims=0, max_dims=3, max_side=5):
+    """An array shape, sides of 0 included."""
+    return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=0, max_side=max_side)
+
+
+def dtypes_and_shapes(dtypes=FLOAT_DTYPES, **shape_bounds):
+    """The (dtype, shape) of a case's arrays."""
+    return st.tuples(st.sampled_from(dtypes), shapes(**shape_bounds))
+
+
 @st.composite
 def float_arrays(draw, shape=None, dtype=None, values=_values, min_dims=0, max_dims=3, max_side=5):
     """A float32/float64 array in one of the layouts of util.layouts (C,
     Fortran, transposed view, negative stride, strided, offset, byte-swapped)."""
     dtype = dtype or draw(st.sampled_from(FLOAT_DTYPES))
     if shape is None:
-        shape = draw(hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=0, max_side=max_side))
+        shape = draw(shapes(min_dims, max_dims, max_side))
     base = draw(hnp.arrays(np.dtype(dtype), shape, elements=values(dtype)))
     return draw(st.sampled_from([x for _, x in layouts(base)]))
 
@@ -122,8 +132,7 @@ def temperatures(zero_and_inf=True):
 
 @st.composite
 def fuzz_cases(draw):
-    dtype = draw(st.sampled_from(DTYPES))
-    shape = draw(hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=7))
+    dtype, shape = draw(dtypes_and_shapes(DTYPES, max_dims=4, max_side=7))
     base = draw(hnp.arrays(np.dtype(dtype), shape, elements=_values(dtype)))
     x = base
     # a random view: reversed / strided axes or a transpose, over a bigger buffer
@@ -215,8 +224,7 @@ BACKWARD = {"softmax_backward": ("softmax", softmax_backward_scale, 0.0),
 @st.composite
 def backward_cases(draw):
     name = draw(st.sampled_from(sorted(BACKWARD)))
-    dtype = draw(st.sampled_from(FLOAT_DTYPES))
-    shape = draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=5))
+    dtype, shape = draw(dtypes_and_shapes())
     x = draw(float_arrays(shape, dtype, _mostly_finite))
     axis = draw(axes(len(shape)))
     t = draw(temperatures(zero_and_inf=False))
@@ -277,8 +285,7 @@ def rounded(want, dtype):
 
 @st.composite
 def cross_entropy_cases(draw):
-    dtype = draw(st.sampled_from(FLOAT_DTYPES))
-    shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=5))
+    dtype, shape = draw(dtypes_and_shapes(min_dims=1))
     axis = draw(st.integers(-len(shape), len(shape) - 1))
     classes = shape[axis]
     batch = shape[:axis % len(shape)] + shape[axis % len(shape) + 1:]
@@ -319,8 +326,7 @@ def check_cross_entropy(case):
 
 @st.composite
 def kl_div_cases(draw):
-    dtype = draw(st.sampled_from(FLOAT_DTYPES))
-    shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=5))
+    dtype, shape = draw(dtypes_and_shapes(min_dims=1))
     return dict(student=draw(float_arrays(shape, dtype, _loss_logits)),
                 teacher=draw(float_arrays(shape, dtype, _loss_logits)),
                 axis=draw(st.integers(-len(shape), len(shape) - 1)),
@@ -384,7 +390,7 @@ def check_contrastive(case):
 
 @st.composite
 def sample_cases(draw):
-    shape = draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=5))
+    shape = draw(shapes())
     x = draw(float_arrays(shape, values=_mostly_finite))
     axis = draw(st.integers(-max(len(shape), 1), max(len(shape), 1) - 1))
     batch = np.delete(np.array(shape if shape else (1,)), axis % max(len(shape), 1)).tolist()
