@@ -29,14 +29,21 @@ def compute(lazy, scheduler="threads"):
     return lazy.compute(scheduler=scheduler)
 
 
-def check_against_memory(name, x, chunks, axis=-1, temperature=1.0, keepdims=False, scheduler="threads",
-                         against_reference=True):
-    """The Dask result of ``name`` equals the in-memory one (and the
-    reference) within the contract's bounds, with the documented chunks."""
+def function_and_arguments(name, axis, temperature, keepdims):
+    """``name``'s function, its reference, and the keyword arguments both take
+    (keepdims= only for logsumexp)."""
     fn, ref = FUNCTIONS[name]
     kwargs = dict(axis=axis, temperature=temperature)
     if name == "logsumexp":
         kwargs["keepdims"] = keepdims
+    return fn, ref, kwargs
+
+
+def check_against_memory(name, x, chunks, axis=-1, temperature=1.0, keepdims=False, scheduler="threads",
+                         against_reference=True):
+    """The Dask result of ``name`` equals the in-memory one (and the
+    reference) within the contract's bounds, with the documented chunks."""
+    fn, ref, kwargs = function_and_arguments(name, axis, temperature, keepdims)
     lazy = fn(da.from_array(x, chunks=chunks), **kwargs)
     in_memory = np.asarray(fn(x, **kwargs))
     assert lazy.shape == in_memory.shape and lazy.dtype == in_memory.dtype, (lazy, in_memory.shape)
@@ -287,10 +294,7 @@ def test_errors_are_those_of_numpy_input_and_compute_nothing():
 def check_where(name, x, where, chunks, axis=-1, temperature=1.0, keepdims=False):
     """The Dask result with ``where`` (NumPy or Dask) equals the in-memory one
     and the reference, with the input's chunks."""
-    fn, ref = FUNCTIONS[name]
-    kwargs = dict(axis=axis, temperature=temperature)
-    if name == "logsumexp":
-        kwargs["keepdims"] = keepdims
+    fn, ref, kwargs = function_and_arguments(name, axis, temperature, keepdims)
     lazy = fn(da.from_array(x, chunks=chunks), where=where, **kwargs)
     plain = where.compute() if isinstance(where, da.Array) else where
     in_memory = np.asarray(fn(x, where=plain, **kwargs))
