@@ -436,6 +436,14 @@ def kl_scales(student, teacher, axis, temperature, reduction):
     return row.sum() / denominator, temperature * (p + q) / denominator
 
 
+def student_and_teacher(shape, dtype, seed, teacher_seed=None):
+    """kl_div's logits: the student's, and a teacher's twice as spread (rows
+    both sharper and flatter than the student's), the teacher's from
+    ``teacher_seed`` (``seed + 1`` unless given)."""
+    teacher_seed = seed + 1 if teacher_seed is None else teacher_seed
+    return logits(shape, dtype, seed=seed), logits(shape, dtype, seed=teacher_seed, scale=8.0)
+
+
 def check_kl(student, teacher, dtype, context, axis=-1, temperature=1.0, reduction="batchmean"):
     want_loss, want_grad = reference.kl_div(student, teacher, axis, temperature=temperature,
                                             reduction=reduction, return_grad=True)
