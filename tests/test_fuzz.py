@@ -276,6 +276,14 @@ def native(dtype):
     return np.dtype(np.dtype(dtype).newbyteorder("="))
 
 
+def dtype_and_context(what, x, kwargs, **details):
+    """The dtype results come back in (``x``'s, in native byte order), and the
+    case described for failure messages."""
+    dtype = native(x.dtype)
+    details = [f"{key}={value}" for key, value in details.items()]
+    return dtype, " ".join([what, f"dtype={dtype}", *details, str(kwargs)])
+
+
 def rounded(want, dtype):
     """The reference's float64 results rounded to the result dtype, as
     fastsoftmax rounds them: beyond float32's range that is +-inf."""
@@ -311,8 +319,7 @@ def cross_entropy_cases(draw):
 
 def check_cross_entropy(case):
     x, target, threads, kwargs = split_case(case, "logits", "target", "threads")
-    dtype = native(x.dtype)
-    context = f"cross_entropy dtype={dtype} shape={x.shape} target={target.dtype} {kwargs}"
+    dtype, context = dtype_and_context("cross_entropy", x, kwargs, shape=x.shape, target=target.dtype)
     loss, grad = fs.cross_entropy(x, target, return_grad=True, num_threads=threads, **kwargs)
     with np.errstate(all="ignore"):     # the oracle's and the bounds' arithmetic, not fastsoftmax's
         want_loss, want_grad = (rounded(w, dtype) for w in reference.cross_entropy(x, target, return_grad=True,
@@ -367,8 +374,7 @@ def contrastive_cases(draw):
 
 def check_contrastive(case):
     sim, threads, kwargs = split_case(case, "similarity", "threads")
-    dtype = native(sim.dtype)
-    context = f"contrastive_loss dtype={dtype} n={sim.shape[0]} {kwargs}"
+    dtype, context = dtype_and_context("contrastive_loss", sim, kwargs, n=sim.shape[0])
     loss, grad = fs.contrastive_loss(sim, return_grad=True, num_threads=threads, **kwargs)
     with np.errstate(all="ignore"):     # the oracle's and the bounds' arithmetic, not fastsoftmax's
         want_loss, want_grad = (rounded(w, dtype) for w in reference.contrastive_loss(sim, return_grad=True,
@@ -466,8 +472,7 @@ def special_cases(draw):
 
 def check_special(case):
     name, a, kwargs = split_case(case, "name", "a")
-    dtype = native(a.dtype)
-    context = f"special.{name} dtype={dtype} shape={a.shape} {kwargs}"
+    dtype, context = dtype_and_context(f"special.{name}", a, kwargs, shape=a.shape)
     if name != "logsumexp":
         got = getattr(special, name)(a, kwargs["axis"])
         assert_close(name, got, getattr(reference, name)(a, kwargs["axis"]), dtype, context)
