@@ -3,8 +3,6 @@ threaded scheduler and on a cluster of worker processes."""
 import doctest
 import logging
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -17,7 +15,7 @@ from hypothesis import strategies as st  # noqa: E402
 from numpy.exceptions import AxisError  # noqa: E402
 
 import fastsoftmax as fs  # noqa: E402
-from util import FUNCTIONS, SPECIAL_TABLE, assert_close, special_values  # noqa: E402
+from util import FUNCTIONS, SPECIAL_TABLE, assert_close, run_python, special_values  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
@@ -31,14 +29,21 @@ def compute(lazy, scheduler="threads"):
     return lazy.compute(scheduler=scheduler)
 
 
-def check_against_memory(name, x, chunks, axis=-1, temperature=1.0, keepdims=False, scheduler="threads",
-                         against_reference=True):
-    """The Dask result of ``name`` equals the in-memory one (and the
-    reference) within the contract's bounds, with the documented chunks."""
+def function_and_arguments(name, axis, temperature, keepdims):
+    """``name``'s function, its reference, and the keyword arguments both take
+    (keepdims= only for logsumexp)."""
     fn, ref = FUNCTIONS[name]
     kwargs = dict(axis=axis, temperature=temperature)
     if name == "logsumexp":
         kwargs["keepdims"] = keepdims
+    return fn, ref, kwargs
+
+
+def check_against_memory(name, x, chunks, axis=-1, temperature=1.0, keepdims=False, scheduler="threads",
+                         against_reference=True):
+    """The Dask result of ``name`` equals the in-memory one (and the
+    reference) within the contract's bounds, with the documented chunks."""
+    fn, ref, kwargs = function_and_arguments(name, axis, temperature, keepdims)
     lazy = fn(da.from_array(x, chunks=chunks), **kwargs)
     in_memory = np.asarray(fn(x, **kwargs))
     assert lazy.shape == in_memory.shape and lazy.dtype == in_memory.dtype, (lazy, in_memory.shape)
@@ -59,8 +64,7 @@ def test_import_fastsoftmax_does_not_import_dask():
             "fs.softmax(np.ones((2, 3))); fs.log_softmax([1.0, 2.0]); fs.logsumexp([[1.0]], axis=None)\n"
             "loaded = sorted(m for m in sys.modules if m == 'dask' or m.startswith('dask.'))\n"
             "assert not loaded, loaded\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
+    run_python(code)
 
 
 class BlockComputed(Exception):
@@ -290,10 +294,7 @@ def test_errors_are_those_of_numpy_input_and_compute_nothing():
 def check_where(name, x, where, chunks, axis=-1, temperature=1.0, keepdims=False):
     """The Dask result with ``where`` (NumPy or Dask) equals the in-memory one
     and the reference, with the input's chunks."""
-    fn, ref = FUNCTIONS[name]
-    kwargs = dict(axis=axis, temperature=temperature)
-    if name == "logsumexp":
-        kwargs["keepdims"] = keepdims
+    fn, ref, kwargs = function_and_arguments(name, axis, temperature, keepdims)
     lazy = fn(da.from_array(x, chunks=chunks), where=where, **kwargs)
     plain = where.compute() if isinstance(where, da.Array) else where
     in_memory = np.asarray(fn(x, where=plain, **kwargs))

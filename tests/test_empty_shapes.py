@@ -150,6 +150,8 @@ def test_same_shape(name, case, mask_kind, out_mode):
 @pytest.mark.parametrize("mask_kind", MASKS)
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_logsumexp(case, mask_kind, out_mode):
+    """logsumexp of an empty array: NumPy's log(sum(exp(x))) of it, -inf for
+    every empty or fully masked row, with keepdims=, out= and threads."""
     shape, axis = case
     where = make_mask(mask_kind, shape)
     for dtype, keepdims, threads in itertools.product(DTYPES, (False, True), THREADS):
@@ -169,13 +171,19 @@ def test_logsumexp(case, mask_kind, out_mode):
         assert_same(result, expected, what)
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if isinstance(c[1], int)], ids=case_id)
-def test_logsumexp_of_empty_axes_as_scipy_and_torch(case):
+@pytest.fixture(params=[c for c in CASES if isinstance(c[1], int)], ids=case_id)
+def zeros_along_one_axis(request):
+    """(zeros of an empty shape, a single int axis): the cases SciPy and
+    PyTorch themselves take."""
+    shape, axis = request.param
+    return np.zeros(shape), axis
+
+
+def test_logsumexp_of_empty_axes_as_scipy_and_torch(zeros_along_one_axis):
     """The convention itself, from SciPy and PyTorch: -inf over a zero-length axis, empty over zero rows."""
-    shape, axis = case
-    x = np.zeros(shape)
+    x, axis = zeros_along_one_axis
     result = fs.logsumexp(x, axis)
-    np.testing.assert_array_equal(result, torch.logsumexp(torch.zeros(shape, dtype=torch.float64), axis).numpy())
+    np.testing.assert_array_equal(result, torch.logsumexp(torch.zeros(x.shape, dtype=torch.float64), axis).numpy())
     np.testing.assert_array_equal(result, scipy.special.logsumexp(x, axis))
 
 
@@ -358,12 +366,10 @@ def test_special_logsumexp(case, weights, return_sign):
             assert_same(ref, expected, f"reference {what}")
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if isinstance(c[1], int)], ids=case_id)
-def test_special_logsumexp_as_scipy(case):
+def test_special_logsumexp_as_scipy(zeros_along_one_axis):
     """Where SciPy itself handles the empty input (single axes), the same (value, sign)."""
-    shape, axis = case
-    a = np.zeros(shape)
-    for b in (None, np.ones(shape)):
+    a, axis = zeros_along_one_axis
+    for b in (None, np.ones(a.shape)):
         ours = special.logsumexp(a, axis, b=b, return_sign=True)
         theirs = scipy.special.logsumexp(a, axis, b=b, return_sign=True)
         np.testing.assert_array_equal(ours[0], theirs[0])

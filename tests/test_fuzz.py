@@ -84,13 +84,23 @@ def _gradients(dtype):
     return _mostly_finite(dtype, huge=0)
 
 
+def shapes(min_dims=0, max_dims=3, max_side=5):
+    """An array shape, sides of 0 included."""
+    return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=0, max_side=max_side)
+
+
+def dtypes_and_shapes(dtypes=FLOAT_DTYPES, **shape_bounds):
+    """The (dtype, shape) of a case's arrays."""
+    return st.tuples(st.sampled_from(dtypes), shapes(**shape_bounds))
+
+
 @st.composite
 def float_arrays(draw, shape=None, dtype=None, values=_values, min_dims=0, max_dims=3, max_side=5):
     """A float32/float64 array in one of the layouts of util.layouts (C,
     Fortran, transposed view, negative stride, strided, offset, byte-swapped)."""
     dtype = dtype or draw(st.sampled_from(FLOAT_DTYPES))
     if shape is None:
-        shape = draw(hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=0, max_side=max_side))
+        shape = draw(shapes(min_dims, max_dims, max_side))
     base = draw(hnp.arrays(np.dtype(dtype), shape, elements=values(dtype)))
     return draw(st.sampled_from([x for _, x in layouts(base)]))
 
@@ -122,8 +132,7 @@ def temperatures(zero_and_inf=True):
 
 @st.composite
 def fuzz_cases(draw):
-    dtype = draw(st.sampled_from(DTYPES))
-    shape = draw(hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=7))
+    dtype, shape = draw(dtypes_and_shapes(DTYPES, max_dims=4, max_side=7))
     base = draw(hnp.arrays(np.dtype(dtype), shape, elements=_values(dtype)))
     x = base
     # a random view: reversed / strided axes or a transpose, over a bigger buffer
@@ -215,8 +224,7 @@ BACKWARD = {"softmax_backward": ("softmax", softmax_backward_scale, 0.0),
 @st.composite
 def backward_cases(draw):
     name = draw(st.sampled_from(sorted(BACKWARD)))
-    dtype = draw(st.sampled_from(FLOAT_DTYPES))
-    shape = draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=5))
+    dtype, shape = draw(dtypes_and_shapes())
     x = draw(float_arrays(shape, dtype, _mostly_finite))
     axis = draw(axes(len(shape)))
     t = draw(temperatures(zero_and_inf=False))
@@ -232,7 +240,7 @@ def backward_cases(draw):
 def check_backward(case):
     name, grad, y, axis, t, where = (case[k] for k in ("name", "grad", "y", "axis", "t", "where"))
     function = getattr(fs, name)
-    dtype = np.result_type(grad.dtype.newbyteorder("="), y.dtype.newbyteorder("="))
+    dtype = np.result_type(native(grad.dtype), native(y.dtype))
     with np.errstate(all="ignore"):
         want = getattr(reference, name)(grad, y, axis, temperature=t, where=where)
     context = f"{name} dtype={dtype} shape={grad.shape} axis={axis} T={t} where={where is not None} {case['out_mode']}"
@@ -257,6 +265,25 @@ def check_backward(case):
 
 # ---- losses ---------------------------------------------------------------------------
 
+def split_case(case, *names):
+    """The named entries of a drawn case, in order, then the rest as the call's keyword arguments."""
+    kwargs = dict(case)
+    return (*(kwargs.pop(name) for name in names), kwargs)
+
+
+def native(dtype):
+    """The dtype in the machine's byte order: the dtype results come back in."""
+    return np.dtype(np.dtype(dtype).newbyteorder("="))
+
+
+def dtype_and_context(what, x, kwargs, **details):
+    """The dtype results come back in (``x``'s, in native byte order), and the
+    case described for failure messages."""
+    dtype = native(x.dtype)
+    details = [f"{key}={value}" for key, value in details.items()]
+    return dtype, " ".join([what, f"dtype={dtype}", *details, str(kwargs)])
+
+
 def rounded(want, dtype):
     """The reference's float64 results rounded to the result dtype, as
     fastsoftmax rounds them: beyond float32's range that is +-inf."""
@@ -266,8 +293,7 @@ def rounded(want, dtype):
 
 @st.composite
 def cross_entropy_cases(draw):
-    dtype = draw(st.sampled_from(FLOAT_DTYPES))
-    shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=5))
+    dtype, shape = draw(dtypes_and_shapes(min_dims=1))
     axis = draw(st.integers(-len(shape), len(shape) - 1))
     classes = shape[axis]
     batch = shape[:axis % len(shape)] + shape[axis % len(shape) + 1:]
@@ -292,10 +318,8 @@ def cross_entropy_cases(draw):
 
 
 def check_cross_entropy(case):
-    kwargs = dict(case)
-    x, target, threads = kwargs.pop("logits"), kwargs.pop("target"), kwargs.pop("threads")
-    dtype = np.dtype(x.dtype.newbyteorder("="))
-    context = f"cross_entropy dtype={dtype} shape={x.shape} target={target.dtype} {kwargs}"
+    x, target, threads, kwargs = split_case(case, "logits", "target", "threads")
+    dtype, context = dtype_and_context("cross_entropy", x, kwargs, shape=x.shape, target=target.dtype)
     loss, grad = fs.cross_entropy(x, target, return_grad=True, num_threads=threads, **kwargs)
     with np.errstate(all="ignore"):     # the oracle's and the bounds' arithmetic, not fastsoftmax's
         want_loss, want_grad = (rounded(w, dtype) for w in reference.cross_entropy(x, target, return_grad=True,
@@ -309,8 +333,7 @@ def check_cross_entropy(case):
 
 @st.composite
 def kl_div_cases(draw):
-    dtype = draw(st.sampled_from(FLOAT_DTYPES))
-    shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=5))
+    dtype, shape = draw(dtypes_and_shapes(min_dims=1))
     return dict(student=draw(float_arrays(shape, dtype, _loss_logits)),
                 teacher=draw(float_arrays(shape, dtype, _loss_logits)),
                 axis=draw(st.integers(-len(shape), len(shape) - 1)),
@@ -320,7 +343,7 @@ def kl_div_cases(draw):
 
 def check_kl_div(case):
     s, t, axis, temperature, reduction = (case[k] for k in ("student", "teacher", "axis", "temperature", "reduction"))
-    dtype = np.dtype(s.dtype.newbyteorder("="))
+    dtype = native(s.dtype)
     context = f"kl_div dtype={dtype} shape={s.shape} axis={axis} T={temperature} {reduction}"
     loss, grad = fs.kl_div(s, t, axis, temperature=temperature, reduction=reduction, return_grad=True,
                            num_threads=case["threads"])
@@ -350,10 +373,8 @@ def contrastive_cases(draw):
 
 
 def check_contrastive(case):
-    kwargs = dict(case)
-    sim, threads = kwargs.pop("similarity"), kwargs.pop("threads")
-    dtype = np.dtype(sim.dtype.newbyteorder("="))
-    context = f"contrastive_loss dtype={dtype} n={sim.shape[0]} {kwargs}"
+    sim, threads, kwargs = split_case(case, "similarity", "threads")
+    dtype, context = dtype_and_context("contrastive_loss", sim, kwargs, n=sim.shape[0])
     loss, grad = fs.contrastive_loss(sim, return_grad=True, num_threads=threads, **kwargs)
     with np.errstate(all="ignore"):     # the oracle's and the bounds' arithmetic, not fastsoftmax's
         want_loss, want_grad = (rounded(w, dtype) for w in reference.contrastive_loss(sim, return_grad=True,
@@ -375,7 +396,7 @@ def check_contrastive(case):
 
 @st.composite
 def sample_cases(draw):
-    shape = draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=5))
+    shape = draw(shapes())
     x = draw(float_arrays(shape, values=_mostly_finite))
     axis = draw(st.integers(-max(len(shape), 1), max(len(shape), 1) - 1))
     batch = np.delete(np.array(shape if shape else (1,)), axis % max(len(shape), 1)).tolist()
@@ -393,8 +414,7 @@ def sample_cases(draw):
 
 
 def check_sample(case):
-    kwargs = dict(case)
-    x, axis, threads, seed = (kwargs.pop(k) for k in ("logits", "axis", "threads", "seed"))
+    x, axis, threads, seed, kwargs = split_case(case, "logits", "axis", "threads", "seed")
     context = f"sample dtype={x.dtype} shape={x.shape} axis={axis} {kwargs}"
     batch = np.delete(np.array(x.shape if x.ndim else (1,)), axis % max(x.ndim, 1)).tolist()
     if math.prod(batch) == 0:     # no rows: nothing drawn, nothing to check
@@ -411,7 +431,7 @@ def check_sample(case):
     assert np.shape(got) == tuple(batch) and np.asarray(got).dtype == np.int64, context
     # The kept set may differ from the exact one for probabilities within rounding of a filter's
     # boundary (documented): the support is that of the filters widened by a rounding margin.
-    margin = SAMPLE_BOUNDARY_MARGIN[np.dtype(x.dtype.newbyteorder("=")).name]
+    margin = SAMPLE_BOUNDARY_MARGIN[native(x.dtype).name]
     widened = dict(kwargs)
     if widened.get("top_p") is not None:
         widened["top_p"] = min(1.0, widened["top_p"] * (1 + margin))
@@ -451,10 +471,8 @@ def special_cases(draw):
 
 
 def check_special(case):
-    kwargs = dict(case)
-    name, a = kwargs.pop("name"), kwargs.pop("a")
-    dtype = np.dtype(a.dtype.newbyteorder("="))
-    context = f"special.{name} dtype={dtype} shape={a.shape} {kwargs}"
+    name, a, kwargs = split_case(case, "name", "a")
+    dtype, context = dtype_and_context(f"special.{name}", a, kwargs, shape=a.shape)
     if name != "logsumexp":
         got = getattr(special, name)(a, kwargs["axis"])
         assert_close(name, got, getattr(reference, name)(a, kwargs["axis"]), dtype, context)

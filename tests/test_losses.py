@@ -18,7 +18,7 @@ import fastsoftmax as fs
 from fastsoftmax import reference
 from util import (DTYPES, as_scalar_of, assert_relative_close, assert_scaled_close, ce_grad_scale, check_contrastive,
                   check_cross_entropy, check_kl, contrastive_grad_scale, kl_scales, layouts, logits, similarities,
-                  threaded_shape)
+                  student_and_teacher, threaded_shape)
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
@@ -306,8 +306,7 @@ def test_cross_entropy_allocates_no_rows_by_classes_temporary():
 @pytest.mark.parametrize("temperature", [1.0, 4.0, 20.0])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_kl_div_matches_the_reference(dtype, temperature, reduction):
-    student = logits((6, 7), dtype, seed=30)
-    teacher = logits((6, 7), dtype, seed=31, scale=8.0)
+    student, teacher = student_and_teacher((6, 7), dtype, seed=30)
     check_kl(student, teacher, dtype, f"T={temperature} {reduction}", temperature=temperature, reduction=reduction)
 
 
@@ -517,8 +516,7 @@ def test_kl_div_against_torch(temperature, reduction):
     result summed along the class axis."""
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
-    s = logits((6, 7), np.float64, seed=46)
-    t = logits((6, 7), np.float64, seed=47, scale=8.0)
+    s, t = student_and_teacher((6, 7), np.float64, seed=46)
     st = torch.tensor(s, requires_grad=True)
     want = temperature ** 2 * F.kl_div(F.log_softmax(st / temperature, -1),
                                        F.log_softmax(torch.from_numpy(t) / temperature, -1),

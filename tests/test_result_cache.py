@@ -7,17 +7,14 @@ frees them and returns the bytes that were held, and the environment
 variable FASTSOFTMAX_RESULT_CACHE=0 turns the cache off."""
 import concurrent.futures
 import copy
-import os
 import pickle
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 import fastsoftmax as fs
 from fastsoftmax import _rows
-from util import DTYPES, FUNCTIONS, assert_close, logits, oracle
+from util import DTYPES, FUNCTIONS, assert_close, logits, oracle, run_python
 
 MIB = 1 << 20
 
@@ -189,11 +186,8 @@ print(_rows.release_result_cache())
 
 
 def test_cache_turned_off_by_environment():
-    env = dict(os.environ, FASTSOFTMAX_RESULT_CACHE="0")
-    proc = subprocess.run([sys.executable, "-c", CACHE_OFF_SCRIPT], capture_output=True, text=True, env=env,
-                          timeout=120)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.split()[-1] == "0", proc.stdout
+    printed = run_python(CACHE_OFF_SCRIPT, FASTSOFTMAX_RESULT_CACHE="0")
+    assert printed.split()[-1] == "0", printed
 
 
 def test_public_release_result_cache_reports_and_frees():

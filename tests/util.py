@@ -8,7 +8,11 @@ itself: ``y * (g - sum(g * y))`` may cancel to nearly 0, and then only an
 error relative to ``|y| * (|g| + sum|g * y|)`` is meaningful."""
 from __future__ import annotations
 
+import functools
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 
@@ -31,6 +35,28 @@ ROW_SUM_BOUND = 2e-6
 # The reference computes float64 inputs in float64 too, so its own rounding
 # (a few ulp of (x - max) / T) adds to ours; compare with a little slack.
 REFERENCE_SLACK = {np.dtype(np.float32): 1.0, np.dtype(np.float64): 4.0, np.dtype(np.float16): 1.0}
+
+
+def read_only_cache(build):
+    """Cache an input builder: its array is shared by every test (and
+    instruction-set variant) that asks for the same arguments, so it is made
+    read-only, and no test can change what the others see."""
+    @functools.lru_cache(maxsize=None)
+    @functools.wraps(build)
+    def cached(*args, **kwargs):
+        array = build(*args, **kwargs)
+        array.flags.writeable = False
+        return array
+    return cached
+
+
+def run_python(script: str, **environment: str) -> str:
+    """Run ``script`` in a fresh interpreter, with these environment variables
+    added to ours; it must succeed.  Returns what it printed."""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=dict(os.environ, **environment), timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
 
 
 def rng(seed=0):
@@ -408,6 +434,14 @@ def kl_scales(student, teacher, axis, temperature, reduction):
         return row, temperature * (p + q)
     denominator = rows if reduction == "batchmean" else 1
     return row.sum() / denominator, temperature * (p + q) / denominator
+
+
+def student_and_teacher(shape, dtype, seed, teacher_seed=None):
+    """kl_div's logits: the student's, and a teacher's twice as spread (rows
+    both sharper and flatter than the student's), the teacher's from
+    ``teacher_seed`` (``seed + 1`` unless given)."""
+    teacher_seed = seed + 1 if teacher_seed is None else teacher_seed
+    return logits(shape, dtype, seed=seed), logits(shape, dtype, seed=teacher_seed, scale=8.0)
 
 
 def check_kl(student, teacher, dtype, context, axis=-1, temperature=1.0, reduction="batchmean"):

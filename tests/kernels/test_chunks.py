@@ -12,7 +12,7 @@ import pytest
 
 import fastsoftmax as fs
 from fastsoftmax import _rows, reference
-from util import DTYPES, FUNCTIONS, assert_close, logits, oracle
+from util import DTYPES, FUNCTIONS, assert_close, logits, oracle, read_only_cache
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
@@ -21,19 +21,34 @@ TEMPS = [0.0, 0.5, 1.0, 3.0, inf]
 OPS = {"softmax": _rows.SOFTMAX, "log_softmax": _rows.LOG_SOFTMAX, "logsumexp": _rows.LOGSUMEXP}
 
 
-@functools.lru_cache(maxsize=None)
+@read_only_cache
 def _long_rows(dtype, n):
     x = logits((3, n), dtype, seed=n)
     x[0, [10, 40_000, n - 1]] = x[0].max() + 1     # ties for the maximum in three chunks
     x[1, ::5] = -inf
     x[2, 50_000] = nan
-    x.flags.writeable = False
     return x
 
 
+@read_only_cache
+def _long_selection(n):
+    """A where= selection for _long_rows(dtype, n): random, with every entry
+    of row 0 at the maximum kept, and none of a chunk-sized stretch of row 1."""
+    mask = np.random.default_rng(n).random((3, n)) < 0.7
+    mask[0, [10, 40_000, n - 1]] = True
+    mask[1, 1_000:67_000] = False
+    mask[1, 0] = True
+    return mask
+
+
 @functools.lru_cache(maxsize=None)
-def _long_want(name, dtype, n, t):
+def _long_want(name, dtype, n, t, selected=False):
+    """The first two rows of _long_rows(dtype, n), with -inf where
+    _long_selection(n) does not select if ``selected``: the long-double
+    oracle's result at 0 < t < inf, else the reference's."""
     x = _long_rows(dtype, n)
+    if selected:
+        x = np.where(_long_selection(n), x, -inf).astype(dtype)
     if 0 < t < inf:
         return oracle(name, x[:2], temperature=t)
     return FUNCTIONS[name][1](x[:2], temperature=t)
@@ -51,25 +66,6 @@ def test_long_rows_every_variant(isa, dtype, n):
             assert np.isnan(got[2]).all(), f"{isa} {name} NaN row n={n} T={t}"
             np.testing.assert_array_equal(fast(x, temperature=t, num_threads=2), got)
 
-@functools.lru_cache(maxsize=None)
-def _long_selection(n):
-    """A where= selection for _long_rows(dtype, n): random, with every entry
-    of row 0 at the maximum kept, and none of a chunk-sized stretch of row 1."""
-    mask = np.random.default_rng(n).random((3, n)) < 0.7
-    mask[0, [10, 40_000, n - 1]] = True
-    mask[1, 1_000:67_000] = False
-    mask[1, 0] = True
-    mask.flags.writeable = False
-    return mask
-
-
-@functools.lru_cache(maxsize=None)
-def _long_selected_want(name, dtype, n, t):
-    """The long-double oracle of the first two rows with -inf where not selected."""
-    masked = np.where(_long_selection(n), _long_rows(dtype, n), -inf).astype(dtype)
-    return oracle(name, masked[:2], temperature=t)
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", [65_536 + 3, 3 * 32_768 + 5])
 def test_long_rows_with_a_selection_every_variant(isa, dtype, n):
@@ -80,7 +76,7 @@ def test_long_rows_with_a_selection_every_variant(isa, dtype, n):
     for t in (0.5, 3.0):
         for name, (fast, _) in FUNCTIONS.items():
             got = fast(x, temperature=t, where=mask)
-            assert_close(name, got[:2], _long_selected_want(name, dtype, n, t), dtype, f"{isa} n={n} T={t}")
+            assert_close(name, got[:2], _long_want(name, dtype, n, t, selected=True), dtype, f"{isa} n={n} T={t}")
             nan_selected = mask[2, 50_000]
             assert np.isnan(got[2]).all() == nan_selected, f"{isa} {name} NaN row n={n} T={t}"
             np.testing.assert_array_equal(fast(x, temperature=t, where=mask, num_threads=2), got)

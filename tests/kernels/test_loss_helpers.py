@@ -4,10 +4,12 @@ written from them, as cross_entropy (class weights, label smoothing,
 probability targets, ignore_index), kl_div and contrastive_loss run them, for
 every instruction-set variant (the ``isa`` fixture), against the
 reference."""
+import itertools
+
 import numpy as np
 import pytest
 
-from util import DTYPES, check_contrastive, check_cross_entropy, check_kl, logits, similarities
+from util import DTYPES, check_contrastive, check_cross_entropy, check_kl, logits, similarities, student_and_teacher
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
@@ -47,11 +49,9 @@ def test_cross_entropy_coefficients(isa, dtype, reduction):
 @pytest.mark.parametrize("reduction", ["none", "batchmean"])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_kl_div(isa, dtype, reduction):
-    for n in CLASS_COUNTS:
-        student = logits((6, n), dtype, seed=n + 30)
-        teacher = logits((6, n), dtype, seed=n + 31, scale=8.0)
-        for t in (1.0, 4.0):
-            check_kl(student, teacher, dtype, f"{isa} n={n} T={t} {reduction}", temperature=t, reduction=reduction)
+    for n, t in itertools.product(CLASS_COUNTS, (1.0, 4.0)):
+        student, teacher = student_and_teacher((6, n), dtype, seed=n + 30)
+        check_kl(student, teacher, dtype, f"{isa} n={n} T={t} {reduction}", temperature=t, reduction=reduction)
 
 
 @pytest.mark.parametrize("symmetric", [True, False])

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from util import DTYPES, check_cross_entropy, check_kl, logits
+from util import DTYPES, check_cross_entropy, check_kl, logits, student_and_teacher
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
@@ -30,7 +30,6 @@ def test_cross_entropy_every_row_length(isa, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_kl_div_every_row_length(isa, dtype):
     for n in CLASS_COUNTS:
-        student = logits((3, n), dtype, seed=n)
-        teacher = logits((3, n), dtype, seed=n + 1000, scale=8.0)
+        student, teacher = student_and_teacher((3, n), dtype, seed=n, teacher_seed=n + 1000)
         for t in (1.0, 4.0):
             check_kl(student, teacher, dtype, f"{isa} n={n} T={t}", temperature=t, reduction="none")

@@ -23,7 +23,7 @@ import pytest
 import fastsoftmax as fs
 from fastsoftmax import reference
 from util import (DTYPES, FUNCTIONS, ROW_SUM_BOUND, SPECIAL_KINDS, SPECIAL_TABLE, assert_close, lanes, logits,
-                  oracle, special_values)
+                  oracle, read_only_cache, special_values)
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
@@ -79,11 +79,9 @@ ROW_COUNTS = [15, 16, 17, 31, 32, 33, 47, 64]       # around multiples of the ti
 SENTINEL = -1234.5                                  # fills memory around `out`: must survive
 
 
-@functools.lru_cache(maxsize=None)
+@read_only_cache
 def _case(dtype, rows, n, seed):
-    x = logits((rows, n), dtype, seed=seed)
-    x.flags.writeable = False
-    return x
+    return logits((rows, n), dtype, seed=seed)
 
 
 @functools.lru_cache(maxsize=None)
