@@ -4,9 +4,9 @@ A refactor must not slow anything down.  This script imports the package
 under test as ``fastsoftmax`` and a second build (for example today's main,
 installed and copied to a folder under another name) from ``--old``, then
 times every case of ``fastsoftmax.bench.CASES`` plus the masked, training,
-sampling, SciPy-weighted and bfloat16 paths, alternating old and new call by
-call block, and prints the median of each and their ratio (> 1: new is
-faster).
+sampling, SciPy-weighted and bfloat16 paths, alternating old and new block by
+block (and which goes first), and prints the median of each and their ratio
+(> 1: new is faster).
 
     cp -r "$(python -c 'import fastsoftmax, os; print(os.path.dirname(fastsoftmax.__file__))')" /tmp/old/fastsoftmax_old
     # ... rebuild the new one, then:
@@ -31,6 +31,7 @@ def load_old(path):
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
+    importlib.import_module(f"{name}.special")
     return module
 
 
@@ -98,11 +99,17 @@ def timed(fn, repeat):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--old", required=True, help="folder of the old build's package (any name)")
+    ap.add_argument("--new", default="", help="folder of the new build's package, loaded the same way as "
+                    "--old (default: import fastsoftmax)")
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--only", default="", help="comma-separated substrings of case names")
     args = ap.parse_args()
-    import fastsoftmax as new
+    if args.new:
+        new = load_old(args.new)
+    else:
+        import fastsoftmax as new
+        import fastsoftmax.special  # noqa: F401  (the SciPy drop-in is a submodule)
     old = load_old(args.old)
     made = cases(new, args.threads)
     wanted = [s for s in args.only.split(",") if s]
@@ -117,9 +124,15 @@ def main():
         once = timed(f_new, 1)
         repeat = max(1, min(200, int(0.02 / max(once, 1e-7))))
         t_old, t_new = [], []
-        for _ in range(args.rounds):
-            t_old.append(timed(f_old, repeat))
-            t_new.append(timed(f_new, repeat))
+        for round_ in range(args.rounds):
+            # alternate which build goes first: the second of a pair can find
+            # the caches and the allocator in the first one's state
+            if round_ % 2:
+                t_new.append(timed(f_new, repeat))
+                t_old.append(timed(f_old, repeat))
+            else:
+                t_old.append(timed(f_old, repeat))
+                t_new.append(timed(f_new, repeat))
         mo, mn = statistics.median(t_old), statistics.median(t_new)
         print(f"{name:44s} {mo * 1e6:10.1f} {mn * 1e6:10.1f} {mo / mn:8.3f}", flush=True)
 

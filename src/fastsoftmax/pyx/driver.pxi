@@ -89,6 +89,9 @@ cdef int run_items(const loop_job *job, Py_ssize_t items, int threads) noexcept 
     cdef int missing = 0
     if items <= 0:
         return 0
+    if threads <= 1 and job.scratch_bytes <= 0:
+        job.run(job, 0, items, NULL)     # the common small call: nothing to set up
+        return 0
     if threads > 1:
         block = items // (UNITS_PER_THREAD * threads)
         block = max(job.align, (block + job.align - 1) // job.align * job.align)

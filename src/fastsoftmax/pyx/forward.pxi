@@ -60,9 +60,11 @@ cdef int run(int op, int dtype, const char *x, char *out, Py_ssize_t outer, Py_s
     if inner == 0 or outer == 0:
         return 0
     fs_params_init(dtype, temperature, &p)
-    memset(&job, 0, sizeof(job))
+    # every field set here (no memset: this is on the path of the smallest calls)
+    job.loop.release, job.loop.scratch_bytes, job.loop.zero_scratch = NULL, 0, False
     job.k, job.p, job.op, job.x, job.out = fs_kernels_for(dtype), &p, op, x, out
     job.n, job.inner, job.size = n, inner, dtype_size(dtype)
+    job.stream, job.band, job.bands = 0, 0, 0
     if inner > 1:
         job.loop.run, job.loop.align = columns_run, 1
         job.band = max(1, COLUMN_BAND_BYTES // job.size)
