@@ -104,6 +104,11 @@ double scaled_error(const dtype *d, wide got, wide want, wide scale, double fact
 /* whether two values are the same special value (NaN, or equal) */
 int same_special(wide got, wide want);
 
+/* The loop "for each element n of a static array", in order. */
+#define FOR_EACH(n, array)                                                        \
+    for (size_t n##_at = 0; n##_at < sizeof(array) / sizeof((array)[0]); n##_at++) \
+        for (ptrdiff_t n = (array)[n##_at], n##_once = 1; n##_once; n##_once = 0)
+
 #define GUARD 12345.0L   /* written just past an output: the kernels must leave it */
 
 /* ---- data ------------------------------------------------------------------ */

@@ -141,8 +141,7 @@ void check_rows_where(const dtype *d)
     const ptrdiff_t rows = 5;
     group g = {d, "rows_where", 0, 0, 0};
     int turn = 0;
-    for (size_t j = 0; j < sizeof lengths / sizeof lengths[0]; j++) {
-        const ptrdiff_t n = lengths[j];
+    FOR_EACH(n, lengths) {
         void *x = new_rows(d, rows * n);
         for (ptrdiff_t r = 0; r < rows; r++, turn++) {
             void *row = test_row(d, n, turn);
@@ -271,8 +270,7 @@ void check_row_stats(const dtype *d)
     static const ptrdiff_t lengths[] = {0, 1, 2, 5, 16, 33, 100, 1000, 70000};
     group g = {d, "row_stats", 0, 0, 0};
     int turn = 0;
-    for (size_t j = 0; j < sizeof lengths / sizeof lengths[0]; j++) {
-        const ptrdiff_t n = lengths[j];
+    FOR_EACH(n, lengths) {
         const int rounds = n > 1000 ? 1 : 6;
         for (int round = 0; round < rounds; round++, turn++) {
             void *x = test_row(d, n, turn);

@@ -34,8 +34,7 @@ void check_weighted_gap(const dtype *d)
 {
     static const ptrdiff_t lengths[] = {0, 1, 5, 17, 100, 1000};
     group g = {d, "weighted_gap", 0, 0, 0};
-    for (size_t j = 0; j < sizeof lengths / sizeof lengths[0]; j++) {
-        const ptrdiff_t n = lengths[j];
+    FOR_EACH(n, lengths) {
         void *x = new_rows(d, n), *y = new_rows(d, n), *wt = new_rows(d, n), *q = new_rows(d, n);
         for (ptrdiff_t i = 0; i < n; i++) {
             d->set(wt, i, 0.5 + rng_uniform());
@@ -81,8 +80,7 @@ void check_combine(const dtype *d)
     static const ptrdiff_t lengths[] = {0, 1, 5, 17, 100, 1000};
     static const double alphas[] = {1.0, 0.37, -2.5};
     group g = {d, "combine", 0, 0, 0};
-    for (size_t j = 0; j < sizeof lengths / sizeof lengths[0]; j++) {
-        const ptrdiff_t n = lengths[j];
+    FOR_EACH(n, lengths) {
         void *start = new_rows(d, n), *out = new_rows(d, n), *wt = new_rows(d, n), *q = new_rows(d, n);
         fill_random(d, start, 0, n, 1.0, 0, 0);
         for (ptrdiff_t i = 0; i < n; i++) {

@@ -160,8 +160,7 @@ static void rows_group_tiles(const dtype *d)
     static const ptrdiff_t row_counts[] = {16, 17, 23, 31, 32, 33, 40};
     group g = {d, "tiles: 16..40 rows of n=1..17", 0, 0, 0};
     int turn = 0;
-    for (size_t j = 0; j < sizeof row_counts / sizeof row_counts[0]; j++) {
-        const ptrdiff_t rows = row_counts[j];
+    FOR_EACH(rows, row_counts) {
         for (ptrdiff_t n = 1; n <= 17; n++) {
             void *x = new_rows(d, rows * n);
             fill_random(d, x, 0, rows * n, n % 5 ? 4.0 : 30.0, n % 3 == 0, 0);

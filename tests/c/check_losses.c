@@ -14,7 +14,6 @@
 #ifdef FS_HAVE_LOSS_ROWS
 
 static const ptrdiff_t LOSS_LENGTHS[] = {1, 2, 5, 17, 100, 1000};
-#define N_LOSS_LENGTHS (sizeof LOSS_LENGTHS / sizeof LOSS_LENGTHS[0])
 
 /* A row of logits: random, with -inf entries, or special (turn picks). */
 static void loss_row(const dtype *d, void *x, ptrdiff_t n, int turn)
@@ -82,8 +81,7 @@ static void check_cross_entropy_row(const dtype *d)
     static const double smoothings[] = {0.0, 0.1};
     group g = {d, "cross_entropy_row", 0, 0, 0};
     int turn = 0;
-    for (size_t j = 0; j < N_LOSS_LENGTHS; j++) {
-        const ptrdiff_t n = LOSS_LENGTHS[j];
+    FOR_EACH(n, LOSS_LENGTHS) {
         void *x = new_rows(d, n), *soft = new_rows(d, n), *weight = new_rows(d, n);
         for (int round = 0; round < 4; round++, turn++) {
             loss_row(d, x, n, turn);
@@ -150,8 +148,7 @@ static void check_kl_div_row(const dtype *d)
 {
     group g = {d, "kl_div_row", 0, 0, 0};
     int turn = 0;
-    for (size_t j = 0; j < N_LOSS_LENGTHS; j++) {
-        const ptrdiff_t n = LOSS_LENGTHS[j];
+    FOR_EACH(n, LOSS_LENGTHS) {
         void *s = new_rows(d, n), *tt = new_rows(d, n);
         for (int round = 0; round < 5; round++, turn++) {
             loss_row(d, s, n, turn);
@@ -177,8 +174,7 @@ static void check_contrastive_row(const dtype *d)
 {
     group g = {d, "contrastive_row", 0, 0, 0};
     int turn = 0;
-    for (size_t j = 0; j < N_LOSS_LENGTHS; j++) {
-        const ptrdiff_t n = LOSS_LENGTHS[j];
+    FOR_EACH(n, LOSS_LENGTHS) {
         void *row = new_rows(d, n), *grad = xcalloc(n + 1, d->size), *scratch = xcalloc(n, d->size);
         wide *sm = xcalloc(n, sizeof(wide)), *lsm = xcalloc(n, sizeof(wide)), lse;
         wide *gw = xcalloc(n, sizeof(wide)), *gs = xcalloc(n, sizeof(wide)), *q = xcalloc(n, sizeof(wide));
