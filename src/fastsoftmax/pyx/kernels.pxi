@@ -98,3 +98,11 @@ cdef inline int dtype_code(int typenum) noexcept:
 
 cdef inline Py_ssize_t dtype_size(int dtype) noexcept nogil:
     return 4 if dtype == FS_F32 else 8
+
+
+cdef inline void store_value(char *out, Py_ssize_t i, Py_ssize_t size, double value) noexcept nogil:
+    """out[i] = value, rounded to the row dtype (an element of ``size`` bytes)."""
+    if size == 4:
+        (<float *> out)[i] = <float> value
+    else:
+        (<double *> out)[i] = value

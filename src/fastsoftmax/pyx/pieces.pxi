@@ -138,10 +138,7 @@ cdef int write_by_pieces(pieces_job *job, Py_ssize_t rows, Py_ssize_t row_length
         fs_row_finish(job.op, &whole[r], row_length, job.p, &result[r])
     if job.op == FS_LOGSUMEXP:
         for r in range(rows):
-            if job.size == 4:
-                (<float *> job.out)[r] = <float> result[r].logsumexp
-            else:
-                (<double *> job.out)[r] = result[r].logsumexp
+            store_value(job.out, r, job.size, result[r].logsumexp)
     else:
         job.result = result
         job.loop.run = pieces_write_run

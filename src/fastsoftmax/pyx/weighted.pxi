@@ -15,14 +15,9 @@ cdef void weighted_store(const weighted_job *job, const fs_stats *row, Py_ssize_
     fs_weighted_finish(row, 1.0, &v, &s)
     if job.sign == NULL and s < 0:
         v = NAN
-    if job.pieces.size == 4:
-        (<float *> job.value)[r] = <float> v
-        if job.sign != NULL:
-            (<float *> job.sign)[r] = <float> s
-    else:
-        (<double *> job.value)[r] = v
-        if job.sign != NULL:
-            (<double *> job.sign)[r] = s
+    store_value(job.value, r, job.pieces.size, v)
+    if job.sign != NULL:
+        store_value(job.sign, r, job.pieces.size, s)
 
 
 cdef void weighted_rows_run(const loop_job *loop, Py_ssize_t start, Py_ssize_t stop,
