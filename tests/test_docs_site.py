@@ -1,5 +1,5 @@
 """The Sphinx site in docs/ builds with warnings as errors (``docs`` mark: it
-needs sphinx, numpydoc and matplotlib, the docs extra)."""
+needs sphinx, numpydoc, the PyData theme and matplotlib, the docs extra)."""
 import importlib.util
 import inspect
 import os
@@ -16,8 +16,9 @@ DOCS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
 
 
 @pytest.mark.skipif(not os.path.exists(os.path.join(DOCS, "conf.py")), reason="docs/ not next to tests/")
-@pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m in ("sphinx", "numpydoc", "matplotlib")),
-                    reason="needs sphinx, numpydoc and matplotlib (pip install '.[docs]')")
+@pytest.mark.skipif(any(importlib.util.find_spec(m) is None
+                        for m in ("sphinx", "numpydoc", "pydata_sphinx_theme", "matplotlib")),
+                    reason="needs sphinx, numpydoc, pydata-sphinx-theme and matplotlib (pip install '.[docs]')")
 def test_docs_build_without_warnings(tmp_path):
     html = tmp_path / "html"
     proc = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", DOCS, str(html),
@@ -35,4 +36,19 @@ def test_docs_build_without_warnings(tmp_path):
     images = {p.name for p in (html / "_images").iterdir()}
     assert {"temperature-1.png", "benchmarks-1.png"} <= images, images
     bench = (html / "benchmarks.html").read_text(encoding="utf-8")
-    assert "softmax float32 (64, 50257)" in bench and "@README_BENCHMARK_TABLE@" not in bench
+    assert "softmax float32 (64, 50257)" in bench and "@BENCHMARK_TABLE@" not in bench
+    assert "pydata-sphinx-theme" in bench or "pydata_sphinx_theme" in bench      # the theme in use
+    for page in ("quickstart", "guide/index", "guide/scipy", "guide/half_precision", "development"):
+        assert (html / f"{page}.html").exists(), page
+
+
+def test_readme_links_resolve():
+    """Every relative link of the README names a file of the repository."""
+    import re
+
+    root = os.path.dirname(DOCS)
+    with open(os.path.join(root, "README.md"), encoding="utf-8") as f:
+        targets = re.findall(r"\]\(([^)#:]+)\)", f.read())
+    assert "docs/quickstart.rst" in targets
+    missing = [t for t in targets if not os.path.exists(os.path.join(root, t))]
+    assert not missing, missing
