@@ -40,6 +40,9 @@ html_theme_options = {
     "header_links_before_dropdown": 6,
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
+    # The guide's pages are short: without the right-hand table of contents,
+    # their code blocks get the width they need at 1280 px.
+    "secondary_sidebar_items": {"guide/*": [], "[!g]*": ["page-toc", "sourcelink"]},
 }
 # The pages outside the user guide have no section to navigate: no left sidebar.
 html_sidebars = {page: [] for page in ("index", "quickstart", "install", "api", "benchmarks", "development")}
