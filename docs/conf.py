@@ -89,6 +89,9 @@ def _benchmark_table():
 
 def _fill_placeholders(app, docname, source):
     if "@BENCHMARK_TABLE@" in source[0]:
+        # re-read the page when the stored figures change (a fresh output
+        # folder also redraws its chart)
+        app.env.note_dependency(BENCHMARK_RESULTS)
         source[0] = source[0].replace("@BENCHMARK_TABLE@", _benchmark_table())
 
 
