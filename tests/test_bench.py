@@ -212,7 +212,9 @@ def test_plot_layout(monkeypatch):
         renderer = fig.canvas.get_renderer()
         legend_box = ax.get_legend().get_window_extent(renderer)
         axes_box = ax.get_window_extent(renderer)
-        assert legend_box.x0 >= axes_box.x1                 # beside the axes: covers no bar
+        assert legend_box.y0 >= axes_box.y1 - 1             # above the axes: covers no bar
+        # legible: every label at least 12 points
+        assert min(t.get_fontsize() for t in ax.get_yticklabels() + ax.get_legend().get_texts()) >= 12
         bars = {c.get_label(): c for c in ax.containers}
         assert set(bars) == {"fastsoftmax", "numpy", "torch"}  # the copy floor is no bar
         floors = [c for c in ax.collections if isinstance(c, LineCollection)]

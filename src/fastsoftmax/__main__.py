@@ -114,7 +114,7 @@ def main(argv=None) -> int:
     if args.threads < 1:
         parser.error("--threads must be >= 1")
     if args.plot and importlib.util.find_spec("matplotlib") is None:
-        parser.error("--plot needs matplotlib: pip install 'fastsoftmax[plot]'")
+        parser.error("--plot needs matplotlib: pip install matplotlib (or pip install '.[plot]' from a clone)")
     cases = bench.QUICK_CASES if args.quick else bench.CASES
     info = build_info()
     print(f"fastsoftmax {info['version']} ({info['simd']}, OpenMP {'on' if info['openmp'] else 'off'}); "

@@ -451,7 +451,9 @@ def figure(results: list[dict], cpu: str | None = None):
     libs = [lib for lib in ["fastsoftmax", *PEERS] if any(lib in r["times"] for r in results)]
     # One horizontal group of bars per case, top to bottom in table order, so
     # that the case labels read without rotation however many cases there are.
-    fig, ax = plt.subplots(figsize=(10, 1.2 + 0.12 * len(results) * (len(libs) + 1)))
+    # About as wide as a docs page's column, so that 12-point text stays at
+    # least 12 pixels high on screen.
+    fig, ax = plt.subplots(figsize=(9.5, 1.6 + 0.105 * len(results) * (len(libs) + 1)))
     height = 0.8 / len(libs)
 
     def gbs(r: dict, lib: str) -> float:
@@ -465,22 +467,24 @@ def figure(results: list[dict], cpu: str | None = None):
     ax.vlines([gbs(r, "copy") for r in results], [i - 0.45 for i in cases], [i + 0.45 for i in cases],
               colors="black", linewidths=2, label="copy floor (np.copyto)")
     ax.set_yticks(list(cases))
-    ax.set_yticklabels([r["case"].label for r in results], fontsize=8)
+    ax.set_yticklabels([r["case"].label for r in results], fontsize=12)
     ax.set_ylim(len(results) - 0.4, -0.6)
-    ax.set_xlabel("throughput, GB/s of input (higher is better)")
+    ax.set_xlabel("throughput, GB/s of input (higher is better)", fontsize=12)
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
     ax.grid(axis="x", which="major", alpha=0.3)
-    # beside the axes, so that it never covers a bar
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=9)
+    ax.tick_params(axis="x", labelsize=12)
+    # above the bars in one row, so that it never covers a bar nor narrows the plot
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(libs) + 1, fontsize=12, frameon=False,
+              handlelength=1.2, columnspacing=1.0)
     counts = sorted({r["threads"] for r in results if "threads" in r})
     if len(counts) == 1:
         thread_text = f"{counts[0]} thread" + ("" if counts == [1] else "s")
     else:
         thread_text = f"{'/'.join(map(str, counts))} threads" if counts else "threads not recorded"
-    ax.set_title(f"softmax-family throughput, {thread_text}, {cpu or cpu_name()}", fontsize=10)
+    ax.set_title(f"{thread_text}, {cpu or cpu_name()}", fontsize=13, pad=30)
     fig.tight_layout()
     return fig
 
