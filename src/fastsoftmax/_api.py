@@ -13,6 +13,7 @@ go on to :mod:`fastsoftmax.dask` after the same checks.
 """
 from __future__ import annotations
 
+import math
 import os
 import sys
 import warnings
@@ -88,6 +89,7 @@ def _apply(op: int, x, axis, temperature, out, num_threads, keepdims: bool = Fal
             raise TypeError(f"{name}(): x is None, not an array; pass an array_like of numbers")
         if _is_dask_array(x):
             return _lazy(op, x, axis, temperature, out, num_threads, keepdims, where)
+        _args.in_memory(x, "x", name)
         x = np.asarray(x)
     compute_dt, result_dt = _args.dtypes(x.dtype, name)
     if dtype is not None:
@@ -148,6 +150,44 @@ def _apply(op: int, x, axis, temperature, out, num_threads, keepdims: bool = Fal
         return out
     res = _layout.from_rows(o2, shape, result_perm, result_dt)
     return res[()] if res.ndim == 0 else res
+
+
+def _merged_axes(op: int, x: np.ndarray, axis, temperature, num_threads, keepdims: bool = False):
+    """The compiled fast path for ``axis=None`` or a tuple of axes that lie
+    next to each other in a C-contiguous array (all its axes, its trailing
+    or leading axes, a run of middle axes): they are merged into one axis of
+    a view, with no copy, and that axis is reduced by ``_rows.try_fast``.
+    None where the layout does not allow it, or for anything try_fast
+    declines (every error is raised by ``_apply``)."""
+    ndim = x.ndim
+    if ndim == 1 and axis is None:
+        return _rows.try_fast(op, x, 0, temperature, None, num_threads, keepdims)
+    if ndim == 0:
+        return None
+    if axis is None:
+        first, last = 0, ndim - 1
+    else:
+        if type(axis) is not tuple or not axis or any(type(a) is not int or not -ndim <= a < ndim for a in axis):
+            return None
+        axes = sorted(a % ndim for a in axis)
+        first, last = axes[0], axes[-1]
+        if last - first + 1 != len(axes) or len(set(axes)) != len(axes):
+            return None
+    if not x.flags.c_contiguous:
+        # (a Fortran-ordered x would give a Fortran-ordered result, which the
+        # contract keeps for one reduced axis)
+        return None
+    shape = x.shape
+    view = x if first == last else x.reshape(shape[:first] + (math.prod(shape[first:last + 1]),) + shape[last + 1:])
+    result = _rows.try_fast(op, view, first, temperature, None, num_threads, keepdims)
+    if result is None:
+        return None
+    if first != last:
+        if op != LOGSUMEXP:
+            result = result.reshape(shape)
+        elif keepdims:
+            result = result.reshape(shape[:first] + (1,) * (last - first + 1) + shape[last + 1:])
+    return result
 
 
 def _is_dask_array(x) -> bool:
@@ -326,6 +366,8 @@ def softmax(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0, wh
     if where is not None or dtype is not None:
         return _apply(SOFTMAX, x, axis, temperature, out, num_threads, where=where, dtype=dtype)
     fast = _rows.try_fast(SOFTMAX, x, axis, temperature, out, num_threads)
+    if fast is None and type(axis) is not int and out is None and type(x) is np.ndarray:
+        fast = _merged_axes(SOFTMAX, x, axis, temperature, num_threads)
     return _apply(SOFTMAX, x, axis, temperature, out, num_threads) if fast is None else fast
 
 
@@ -380,6 +422,8 @@ def log_softmax(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0
     if where is not None or dtype is not None:
         return _apply(LOG_SOFTMAX, x, axis, temperature, out, num_threads, where=where, dtype=dtype)
     fast = _rows.try_fast(LOG_SOFTMAX, x, axis, temperature, out, num_threads)
+    if fast is None and type(axis) is not int and out is None and type(x) is np.ndarray:
+        fast = _merged_axes(LOG_SOFTMAX, x, axis, temperature, num_threads)
     return _apply(LOG_SOFTMAX, x, axis, temperature, out, num_threads) if fast is None else fast
 
 
@@ -459,6 +503,8 @@ def logsumexp(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0, 
     """
     if where is None and dtype is None and (keepdims is True or keepdims is False):
         fast = _rows.try_fast(LOGSUMEXP, x, axis, temperature, out, num_threads, keepdims)
+        if fast is None and type(axis) is not int and out is None and type(x) is np.ndarray:
+            fast = _merged_axes(LOGSUMEXP, x, axis, temperature, num_threads, keepdims)
         if fast is not None:
             return fast
     return _apply(LOGSUMEXP, x, axis, temperature, out, num_threads, keepdims=bool(keepdims), where=where,

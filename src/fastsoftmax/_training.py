@@ -53,6 +53,8 @@ def _with_grad(loss, grad, shape: tuple, perm, result_dt: np.dtype):
 # ---- backward ------------------------------------------------------------------
 
 def _backward(op: int, name: str, grad, y, axis, temperature, where, out, num_threads):
+    _args.in_memory(grad, "grad", name)
+    _args.in_memory(y, "y", name)
     g = grad if type(grad) is np.ndarray else np.asarray(grad)
     yv = y if type(y) is np.ndarray else np.asarray(y)
     if g.shape != yv.shape:
@@ -360,6 +362,7 @@ def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = -1, *, tempe
     classes = x.shape[axis_c]
     rows = x2.shape[0]
 
+    _args.in_memory(target, "target", name)
     target_array = np.asarray(target)
     kind = target_array.dtype.kind
     hard = kind in "iu"
@@ -513,6 +516,7 @@ def kl_div(student_logits: ArrayLike, teacher_logits: ArrayLike, axis: int = -1,
            [ 0.0972, -0.0396, -0.0576]])
     """
     name = "kl_div"
+    _args.in_memory(teacher_logits, "teacher_logits", name)
     s, compute_dt, result_dt = _args.logits(student_logits, name, "student_logits", teacher_logits)
     tl = np.asarray(teacher_logits)
     if tl.shape != s.shape:

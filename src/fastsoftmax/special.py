@@ -12,6 +12,14 @@ by fastsoftmax's kernels::
 ``return_sign=True`` returns ``(value, sign)``.  Entries whose weight is 0 are
 left out even where ``a`` is ``inf`` or NaN.
 
+``axis=None`` (the default) and tuple axes take the compiled path, with no
+copy, whenever the reduced axes lie next to each other in a C-contiguous
+array (any axes of a 1-D array, all axes, the trailing or the leading ones).
+
+A Dask array stays lazy in ``softmax``, ``log_softmax`` and ``logsumexp``
+without ``b`` and ``return_sign`` (through :mod:`fastsoftmax.dask`); with
+``b`` or ``return_sign`` it raises TypeError rather than being computed.
+
 Differences from SciPy: NumPy input only (no other array-API backends);
 complex input raises ``TypeError``; ``ml_dtypes.bfloat16`` input is accepted.
 Where SciPy's recipe gives an artifact of its arithmetic, these functions
@@ -77,7 +85,11 @@ def softmax(x: ArrayLike, axis: Axis = None) -> Any:
     >>> special.softmax([0.0, 1.0], axis=0).round(4)
     array([0.2689, 0.7311])
     """
-    return _api.softmax(_args.not_complex(x, "x", "softmax"), axis=axis)
+    if type(x) is np.ndarray and type(axis) is not int:
+        fast = _api._merged_axes(_rows.SOFTMAX, x, axis, 1.0, None)    # the compiled path, no copy
+        if fast is not None:
+            return fast
+    return _api.softmax(_real(x, "x", "softmax"), axis=axis)
 
 
 @overload
@@ -113,7 +125,11 @@ def log_softmax(x: ArrayLike, axis: Axis = None) -> Any:
     >>> special.log_softmax([1000.0, 1.0])
     array([   0., -999.])
     """
-    return _api.log_softmax(_args.not_complex(x, "x", "log_softmax"), axis=axis)
+    if type(x) is np.ndarray and type(axis) is not int:
+        fast = _api._merged_axes(_rows.LOG_SOFTMAX, x, axis, 1.0, None)    # the compiled path, no copy
+        if fast is not None:
+            return fast
+    return _api.log_softmax(_real(x, "x", "log_softmax"), axis=axis)
 
 
 # With the defaults (axis=None, keepdims=False) the result is a scalar of
@@ -182,7 +198,14 @@ def logsumexp(a: ArrayLike, axis: Axis = None, b: ArrayLike | None = None, keepd
     >>> float(special.logsumexp([1.0, 10000.0], b=[1.0, 0.0]))
     1.0
     """
-    a = _args.not_complex(a, "a", "logsumexp")
+    if b is None and not return_sign and type(a) is np.ndarray and type(axis) is not int and (keepdims is False
+                                                                                          or keepdims is True):
+        fast = _api._merged_axes(_rows.LOGSUMEXP, a, axis, 1.0, None, keepdims)
+        if fast is not None:
+            return fast
+    if b is None and not return_sign and _api._is_dask_array(a):
+        return _api.logsumexp(a, axis=axis, keepdims=keepdims)     # lazy
+    a = _args.not_complex(a, "a", "logsumexp")     # a Dask array: TypeError (b= and signs are not lazy)
     if b is not None:
         b = _args.not_complex(b, "b", "logsumexp")
     a = a.reshape(1) if a.ndim == 0 else a
@@ -194,6 +217,16 @@ def logsumexp(a: ArrayLike, axis: Axis = None, b: ArrayLike | None = None, keepd
         sign = np.where(np.isnan(value), np.nan, np.where(value == -np.inf, 0.0 if a.size else -1.0, 1.0))
         return value, sign.astype(value.dtype)[()]
     return _weighted(a, axis, b.reshape(1) if b.ndim == 0 else b, bool(keepdims), bool(return_sign))
+
+
+def _real(x: Any, argument: str, name: str) -> Any:
+    """``x`` as a real ndarray (complex input raises TypeError), or a Dask
+    array as it is, for the lazy path of :mod:`fastsoftmax.dask`."""
+    if type(x) is np.ndarray and x.dtype.kind != "c":
+        return x
+    if _api._is_dask_array(x):
+        return x
+    return _args.not_complex(x, argument, name)
 
 
 def _weighted(a: np.ndarray, axis: Axis, b: np.ndarray, keepdims: bool, return_sign: bool) -> Any:

@@ -1,0 +1,195 @@
+"""Functions that behave the same way for the same request (issue 20,
+"functions that behave differently for no reason"):
+
+* the SciPy drop-in's ``axis=None`` and tuple axes take the compiled path
+  whenever the reduced axes lie next to each other in memory;
+* Dask arrays are never computed silently by the functions that compute in
+  memory: they raise TypeError naming fastsoftmax.dask (or stay lazy where
+  a lazy path exists);
+* ``fs.special`` and ``fs.dask`` are attributes, loaded on first use;
+"""
+import inspect
+import math
+
+import numpy as np
+import pytest
+
+import fastsoftmax as fs
+from fastsoftmax import _api, reference
+from util import assert_close, logits, run_python
+
+
+# ---- the compiled path for axis=None and tuple axes ---------------------------------
+
+# (shape, axis) pairs whose reduced axes are adjacent in a C-contiguous array
+MERGEABLE = [((10,), None), ((4, 8), None), ((2, 3, 5), None), ((2, 3, 5), (1, 2)), ((2, 3, 5), (2, 1)),
+             ((2, 3, 5), (0, 1)), ((2, 3, 4, 5), (1, 2)), ((3, 4), (0,)), ((3, 4), (-1,)), ((0, 4), None),
+             ((3, 0, 2), (1, 2))]
+
+
+def _refuse_general_path(monkeypatch):
+    """From now on, fail if a call leaves the compiled path for ``_api._apply``
+    (which lays the rows out anew, or raises)."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("the call left the compiled path")
+
+    monkeypatch.setattr(_api, "_apply", refuse)
+
+
+@pytest.mark.parametrize("shape, axis", MERGEABLE, ids=str)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adjacent_axes_take_the_compiled_path(shape, axis, dtype, monkeypatch):
+    from fastsoftmax import special
+
+    x = logits(shape, dtype, seed=len(shape))
+    want = {name: getattr(reference, name)(x, axis=axis) for name in ("softmax", "log_softmax", "logsumexp")}
+    want_lse = {(keepdims, t): reference.logsumexp(x, axis=axis, keepdims=keepdims, temperature=t)
+                for keepdims in (False, True) for t in (1.0, 2.0)}
+    _refuse_general_path(monkeypatch)
+    for name in ("softmax", "log_softmax", "logsumexp"):
+        assert_close(name, getattr(special, name)(x, axis=axis), want[name], dtype, f"special {shape} {axis}")
+        assert_close(name, getattr(fs, name)(x, axis=axis), want[name], dtype, f"fs {shape} {axis}")
+    for keepdims in (False, True):
+        got = special.logsumexp(x, axis=axis, keepdims=keepdims)
+        expected = want_lse[keepdims, 1.0]
+        assert np.shape(got) == np.shape(expected) and type(got) is type(expected)
+        assert_close("logsumexp", got, expected, dtype, f"keepdims {shape} {axis}")
+        got = fs.logsumexp(x, axis=axis, keepdims=keepdims, temperature=2.0)
+        assert_close("logsumexp", got, want_lse[keepdims, 2.0], dtype, f"T=2 keepdims {shape} {axis}")
+
+
+def test_the_drop_in_default_is_the_one_axis_result():
+    """A 1-D axis=None call is the axis=-1 call, bit for bit."""
+    from fastsoftmax import special
+
+    x = logits((10,), np.float32)
+    assert np.array_equal(special.softmax(x), fs.softmax(x, axis=-1))
+    assert np.array_equal(special.log_softmax(x), fs.log_softmax(x, axis=-1))
+    assert special.logsumexp(x) == fs.logsumexp(x, axis=-1)
+    x2 = logits((3, 4, 5), np.float64)
+    assert np.array_equal(special.softmax(x2, axis=(1, 2)), fs.softmax(x2.reshape(3, 20)).reshape(3, 4, 5))
+
+
+@pytest.mark.parametrize("case", ["gap", "fortran", "strided", "repeated", "float16", "complex"])
+def test_other_layouts_and_errors_take_the_general_path(case):
+    """Axes that are not adjacent in memory, other layouts and bad arguments
+    go through ``_apply`` (which copies, or raises): the results and errors
+    stay those of the general path."""
+    from fastsoftmax import special
+
+    x = logits((3, 4, 5), np.float64)
+    axis = (0, 2) if case == "gap" else (1, 2)
+    if case == "fortran":
+        x = np.asfortranarray(x)
+    elif case == "strided":
+        x = logits((3, 4, 10), np.float64)[..., ::2]
+    elif case == "float16":
+        x = x.astype(np.float16)
+    if case == "repeated":
+        with pytest.raises(ValueError, match="repeated axis"):
+            special.softmax(x, axis=(1, 1))
+        return
+    if case == "complex":
+        with pytest.raises(TypeError, match="complex"):
+            special.softmax(x.astype(np.complex128), axis=None)
+        return
+    for name in ("softmax", "log_softmax", "logsumexp"):
+        got = getattr(special, name)(x, axis=axis)
+        assert_close(name, got, getattr(reference, name)(x, axis=axis), x.dtype, case)
+        if name != "logsumexp":
+            assert got.flags.c_contiguous
+
+
+# ---- Dask arrays are never computed silently ----------------------------------------
+
+def _dask_cases():
+    """(label, call) pairs: each call hands a Dask array to a function that
+    computes in memory."""
+    g = np.ones((4, 5)) / 5
+    x = np.zeros((4, 5))
+    return [
+        ("special.logsumexp b=", lambda d: fs.special.logsumexp(d, b=np.ones(5))),
+        ("special.logsumexp sign", lambda d: fs.special.logsumexp(d, return_sign=True)),
+        ("special.logsumexp b as Dask", lambda d: fs.special.logsumexp(x, b=d)),
+        ("cross_entropy", lambda d: fs.cross_entropy(d, np.zeros(4, np.int64))),
+        ("cross_entropy target", lambda d: fs.cross_entropy(x, d[:, 0].astype(np.int64))),
+        ("cross_entropy weight", lambda d: fs.cross_entropy(x, np.zeros(4, np.int64), weight=d[0])),
+        ("kl_div", lambda d: fs.kl_div(d, x)),
+        ("kl_div teacher", lambda d: fs.kl_div(x, d)),
+        ("contrastive_loss", lambda d: fs.contrastive_loss(d[:4, :4])),
+        ("softmax_backward", lambda d: fs.softmax_backward(d, g)),
+        ("softmax_backward y", lambda d: fs.softmax_backward(g, d)),
+        ("log_softmax_backward", lambda d: fs.log_softmax_backward(d, np.log(g))),
+        ("softmax where", lambda d: fs.softmax(x, where=d > -1)),
+        ("sample", lambda d: fs.sample(d, rng=0)),
+    ]
+
+
+# sample() is the "sample" helper's (_sample.py): its one-line guard,
+# ``_args.in_memory(logits, "logits", _NAME)`` before its np.asarray, is added
+# at merge time; then this mark goes.
+SAMPLE_GUARD = pytest.mark.xfail(strict=True, reason="needs _args.in_memory in _sample.sample (merge time)")
+
+
+@pytest.mark.parametrize("label", [pytest.param(label, marks=SAMPLE_GUARD) if label == "sample" else label
+                                   for label, _ in _dask_cases()])
+def test_dask_arrays_are_not_computed_silently(label):
+    da = pytest.importorskip("dask.array")
+    call = dict(_dask_cases())[label]
+    computed = []
+
+    def never(block):
+        computed.append(block.shape)
+        return block
+
+    d = da.from_array(np.zeros((4, 5)), chunks=2).map_blocks(never, meta=np.empty((0, 0)))
+    d[:, :2]                    # (slicing builds a graph, computing nothing)
+    computed.clear()            # (Dask may call the function on stand-ins to learn its result type)
+    with pytest.raises(TypeError, match=r"Dask array.*fastsoftmax\.dask"):
+        call(d)
+    assert computed == []
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "logsumexp"])
+def test_dask_arrays_stay_lazy_where_a_lazy_path_exists(name):
+    """fs.softmax & co. and the SciPy drop-in's softmax, log_softmax and
+    logsumexp (without b= and return_sign) give a lazy Dask result."""
+    da = pytest.importorskip("dask.array")
+    x = logits((4, 6), np.float64)
+    d = da.from_array(x, chunks=(2, 3))
+    for function, axis in ((getattr(fs, name), -1), (getattr(fs.special, name), None),
+                           (getattr(fs.dask, name), (0, 1))):
+        lazy = function(d, axis=axis)
+        assert isinstance(lazy, da.Array)
+        assert_close(name, lazy.compute(), getattr(reference, name)(x, axis=axis), np.float64, function.__module__)
+
+
+def test_the_dask_module_shows_its_functions():
+    pytest.importorskip("dask.array")
+    assert fs.dask.__all__ == ["softmax", "log_softmax", "logsumexp"]
+    for name in fs.dask.__all__:
+        function = getattr(fs.dask, name)
+        assert ">>>" in function.__doc__
+        assert list(inspect.signature(function).parameters)[:2] == ["x", "axis"]
+    # a NumPy array is wrapped as one chunk, and stays lazy
+    assert fs.dask.softmax(np.zeros(3)).compute().tolist() == [1 / 3] * 3
+
+
+# ---- fs.special and fs.dask: attributes, imported on first use ----------------------
+
+def test_submodules_are_attributes_imported_on_first_use():
+    printed = run_python(
+        "import sys, fastsoftmax as fs\n"
+        "print(sorted(m for m in ('dask', 'scipy', 'fastsoftmax.special', 'fastsoftmax.dask') if m in sys.modules))\n"
+        "print('special' in dir(fs), 'dask' in dir(fs))\n"
+        "print(fs.special.softmax([0.0, 0.0]).tolist(), 'scipy' in sys.modules, 'dask' in sys.modules)\n"
+        "print(fs.dask.__name__, 'dask' in sys.modules)\n"
+        "try:\n"
+        "    fs.no_such_name\n"
+        "except AttributeError as error:\n"
+        "    print(error)\n")
+    assert printed.splitlines() == [
+        "[]", "True True", "[0.5, 0.5] False False", "fastsoftmax.dask True",
+        "module 'fastsoftmax' has no attribute 'no_such_name'"]
+    assert fs.special is __import__("fastsoftmax.special").special
+    assert math.isfinite(fs.special.logsumexp([1.0, 2.0]))
