@@ -193,3 +193,59 @@ def test_submodules_are_attributes_imported_on_first_use():
         "module 'fastsoftmax' has no attribute 'no_such_name'"]
     assert fs.special is __import__("fastsoftmax.special").special
     assert math.isfinite(fs.special.logsumexp([1.0, 2.0]))
+
+
+# ---- error messages that say enough --------------------------------------------------
+
+def test_float_class_labels_hint_at_integer_indices():
+    with pytest.raises(ValueError, match=r"shape \(256,\).*integer class indices.*probabilities of shape "
+                                         r"\(256, 5\)"):
+        fs.cross_entropy(np.zeros((256, 5)), np.zeros(256))
+    # a shape that is neither gets no hint
+    with pytest.raises(ValueError, match=r"the logits have shape \(256, 5\)$"):
+        fs.cross_entropy(np.zeros((256, 5)), np.zeros((256, 4)))
+
+
+def test_badly_shaped_weights_name_b():
+    with pytest.raises(ValueError, match=r"logsumexp\(\): b has shape \(3,\), which does not broadcast with a's "
+                                         r"shape \(3, 4\)"):
+        fs.special.logsumexp(np.zeros((3, 4)), b=np.ones(3))
+
+
+# ---- weights that cancel: exact, or NaN, never a confident 0 ------------------------
+
+CANCELLING = [
+    # (a, b, axis, (value, sign)): the example, exactly log(e - e**2 + e**3/2 + 1/2)
+    ([[1, 2, 3], [1000, 1000, 0]], [1, -1, 0.5], None,
+     (math.log(math.e - math.e ** 2 + math.e ** 3 / 2 + 0.5), 1.0)),
+    ([1000.0, 1000.0], [1, -1], None, (-math.inf, 0.0)),           # exactly 0
+    ([1000.0, 1000.0, 0.0], [1, -1, -2], None, (math.log(2), -1.0)),
+    ([0.0, math.log(2)], [2, -1], None, (math.nan, math.nan)),     # 2 - exp(log 2): only rounding is left
+    ([1.0, 1.0 + 2 ** -52], [1, -1], None, (math.nan, math.nan)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("a, b, axis, want", CANCELLING, ids=str)
+def test_cancelling_weights(a, b, axis, want, dtype):
+    a, b = np.asarray(a, dtype), np.asarray(b, dtype)
+    value, sign = fs.special.logsumexp(a, axis, b, return_sign=True)
+    ref_value, ref_sign = reference.special_logsumexp(a, axis, b, return_sign=True)
+    if dtype == np.float32 and math.isnan(want[0]):
+        # rounded to float32, these inputs leave an exact nonzero sum (1 + 2**-52 is 1: exactly 0)
+        want = (float(ref_value), float(ref_sign))
+        assert not math.isnan(want[0])
+    for got in (value, ref_value):
+        np.testing.assert_allclose(np.float64(got), want[0], rtol=2e-6 if dtype == np.float32 else 1e-15)
+    assert np.array_equal(sign, want[1], equal_nan=True) and np.array_equal(ref_sign, want[1], equal_nan=True)
+    plain = fs.special.logsumexp(a, axis, b)
+    assert np.array_equal(plain, value if want[1] != -1.0 else np.nan, equal_nan=True)
+    # row by row, beside rows that do not cancel, and along another axis
+    rows = np.stack([a.reshape(-1), np.arange(a.size, dtype=dtype)])
+    weights = np.broadcast_to(np.broadcast_to(b, a.shape).reshape(-1), rows.shape)
+    value, sign = fs.special.logsumexp(rows, 1, weights, return_sign=True)
+    ref_value, ref_sign = reference.special_logsumexp(rows, 1, weights, return_sign=True)
+    np.testing.assert_allclose(value, ref_value, rtol=2e-6 if dtype == np.float32 else 1e-14)
+    assert np.array_equal(sign, ref_sign, equal_nan=True)
+    value_t, sign_t = fs.special.logsumexp(rows.T, 0, weights.T, return_sign=True)
+    assert np.array_equal(value_t, value, equal_nan=True) and np.array_equal(sign_t, sign, equal_nan=True)

@@ -383,8 +383,13 @@ def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = -1, *, tempe
         soft = None
     else:
         if target_array.shape != x.shape:
+            hint = ""
+            if target_array.shape == outer:
+                # the shape of class indices: float labels such as 0.0, 3.0
+                hint = (f"; a target of shape {outer} holds one class index per row: pass integer class "
+                        f"indices (target.astype(int)), or class probabilities of shape {x.shape}")
             raise ValueError(f"{name}(): probability target has shape {target_array.shape}, "
-                             f"the logits have shape {x.shape}")
+                             f"the logits have shape {x.shape}{hint}")
         soft = _layout.to_rows(target_array, (axis_c,), compute_dt)[0]
         indices, ignored = None, np.zeros(rows, dtype=bool)
     if weight is not None:

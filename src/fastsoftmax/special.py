@@ -36,6 +36,7 @@ array([[0.25, 0.25],
 """
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
@@ -179,6 +180,21 @@ def logsumexp(a: ArrayLike, axis: Axis = None, b: ArrayLike | None = None, keepd
         sum (+1, -1, or 0 where the sum is 0 and ``value`` is -inf).  Without
         it a negative sum gives NaN.
 
+    Notes
+    -----
+    Weights of both signs can cancel.  A row whose sum comes out within 64
+    ulp (of the dtype computed in) of the sum of its terms' sizes is
+    recomputed exactly, in float64: the weights of equal entries are added
+    exactly, so entries whose weights cancel exactly (``b = 1`` and ``-1``
+    at the same ``a``) take no part and the sum is that of the rest, and
+    the remaining terms are summed exactly.  Where even that leaves no
+    significant digit (the sum is within 64 ulp of float64 of the sum of the
+    terms' sizes), value and sign are NaN, as SciPy gives NaN; a sum that is
+    exactly 0 gives ``-inf`` with sign 0.  So ``logsumexp([1, 2, 3, 1000,
+    1000, 0], b=[1, -1, 0.5, 1, -1, 0.5])`` is ``log(e - e**2 + e**3 / 2 +
+    1 / 2)``, not ``-inf``.  The check costs one more pass, and only when
+    ``b`` has negative entries.
+
     Returns
     -------
     value : ndarray or scalar
@@ -197,6 +213,9 @@ def logsumexp(a: ArrayLike, axis: Axis = None, b: ArrayLike | None = None, keepd
     9.45862974442671
     >>> float(special.logsumexp([1.0, 10000.0], b=[1.0, 0.0]))
     1.0
+    >>> value, sign = special.logsumexp([[1, 2, 3], [1000, 1000, 0]], b=[1, -1, 0.5], return_sign=True)
+    >>> round(float(value), 6), float(sign)      # log(5.87...): the e**1000 terms cancel exactly
+    (1.770194, 1.0)
     """
     if b is None and not return_sign and type(a) is np.ndarray and type(axis) is not int and (keepdims is False
                                                                                           or keepdims is True):
@@ -239,7 +258,11 @@ def _weighted(a: np.ndarray, axis: Axis, b: np.ndarray, keepdims: bool, return_s
     if result_dt.kind in "biu":
         result_dt = np.dtype(np.float64)
     compute_dt, _ = _args.dtypes(result_dt, name)
-    shape = np.broadcast_shapes(a.shape, b.shape)
+    try:
+        shape = np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"{name}(): b has shape {b.shape}, which does not broadcast with a's shape {a.shape}; "
+                         "b holds the weights of exp(a) and must broadcast with a") from None
     ndim = len(shape)
     axes = _args.axes(axis, ndim, name)
     x, perm, kept_shape, reduced_shape = _layout.to_rows(a if a.shape == shape else np.broadcast_to(a, shape), axes,
@@ -262,10 +285,65 @@ def _weighted(a: np.ndarray, axis: Axis, b: np.ndarray, keepdims: bool, return_s
         b_rows = _layout.row_starts(weights, kept_shape, weights.itemsize)
 
     value = np.empty(rows, compute_dt)
-    sign = np.empty(rows, compute_dt) if return_sign else None
+    negative = bool((weights < 0).any())        # (weights of one sign cannot cancel)
+    sign = np.empty(rows, compute_dt) if return_sign or negative else None
     _rows.weighted_logsumexp(x, weights, b_rows, b_varies, value, sign, 0)
+    if negative:
+        _cancelled_rows(x, weights, b_rows, b_varies, value, sign)
+        if not return_sign:
+            value[sign < 0] = np.nan
+            sign = None
 
     value = value.reshape(result_shape).astype(result_dt, copy=False)
     if sign is None:            # return_sign=False
         return value[()]
     return value[()], sign.reshape(result_shape).astype(result_dt, copy=False)[()]
+
+
+# A row whose weighted sum S came out within this many ulp (of the dtype the
+# kernels computed in) of the sum of its terms' sizes may have lost every
+# digit to cancellation: it is recomputed exactly.
+_CANCELLATION_ULPS = 64
+
+
+def _cancelled_rows(x: np.ndarray, weights: np.ndarray, b_rows: Any, b_varies: bool, value: np.ndarray,
+                    sign: np.ndarray) -> None:
+    """Rows whose weights of both signs cancelled the sum down to its
+    rounding: recomputed exactly, in place, or NaN where no digit is left.
+
+    The kernels' sum of the sizes of the terms (``|b|`` for ``b``) tells
+    those rows apart.  Each is redone by :func:`_exact_row`; this runs only
+    for those rows, and only for weights with negative entries."""
+    size = np.empty_like(value)
+    _rows.weighted_logsumexp(x, np.abs(weights), b_rows, b_varies, size, None, 0)
+    bound = math.log(_CANCELLATION_ULPS * float(np.finfo(x.dtype).eps))
+    with np.errstate(invalid="ignore"):
+        suspect = np.isfinite(size) & ~(value > size + bound)
+    n = x.shape[1]
+    flat = weights.reshape(-1)
+    for r in np.flatnonzero(suspect):
+        start = (r * n if b_varies else r) if b_rows is None else b_rows[r]
+        row_weights = flat[start:start + n] if b_varies else np.broadcast_to(flat[start], (n,))
+        value[r], sign[r] = _exact_row(x[r].tolist(), row_weights.tolist())
+
+
+def _exact_row(row: list[float], weights: list[float]) -> tuple[float, float]:
+    """(log |S|, sign of S) for S = sum(w * exp(v)) over finite ``row``,
+    exactly: the weights of equal entries are added exactly (``math.fsum``),
+    entries whose weights cancel exactly take no part, and the rest is
+    summed exactly in float64.  NaN, NaN where the terms' rounding is as
+    large as what the sum keeps (no significant digit left)."""
+    groups: dict[float, list[float]] = {}
+    for v, w in zip(row, weights):
+        if w != 0:
+            groups.setdefault(v, []).append(w)
+    pairs = [(v, math.fsum(ws)) for v, ws in groups.items()]
+    pairs = [(v, w) for v, w in pairs if w != 0]
+    if not pairs:
+        return -math.inf, 0.0
+    top = max(v for v, _ in pairs)
+    terms = [w * math.exp(v - top) for v, w in pairs]
+    total = math.fsum(terms)
+    if abs(total) <= _CANCELLATION_ULPS * 2.0 ** -52 * math.fsum(map(abs, terms)):
+        return math.nan, math.nan
+    return top + math.log(abs(total)), math.copysign(1.0, total)
