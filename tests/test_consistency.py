@@ -249,3 +249,132 @@ def test_cancelling_weights(a, b, axis, want, dtype):
     assert np.array_equal(sign, ref_sign, equal_nan=True)
     value_t, sign_t = fs.special.logsumexp(rows.T, 0, weights.T, return_sign=True)
     assert np.array_equal(value_t, value, equal_nan=True) and np.array_equal(sign_t, sign, equal_nan=True)
+
+
+# ---- one temperature per row ----------------------------------------------------------
+
+# (x's shape, axis, the temperature array's shape): rows along the last axis
+# (read in place), along another axis or several (laid out as rows first),
+# and broadcast temperatures
+TEMPERATURE_LAYOUTS = [((6, 9), -1, (6,)), ((3, 4, 7), -1, (3, 1)), ((3, 4, 7), 1, (3, 7)),
+                       ((3, 4, 7), (0, 2), (4,)), ((5, 40), 0, (40,)), ((2, 3, 33), -1, (2, 3))]
+
+
+def _row_temperatures(shape, seed=0):
+    """Temperatures in (0.25, 4), with a T = 0 and a T = inf row where there are enough."""
+    t = np.exp(np.random.default_rng(seed).uniform(-1.4, 1.4, shape))
+    if t.size >= 3:
+        t.flat[0], t.flat[2] = 0.0, np.inf
+    return t
+
+
+def _with_special_rows(x, axis):
+    """x with a NaN, a -inf and a row of ties among its rows."""
+    x = np.array(x)
+    rows = np.moveaxis(x, axis if isinstance(axis, int) else axis[0], -1)
+    rows[(0,) * (rows.ndim - 1)][1] = -np.inf
+    if rows.shape[0] > 1:
+        rows[(1,) + (0,) * (rows.ndim - 2)][:3] = 5.0
+    if rows.shape[0] > 2:
+        rows[(2,) + (0,) * (rows.ndim - 2)][0] = np.nan
+    return x
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_temperature_arrays_against_the_reference(isa, dtype):
+    """Every instruction-set variant (the ``isa`` fixture switches them)."""
+    for shape, axis, t_shape in TEMPERATURE_LAYOUTS:
+        x = _with_special_rows(logits(shape, dtype, seed=len(shape)), axis)
+        t = _row_temperatures(t_shape)
+        for name in ("softmax", "log_softmax", "logsumexp"):
+            want = getattr(reference, name)(x, axis=axis, temperature=t)
+            got = getattr(fs, name)(x, axis=axis, temperature=t)
+            assert_close(name, got, want, dtype, f"{shape} axis={axis} T{t_shape}")
+            # a list is an array too; keepdims and where= take it as well
+            assert np.array_equal(getattr(fs, name)(x, axis=axis, temperature=t.tolist()), got, equal_nan=True)
+        keep = np.random.default_rng(1).random(shape) < 0.7
+        for name in ("softmax", "log_softmax", "logsumexp"):
+            want = getattr(reference, name)(x, axis=axis, temperature=t, where=keep)
+            assert_close(name, getattr(fs, name)(x, axis=axis, temperature=t, where=keep), want, dtype,
+                         f"where {shape} axis={axis}")
+        want = reference.logsumexp(x, axis=axis, temperature=t, keepdims=True)
+        assert_close("logsumexp", fs.logsumexp(x, axis=axis, temperature=t, keepdims=True), want, dtype, "keepdims")
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_temperature_arrays_on_threads(threads):
+    """Rows on threads (and few long rows, which stay whole) give the
+    one-thread results, bit for bit."""
+    for shape, axis in (((160, 256), -1), ((256, 160), 0), ((2, 70000), -1)):
+        x = logits(shape, np.float32, seed=2)
+        t = _row_temperatures(tuple(s for a, s in enumerate(shape) if a != axis % 2))
+        for name in ("softmax", "log_softmax", "logsumexp"):
+            one = getattr(fs, name)(x, axis=axis, temperature=t, num_threads=1)
+            assert np.array_equal(getattr(fs, name)(x, axis=axis, temperature=t, num_threads=threads), one,
+                                  equal_nan=True)
+        if shape[0] == 2:
+            want = reference.logsumexp(x, axis=axis, temperature=t)
+            assert_close("logsumexp", fs.logsumexp(x, temperature=t, num_threads=threads), want, np.float32)
+
+
+def test_equal_temperatures_are_one_temperature():
+    x = logits((6, 9), np.float32)
+    for name in ("softmax", "log_softmax", "logsumexp"):
+        scalar = getattr(fs, name)(x, temperature=2.0)
+        assert np.array_equal(getattr(fs, name)(x, temperature=np.full(6, 2.0)), scalar)
+        assert np.array_equal(getattr(fs, name)(x, temperature=[2.0]), scalar)
+
+
+def test_temperature_arrays_in_backward_and_losses(isa):
+    rng = np.random.default_rng(5)
+    x = logits((5, 7), np.float64, seed=3)
+    t = np.exp(rng.uniform(-1, 1, 5))
+    g = rng.standard_normal((5, 7))
+    for name, forward in (("softmax_backward", fs.softmax), ("log_softmax_backward", fs.log_softmax)):
+        y = forward(x, temperature=t)
+        got = getattr(fs, name)(g, y, temperature=t)
+        for r in range(5):
+            want = getattr(reference, name)(g[r], y[r], temperature=t[r])
+            np.testing.assert_allclose(got[r], want, rtol=1e-12, atol=1e-14)
+        # along axis 0: one temperature per column
+        got0 = getattr(fs, name)(g.T, y.T, axis=0, temperature=t)
+        np.testing.assert_allclose(got0, got.T, rtol=1e-14, atol=1e-15)
+    target = np.array([0, 3, 6, 2, 1])
+    for reduction in ("none", "sum", "mean"):
+        loss, grad = fs.cross_entropy(x, target, temperature=t, reduction=reduction, return_grad=True)
+        rows = [reference.cross_entropy(x[r:r + 1], target[r:r + 1], temperature=t[r], reduction="sum",
+                                        return_grad=True) for r in range(5)]
+        want_losses = np.array([float(loss_r) for loss_r, _ in rows])
+        want_grad = np.concatenate([grad_r for _, grad_r in rows])
+        divide = 5 if reduction == "mean" else 1
+        want = want_losses if reduction == "none" else math.fsum(want_losses) / divide
+        np.testing.assert_allclose(loss, want, rtol=1e-13)
+        np.testing.assert_allclose(grad, want_grad / divide, rtol=1e-12, atol=1e-15)
+    teacher = logits((5, 7), np.float64, seed=4)
+    loss, grad = fs.kl_div(x, teacher, temperature=t, reduction="none", return_grad=True)
+    for r in range(5):
+        want_loss, want_grad = reference.kl_div(x[r:r + 1], teacher[r:r + 1], temperature=t[r], reduction="sum",
+                                                return_grad=True)
+        np.testing.assert_allclose(loss[r], want_loss, rtol=1e-12)
+        np.testing.assert_allclose(grad[r], want_grad[0], rtol=1e-11, atol=1e-14)
+
+
+def test_temperature_array_errors():
+    x = np.zeros((4, 3))
+    with pytest.raises(ValueError, match=r"softmax\(\): temperature must be >= 0 .* every row; got -1\.0"):
+        fs.softmax(x, temperature=[1.0, -1.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match=r"temperature of shape \(3,\) does not broadcast to the batch shape \(4,\)"):
+        fs.log_softmax(x, temperature=np.ones(3))
+    with pytest.raises(TypeError, match="dtype bool"):
+        fs.logsumexp(x, temperature=np.ones(4, bool))
+    for zero in (np.array([1.0, 0.0, 1.0, 1.0]), np.array([1.0, np.inf, 1.0, 1.0])):
+        with pytest.raises(ValueError, match=r"cross_entropy\(\): temperature must be finite and > 0 here"):
+            fs.cross_entropy(x, np.zeros(4, np.int64), temperature=zero)
+    with pytest.raises(TypeError, match="contrastive_loss.*real scalar"):
+        fs.contrastive_loss(np.zeros((4, 4)), temperature=np.ones(4))
+
+
+def test_temperature_arrays_with_dask_input_raise():
+    da = pytest.importorskip("dask.array")
+    with pytest.raises(TypeError, match="real scalar for a Dask array"):
+        fs.softmax(da.zeros((4, 3), chunks=2), temperature=np.ones(4))

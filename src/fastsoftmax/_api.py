@@ -94,8 +94,11 @@ def _apply(op: int, x, axis, temperature, out, num_threads, keepdims: bool = Fal
     compute_dt, result_dt = _args.dtypes(x.dtype, name)
     if dtype is not None:
         compute_dt, result_dt = _args.requested_dtypes(dtype, compute_dt, name)
+    per_row = False
     if type(temperature) is not float or temperature != 1.0:
-        temperature = _args.temperature(temperature, name)
+        per_row = np.ndim(temperature) > 0      # checked below, against the rows
+        if not per_row:
+            temperature = _args.temperature(temperature, name)
     threads = 0 if num_threads is None else _check_threads(num_threads, name)
 
     ndim = x.ndim
@@ -103,24 +106,33 @@ def _apply(op: int, x, axis, temperature, out, num_threads, keepdims: bool = Fal
         axes = (ndim - 1,)
     else:
         axes = _args.axes(axis, ndim, name)
+    if per_row:
+        # one temperature per row: a float when they are all equal, else an array
+        temperature = _args.row_temperatures(temperature, tuple(s for a, s in enumerate(x.shape) if a not in axes),
+                                             name)
+        per_row = type(temperature) is not float
     mask = None if where is None else _args.where(where, x.shape, name)
     if mask is not None and x.size == 0:
         mask = None             # no entry to select: the result is that of the empty rows
 
-    if mask is None and x.dtype.itemsize == 2 and axes == (ndim - 1,) and result_dt.itemsize <= compute_dt.itemsize:
+    if (mask is None and not per_row and x.dtype.itemsize == 2 and axes == (ndim - 1,)
+            and result_dt.itemsize <= compute_dt.itemsize):
         staged = _staged(op, x, compute_dt, result_dt, out, keepdims, temperature, threads, name)
         if staged is not None:
             return staged
 
-    if len(axes) == 1 and mask is None:
+    if len(axes) == 1 and mask is None and not (per_row and axes[0] != ndim - 1):
         # One axis: the kernels reduce it in place, whatever its position.
         axis_c, perm = axes[0], None
         x2 = _layout.contiguous(x, compute_dt)
         outer = tuple(s for a, s in enumerate(x.shape) if a != axis_c)
         buffer_shape = outer if op == LOGSUMEXP else x.shape
     else:
-        # Several axes, a 0-d input or a mask: the reduced axes are moved to
-        # the end and flattened into rows (kept axes keep their order).
+        # Several axes, a 0-d input, a mask, or one temperature per row along
+        # an axis that is not the last (the strided-axis kernels reduce
+        # several rows at once, at one temperature): the reduced axes are
+        # moved to the end and flattened into rows (kept axes keep their
+        # order), one copy.
         x2, perm, outer, reduced = _layout.to_rows(x, axes, compute_dt)
         axis_c = 1
         buffer_shape = x2.shape[:1] if op == LOGSUMEXP else x2.shape
@@ -201,6 +213,9 @@ def _lazy(op: int, x, axis, temperature, out, num_threads, keepdims: bool, where
     """The same checks for a Dask array, then its lazy result (fastsoftmax.dask)."""
     name = _NAMES[op]
     compute_dt, result_dt = _args.dtypes(x.dtype, name)
+    if np.ndim(temperature) > 0:
+        raise TypeError(f"{name}(): temperature must be a real scalar for a Dask array input (one temperature "
+                        f"per row is for NumPy input), got an array of shape {np.shape(temperature)}")
     temperature = _args.temperature(temperature, name)
     threads = _check_threads(num_threads, name)
     axes = _args.axes(axis, x.ndim, name)
@@ -302,10 +317,17 @@ def softmax(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0, wh
         Axis (or axes, reduced jointly) the probabilities sum over.  ``None``
         means all axes.  Note: ``scipy.special.softmax`` defaults to
         ``axis=None``; this package defaults to rows, like JAX.
-    temperature : float, default 1.0
+    temperature : float or array_like, default 1.0
         ``T`` with ``0 <= T <= inf``.  ``T = 0`` is the limit ``T -> 0+``:
         ``1/k`` on the ``k`` entries equal to the maximum, 0 elsewhere (greedy
         decoding).  ``T = inf`` is uniform over the entries that are not -inf.
+        An array gives one ``T`` per row, with the same meanings: it
+        broadcasts to the batch shape (``x``'s shape without the reduced
+        axes), as in :func:`fastsoftmax.sample`.  The kernels take each row's
+        own ``T``; rows along an axis other than the last are first laid out
+        contiguously (one copy of ``x``), since the strided-axis kernels
+        reduce several rows at one temperature.  An array of equal entries is
+        that one temperature.  A Dask array input takes a scalar.
     where : array_like of bool, optional
         Which entries take part: True keeps an entry, False masks it out.
         Broadcast to ``x``'s shape (a ``(B, 1, 1, S)`` padding mask or an
@@ -356,6 +378,9 @@ def softmax(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0, wh
     array([0.66, 0.24, 0.1 ])
     >>> fs.softmax([2.0, 1.0, 0.5], temperature=0.0)
     array([1., 0., 0.])
+    >>> fs.softmax([[2.0, 1.0], [2.0, 1.0]], temperature=[1.0, 0.0]).round(3)
+    array([[0.731, 0.269],
+           [1.   , 0.   ]])
     >>> import numpy as np
     >>> scores = np.array([[2.0, 1.0, 9.0], [0.5, np.nan, 1.0]])
     >>> keep = np.array([[True, True, False], [False, False, False]])

@@ -334,7 +334,7 @@ def temperatures(value, batch_shape: tuple, name: str) -> np.ndarray:
         t = t.astype(np.float64)
     if not (t >= 0.0).all():
         raise ValueError(f"{name}(): temperature must be >= 0 (0 and inf allowed) in every row; "
-                         f"got {t[~(t >= 0.0)].flat[0]!r}")
+                         f"got {float(t[~(t >= 0.0)].flat[0])!r}")
     try:
         t = np.broadcast_to(t, batch_shape)
     except ValueError:
@@ -385,3 +385,25 @@ def in_memory(value, argument: str, name: str) -> None:
             f"{name} computes in memory and does not compute a Dask array silently. Use fastsoftmax.dask "
             f"(softmax, log_softmax and logsumexp stay lazy), or pass {argument}.compute() to compute it "
             "yourself")
+
+
+# ---- one temperature per row --------------------------------------------------------
+
+def row_temperatures(value, batch_shape: tuple, name: str, training: bool = False):
+    """``temperature`` as the compiled loops take it: a float where every row
+    has the same one (a scalar, or an array of equal entries), else a
+    C-contiguous float64 array of one per row (``value`` broadcast to
+    ``batch_shape``, the input's shape without the reduced axes, in C order).
+    ``training``: the temperatures must be finite and > 0 (they have a
+    gradient)."""
+    in_memory(value, "temperature", name)
+    if np.ndim(value) == 0:
+        return training_temperature(value, name) if training else temperature(value, name)
+    t = temperatures(value, batch_shape, name)
+    usable = np.isfinite(t) & (t > 0.0)
+    if training and not usable.all():
+        bad = float(t[~usable][0])
+        raise ValueError(f"{name}(): temperature must be finite and > 0 here, in every row; got {bad!r}")
+    if t.size == 0:
+        return 1.0
+    return float(t[0]) if (t == t[0]).all() else t

@@ -60,9 +60,10 @@ def _backward(op: int, name: str, grad, y, axis, temperature, where, out, num_th
     if g.shape != yv.shape:
         raise ValueError(f"{name}(): grad has shape {g.shape} and y has shape {yv.shape}; they must match")
     compute_dt, result_dt = _args.dtypes(np.result_type(g.dtype, yv.dtype), name)
-    t = _args.training_temperature(temperature, name)
     threads = 0 if num_threads is None else _check_threads(num_threads, name)
     axes = _args.axes(axis, g.ndim, name)
+    t = _args.row_temperatures(temperature, tuple(s for a, s in enumerate(g.shape) if a not in axes), name,
+                               training=True)
     mask = None if where is None else _args.where(where, g.shape, name)
     if out is not None:
         _args.out(out, g.shape, result_dt, name)
@@ -117,9 +118,11 @@ def softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = -1, *, temperat
         and ``where``.
     axis : int, tuple of ints or None, default -1
         The axis (or axes) of the forward call.
-    temperature : float, default 1.0
+    temperature : float or array_like, default 1.0
         ``T`` of the forward call; finite and ``> 0`` (``T = 0`` and
-        ``T = inf`` have no gradient: ValueError).
+        ``T = inf`` have no gradient: ValueError).  An array gives one ``T``
+        per row: it broadcasts to the batch shape (``grad``'s shape without
+        the reduced axes), as in :func:`fastsoftmax.softmax`.
     where : array_like of bool, optional
         The mask of the forward call.  Masked entries, and every entry of a
         fully masked row, get exactly 0; the sum runs over the kept entries
@@ -182,8 +185,9 @@ def log_softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = -1, *, temp
         ``temperature`` and ``where``; ``-inf`` entries are probability 0.
     axis : int, tuple of ints or None, default -1
         The axis (or axes) of the forward call.
-    temperature : float, default 1.0
-        ``T`` of the forward call; finite and ``> 0`` (ValueError otherwise).
+    temperature : float or array_like, default 1.0
+        ``T`` of the forward call; finite and ``> 0`` (ValueError otherwise);
+        an array gives one per row, as for :func:`softmax_backward`.
     where : array_like of bool, optional
         The mask of the forward call.  Masked entries and fully masked rows
         get exactly 0, and ``sum(grad)`` runs over the kept entries only.
@@ -290,8 +294,10 @@ def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = -1, *, tempe
         class probabilities (soft labels) of ``logits``' shape.
     axis : int, default -1
         The class axis.
-    temperature : float, default 1.0
-        ``T``, finite and ``> 0``: the loss is that of ``logits / T``.
+    temperature : float or array_like, default 1.0
+        ``T``, finite and ``> 0``: the loss is that of ``logits / T``.  An
+        array gives one ``T`` per row: it broadcasts to the batch shape (the
+        logits' shape without ``axis``).
     weight : array_like, optional
         One weight per class (shape ``(C,)``), as in PyTorch.
     ignore_index : int, default -100
@@ -352,9 +358,9 @@ def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = -1, *, tempe
     """
     name = "cross_entropy"
     x, compute_dt, result_dt = _args.logits(logits, name, "logits")
-    t = _args.training_temperature(temperature, name)
     threads = 0 if num_threads is None else _check_threads(num_threads, name)
     axis_c = _args.class_axis(axis, x.ndim, name)
+    t = _args.row_temperatures(temperature, x.shape[:axis_c] + x.shape[axis_c + 1:], name, training=True)
     smoothing = _args.fraction(label_smoothing, "label_smoothing", name)
     _args.reduction(reduction, ("mean", "sum", "none"), name)
     _args.ignore_index(ignore_index, name)
@@ -471,8 +477,10 @@ def kl_div(student_logits: ArrayLike, teacher_logits: ArrayLike, axis: int = -1,
         :func:`softmax`; any layout.
     axis : int, default -1
         The class axis.
-    temperature : float, default 1.0
-        ``T``, finite and ``> 0`` (distillation typically uses 4 to 20).
+    temperature : float or array_like, default 1.0
+        ``T``, finite and ``> 0`` (distillation typically uses 4 to 20).  An
+        array gives one ``T`` per row (broadcast to the logits' shape without
+        ``axis``); each row's loss is scaled by its own ``T**2``.
     reduction : {"batchmean", "sum", "none"}, default "batchmean"
         "batchmean": the mean over rows (every position other than ``axis``;
         0.0 when there are none); "sum": their sum; "none": one value per
@@ -526,9 +534,9 @@ def kl_div(student_logits: ArrayLike, teacher_logits: ArrayLike, axis: int = -1,
     tl = np.asarray(teacher_logits)
     if tl.shape != s.shape:
         raise ValueError(f"{name}(): teacher_logits has shape {tl.shape}, student_logits has shape {s.shape}")
-    t = _args.training_temperature(temperature, name)
     threads = 0 if num_threads is None else _check_threads(num_threads, name)
     axis_c = _args.class_axis(axis, s.ndim, name)
+    t = _args.row_temperatures(temperature, s.shape[:axis_c] + s.shape[axis_c + 1:], name, training=True)
     _args.reduction(reduction, ("batchmean", "sum", "none"), name)
     s2, perm, outer, _ = _layout.to_rows(s, (axis_c,), compute_dt)
     t2 = _layout.to_rows(tl, (axis_c,), compute_dt)[0]
@@ -599,7 +607,8 @@ def contrastive_loss(similarity: ArrayLike, *, temperature: Temperature = 0.07, 
         :func:`softmax`; any layout.
     temperature : float, default 0.07
         ``T``, finite and ``> 0``; CLIP's ``logit_scale`` is ``1 / T`` and
-        starts at ``1 / 0.07``.
+        starts at ``1 / 0.07``.  One scalar: the column direction mixes
+        every row, so there is no temperature per row here.
     symmetric : bool, default True
         True: the mean of the row and column directions (CLIP's loss).
         False: the row direction only (InfoNCE with queries as rows).
