@@ -17,7 +17,7 @@ from . import reference
 from ._api import log_softmax, logsumexp, softmax
 from ._sample import sample
 from ._training import contrastive_loss, cross_entropy, kl_div, log_softmax_backward, softmax_backward
-from ._typing import BuildInfo
+from ._typing import BuildInfo, plain_signatures
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -86,3 +86,9 @@ def __getattr__(name: str) -> object:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY_SUBMODULES))
+
+
+# help() and the docs show names and defaults, as NumPy's functions do (the
+# annotations are for type checkers).
+plain_signatures(softmax, log_softmax, logsumexp, softmax_backward, log_softmax_backward, cross_entropy, kl_div,
+                 contrastive_loss, sample, build_info, release_result_cache)

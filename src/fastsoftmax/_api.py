@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-    from ._typing import ArrayT, Axis, Float64Like, FloatT, Temperature, Threads
+    from ._typing import ArrayT, Axis, Float64Like, FloatT, Temperatures, Threads
 
 __all__ = ["softmax", "log_softmax", "logsumexp"]
 
@@ -269,34 +269,34 @@ def _staged(op, x, compute_dt, result_dt, out, keepdims, temperature, threads, n
 # ---- public functions -------------------------------------------------------
 
 @overload
-def softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+def softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperatures = ..., where: ArrayLike | None = ...,
             out: ArrayT, num_threads: Threads = ..., dtype: DTypeLike = ...) -> ArrayT: ...
 @overload
-def softmax(x: NDArray[FloatT], axis: Axis = ..., *, temperature: Temperature = ...,
+def softmax(x: NDArray[FloatT], axis: Axis = ..., *, temperature: Temperatures = ...,
             where: ArrayLike | None = ..., out: None = ..., num_threads: Threads = ..., dtype: None = ...
             ) -> NDArray[FloatT]: ...
 @overload
-def softmax(x: FloatT, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+def softmax(x: FloatT, axis: Axis = ..., *, temperature: Temperatures = ..., where: ArrayLike | None = ...,
             out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> FloatT: ...
 @overload
-def softmax(x: Float64Like, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+def softmax(x: Float64Like, axis: Axis = ..., *, temperature: Temperatures = ..., where: ArrayLike | None = ...,
             out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> NDArray[np.float64]: ...
 @overload
-def softmax(x: float, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+def softmax(x: float, axis: Axis = ..., *, temperature: Temperatures = ..., where: ArrayLike | None = ...,
             out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> np.float64: ...
 @overload
-def softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+def softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperatures = ..., where: ArrayLike | None = ...,
             out: None = ..., num_threads: Threads = ..., dtype: None = ...
             ) -> NDArray[np.floating[Any]] | np.floating[Any]: ...
 @overload
-def softmax(x: NDArray[Any], axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+def softmax(x: NDArray[Any], axis: Axis = ..., *, temperature: Temperatures = ..., where: ArrayLike | None = ...,
             out: None = ..., num_threads: Threads = ..., dtype: type[FloatT] | np.dtype[FloatT]
             ) -> NDArray[FloatT]: ...
 @overload
-def softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+def softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperatures = ..., where: ArrayLike | None = ...,
             out: None = ..., num_threads: Threads = ..., dtype: DTypeLike
             ) -> NDArray[np.floating[Any]] | np.floating[Any]: ...
-def softmax(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0, where: ArrayLike | None = None,
+def softmax(x: ArrayLike, axis: Axis = -1, *, temperature: Temperatures = 1.0, where: ArrayLike | None = None,
             out: NDArray[Any] | None = None, num_threads: Threads = None,
             dtype: DTypeLike | None = None) -> Any:
     """Softmax along ``axis``: ``exp(x / T) / sum(exp(x / T))``, row by row.
@@ -397,35 +397,35 @@ def softmax(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0, wh
 
 
 @overload
-def log_softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+def log_softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperatures = ..., where: ArrayLike | None = ...,
                 out: ArrayT, num_threads: Threads = ..., dtype: DTypeLike = ...) -> ArrayT: ...
 @overload
-def log_softmax(x: NDArray[FloatT], axis: Axis = ..., *, temperature: Temperature = ...,
+def log_softmax(x: NDArray[FloatT], axis: Axis = ..., *, temperature: Temperatures = ...,
                 where: ArrayLike | None = ..., out: None = ..., num_threads: Threads = ..., dtype: None = ...
                 ) -> NDArray[FloatT]: ...
 @overload
-def log_softmax(x: FloatT, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+def log_softmax(x: FloatT, axis: Axis = ..., *, temperature: Temperatures = ..., where: ArrayLike | None = ...,
                 out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> FloatT: ...
 @overload
-def log_softmax(x: Float64Like, axis: Axis = ..., *, temperature: Temperature = ...,
+def log_softmax(x: Float64Like, axis: Axis = ..., *, temperature: Temperatures = ...,
                 where: ArrayLike | None = ..., out: None = ..., num_threads: Threads = ..., dtype: None = ...
                 ) -> NDArray[np.float64]: ...
 @overload
-def log_softmax(x: float, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+def log_softmax(x: float, axis: Axis = ..., *, temperature: Temperatures = ..., where: ArrayLike | None = ...,
                 out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> np.float64: ...
 @overload
-def log_softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+def log_softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperatures = ..., where: ArrayLike | None = ...,
                 out: None = ..., num_threads: Threads = ..., dtype: None = ...
                 ) -> NDArray[np.floating[Any]] | np.floating[Any]: ...
 @overload
-def log_softmax(x: NDArray[Any], axis: Axis = ..., *, temperature: Temperature = ...,
+def log_softmax(x: NDArray[Any], axis: Axis = ..., *, temperature: Temperatures = ...,
                 where: ArrayLike | None = ..., out: None = ..., num_threads: Threads = ...,
                 dtype: type[FloatT] | np.dtype[FloatT]) -> NDArray[FloatT]: ...
 @overload
-def log_softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+def log_softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperatures = ..., where: ArrayLike | None = ...,
                 out: None = ..., num_threads: Threads = ..., dtype: DTypeLike
                 ) -> NDArray[np.floating[Any]] | np.floating[Any]: ...
-def log_softmax(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0, where: ArrayLike | None = None,
+def log_softmax(x: ArrayLike, axis: Axis = -1, *, temperature: Temperatures = 1.0, where: ArrayLike | None = None,
                 out: NDArray[Any] | None = None, num_threads: Threads = None,
                 dtype: DTypeLike | None = None) -> Any:
     """Log-softmax along ``axis``: ``(x - max) / T - log(sum(exp((x - max) / T)))``.
@@ -457,52 +457,52 @@ def log_softmax(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0
 # ignored overlaps pair different dtypes of the constrained FloatT, which no
 # call can match at once.)
 @overload
-def logsumexp(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+def logsumexp(x: ArrayLike, axis: Axis = ..., *, temperature: Temperatures = ..., where: ArrayLike | None = ...,
               keepdims: bool = ..., out: ArrayT, num_threads: Threads = ..., dtype: DTypeLike = ...) -> ArrayT: ...
 @overload
-def logsumexp(x: NDArray[FloatT] | FloatT, axis: None, *, temperature: Temperature = ...,  # type: ignore[overload-overlap]
+def logsumexp(x: NDArray[FloatT] | FloatT, axis: None, *, temperature: Temperatures = ...,  # type: ignore[overload-overlap]
               where: ArrayLike | None = ..., keepdims: Literal[False] = ..., out: None = ...,
               num_threads: Threads = ..., dtype: None = ...) -> FloatT: ...
 @overload
-def logsumexp(x: NDArray[FloatT], axis: Axis = ..., *, temperature: Temperature = ...,  # type: ignore[overload-overlap]
+def logsumexp(x: NDArray[FloatT], axis: Axis = ..., *, temperature: Temperatures = ...,  # type: ignore[overload-overlap]
               where: ArrayLike | None = ..., keepdims: Literal[True], out: None = ..., num_threads: Threads = ...,
               dtype: None = ...) -> NDArray[FloatT]: ...
 @overload
-def logsumexp(x: FloatT, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+def logsumexp(x: FloatT, axis: Axis = ..., *, temperature: Temperatures = ..., where: ArrayLike | None = ...,
               keepdims: bool = ..., out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> FloatT: ...
 @overload
-def logsumexp(x: NDArray[FloatT], axis: Axis = ..., *, temperature: Temperature = ...,
+def logsumexp(x: NDArray[FloatT], axis: Axis = ..., *, temperature: Temperatures = ...,
               where: ArrayLike | None = ..., keepdims: bool = ..., out: None = ..., num_threads: Threads = ...,
               dtype: None = ...) -> NDArray[FloatT] | FloatT: ...
 @overload
-def logsumexp(x: float | Sequence[float], axis: Axis = ..., *, temperature: Temperature = ...,
+def logsumexp(x: float | Sequence[float], axis: Axis = ..., *, temperature: Temperatures = ...,
               where: ArrayLike | None = ..., keepdims: Literal[False] = ..., out: None = ...,
               num_threads: Threads = ..., dtype: None = ...) -> np.float64: ...
 @overload
-def logsumexp(x: Float64Like, axis: None, *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+def logsumexp(x: Float64Like, axis: None, *, temperature: Temperatures = ..., where: ArrayLike | None = ...,
               keepdims: Literal[False] = ..., out: None = ..., num_threads: Threads = ..., dtype: None = ...
               ) -> np.float64: ...
 @overload
-def logsumexp(x: Float64Like, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+def logsumexp(x: Float64Like, axis: Axis = ..., *, temperature: Temperatures = ..., where: ArrayLike | None = ...,
               keepdims: Literal[True], out: None = ..., num_threads: Threads = ..., dtype: None = ...
               ) -> NDArray[np.float64]: ...
 @overload
-def logsumexp(x: Float64Like | float, axis: Axis = ..., *, temperature: Temperature = ...,
+def logsumexp(x: Float64Like | float, axis: Axis = ..., *, temperature: Temperatures = ...,
               where: ArrayLike | None = ..., keepdims: bool = ..., out: None = ..., num_threads: Threads = ...,
               dtype: None = ...) -> NDArray[np.float64] | np.float64: ...
 @overload
-def logsumexp(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+def logsumexp(x: ArrayLike, axis: Axis = ..., *, temperature: Temperatures = ..., where: ArrayLike | None = ...,
               keepdims: bool = ..., out: None = ..., num_threads: Threads = ..., dtype: None = ...
               ) -> NDArray[np.floating[Any]] | np.floating[Any]: ...
 @overload
-def logsumexp(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+def logsumexp(x: ArrayLike, axis: Axis = ..., *, temperature: Temperatures = ..., where: ArrayLike | None = ...,
               keepdims: bool = ..., out: None = ..., num_threads: Threads = ...,
               dtype: type[FloatT] | np.dtype[FloatT]) -> NDArray[FloatT] | FloatT: ...
 @overload
-def logsumexp(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+def logsumexp(x: ArrayLike, axis: Axis = ..., *, temperature: Temperatures = ..., where: ArrayLike | None = ...,
               keepdims: bool = ..., out: None = ..., num_threads: Threads = ..., dtype: DTypeLike
               ) -> NDArray[np.floating[Any]] | np.floating[Any]: ...
-def logsumexp(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0, where: ArrayLike | None = None,
+def logsumexp(x: ArrayLike, axis: Axis = -1, *, temperature: Temperatures = 1.0, where: ArrayLike | None = None,
               keepdims: bool = False, out: NDArray[Any] | None = None, num_threads: Threads = None,
               dtype: DTypeLike | None = None) -> Any:
     """``T * log(sum(exp(x / T)))`` along ``axis``: the smooth maximum, in ``x``'s units.

@@ -21,8 +21,8 @@ from ._api import LOG_SOFTMAX, SOFTMAX, _check_threads
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
 
-    from ._typing import (ArrayT, Axis, FloatResult, FloatT, KLReduction, LossReduction, RealScalar, Temperature,
-                          Threads)
+    from ._typing import (AnyKLReduction, AnyLossReduction, ArrayT, Axis, FloatResult, FloatT, KLReduction,
+                          LossReduction, RealScalar, Temperature, Temperatures, Threads)
 
 __all__ = ["softmax_backward", "log_softmax_backward", "cross_entropy", "kl_div", "contrastive_loss"]
 
@@ -89,17 +89,17 @@ def _backward(op: int, name: str, grad, y, axis, temperature, where, out, num_th
 # ---- public functions -------------------------------------------------------------
 
 @overload
-def softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ...,
+def softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = ..., *, temperature: Temperatures = ...,
                      where: ArrayLike | None = ..., out: ArrayT, num_threads: Threads = ...) -> ArrayT: ...
 @overload
 def softmax_backward(grad: NDArray[FloatT], y: NDArray[FloatT], axis: Axis = ..., *,
-                     temperature: Temperature = ..., where: ArrayLike | None = ..., out: None = ...,
+                     temperature: Temperatures = ..., where: ArrayLike | None = ..., out: None = ...,
                      num_threads: Threads = ...) -> NDArray[FloatT]: ...
 @overload
-def softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ...,
+def softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = ..., *, temperature: Temperatures = ...,
                      where: ArrayLike | None = ..., out: None = ..., num_threads: Threads = ...
                      ) -> FloatResult: ...
-def softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0,
+def softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = -1, *, temperature: Temperatures = 1.0,
                      where: ArrayLike | None = None, out: NDArray[Any] | None = None,
                      num_threads: Threads = None) -> Any:
     """Gradient of softmax: ``dL/dx`` from ``dL/dy`` and ``y = softmax(x, axis, temperature=T)``.
@@ -158,17 +158,17 @@ def softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = -1, *, temperat
 
 
 @overload
-def log_softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ...,
+def log_softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = ..., *, temperature: Temperatures = ...,
                          where: ArrayLike | None = ..., out: ArrayT, num_threads: Threads = ...) -> ArrayT: ...
 @overload
 def log_softmax_backward(grad: NDArray[FloatT], y: NDArray[FloatT], axis: Axis = ..., *,
-                         temperature: Temperature = ..., where: ArrayLike | None = ..., out: None = ...,
+                         temperature: Temperatures = ..., where: ArrayLike | None = ..., out: None = ...,
                          num_threads: Threads = ...) -> NDArray[FloatT]: ...
 @overload
-def log_softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ...,
+def log_softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = ..., *, temperature: Temperatures = ...,
                          where: ArrayLike | None = ..., out: None = ..., num_threads: Threads = ...
                          ) -> FloatResult: ...
-def log_softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0,
+def log_softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = -1, *, temperature: Temperatures = 1.0,
                          where: ArrayLike | None = None, out: NDArray[Any] | None = None,
                          num_threads: Threads = None) -> Any:
     """Gradient of log_softmax: ``dL/dx`` from ``dL/dy`` and ``y = log_softmax(x, axis, temperature=T)``.
@@ -221,56 +221,56 @@ def log_softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = -1, *, temp
 # logits); return_grad=True adds the gradient.
 @overload
 def cross_entropy(logits: NDArray[FloatT], target: ArrayLike, axis: int = ..., *,
-                  temperature: Temperature = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
+                  temperature: Temperatures = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
                   label_smoothing: RealScalar = ..., reduction: LossReduction = ...,
                   return_grad: Literal[False] = ..., num_threads: Threads = ...) -> FloatT: ...
 @overload
 def cross_entropy(logits: NDArray[FloatT], target: ArrayLike, axis: int = ..., *,
-                  temperature: Temperature = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
+                  temperature: Temperatures = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
                   label_smoothing: RealScalar = ..., reduction: LossReduction = ...,
                   return_grad: Literal[True], num_threads: Threads = ...) -> tuple[FloatT, NDArray[FloatT]]: ...
 @overload
 def cross_entropy(logits: NDArray[FloatT], target: ArrayLike, axis: int = ..., *,
-                  temperature: Temperature = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
+                  temperature: Temperatures = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
                   label_smoothing: RealScalar = ..., reduction: Literal["none"],
                   return_grad: Literal[False] = ..., num_threads: Threads = ...) -> NDArray[FloatT] | FloatT: ...
 @overload
 def cross_entropy(logits: NDArray[FloatT], target: ArrayLike, axis: int = ..., *,
-                  temperature: Temperature = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
+                  temperature: Temperatures = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
                   label_smoothing: RealScalar = ..., reduction: Literal["none"],
                   return_grad: Literal[True], num_threads: Threads = ...
                   ) -> tuple[NDArray[FloatT] | FloatT, NDArray[FloatT]]: ...
 @overload
 def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = ..., *,
-                  temperature: Temperature = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
+                  temperature: Temperatures = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
                   label_smoothing: RealScalar = ..., reduction: LossReduction = ...,
                   return_grad: Literal[False] = ..., num_threads: Threads = ...) -> np.floating[Any]: ...
 @overload
 def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = ..., *,
-                  temperature: Temperature = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
+                  temperature: Temperatures = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
                   label_smoothing: RealScalar = ..., reduction: LossReduction = ...,
                   return_grad: Literal[True], num_threads: Threads = ...
                   ) -> tuple[np.floating[Any], NDArray[np.floating[Any]]]: ...
 @overload
 def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = ..., *,
-                  temperature: Temperature = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
+                  temperature: Temperatures = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
                   label_smoothing: RealScalar = ..., reduction: Literal["none"],
                   return_grad: Literal[False] = ..., num_threads: Threads = ...) -> FloatResult: ...
 @overload
 def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = ..., *,
-                  temperature: Temperature = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
+                  temperature: Temperatures = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
                   label_smoothing: RealScalar = ..., reduction: Literal["none"],
                   return_grad: Literal[True], num_threads: Threads = ...
                   ) -> tuple[FloatResult, NDArray[np.floating[Any]]]: ...
 @overload
 def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = ..., *,
-                  temperature: Temperature = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
-                  label_smoothing: RealScalar = ..., reduction: str = ...,
+                  temperature: Temperatures = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
+                  label_smoothing: RealScalar = ..., reduction: AnyLossReduction = ...,
                   return_grad: bool = ..., num_threads: Threads = ...
                   ) -> FloatResult | tuple[FloatResult, NDArray[np.floating[Any]]]: ...
-def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = -1, *, temperature: Temperature = 1.0,
+def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = -1, *, temperature: Temperatures = 1.0,
                   weight: ArrayLike | None = None, ignore_index: int = -100, label_smoothing: RealScalar = 0.0,
-                  reduction: str = "mean", return_grad: bool = False, num_threads: Threads = None) -> Any:
+                  reduction: AnyLossReduction = "mean", return_grad: bool = False, num_threads: Threads = None) -> Any:
     """Cross-entropy loss from logits, optionally with its gradient.
 
     The same value as ``torch.nn.functional.cross_entropy(logits / T, target,
@@ -421,46 +421,46 @@ def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = -1, *, tempe
 
 @overload
 def kl_div(student_logits: NDArray[FloatT], teacher_logits: NDArray[FloatT], axis: int = ..., *,
-           temperature: Temperature = ..., reduction: KLReduction = ...,
+           temperature: Temperatures = ..., reduction: KLReduction = ...,
            return_grad: Literal[False] = ..., num_threads: Threads = ...) -> FloatT: ...
 @overload
 def kl_div(student_logits: NDArray[FloatT], teacher_logits: NDArray[FloatT], axis: int = ..., *,
-           temperature: Temperature = ..., reduction: KLReduction = ...,
+           temperature: Temperatures = ..., reduction: KLReduction = ...,
            return_grad: Literal[True], num_threads: Threads = ...) -> tuple[FloatT, NDArray[FloatT]]: ...
 @overload
 def kl_div(student_logits: NDArray[FloatT], teacher_logits: NDArray[FloatT], axis: int = ..., *,
-           temperature: Temperature = ..., reduction: Literal["none"],
+           temperature: Temperatures = ..., reduction: Literal["none"],
            return_grad: Literal[False] = ..., num_threads: Threads = ...) -> NDArray[FloatT] | FloatT: ...
 @overload
 def kl_div(student_logits: NDArray[FloatT], teacher_logits: NDArray[FloatT], axis: int = ..., *,
-           temperature: Temperature = ..., reduction: Literal["none"],
+           temperature: Temperatures = ..., reduction: Literal["none"],
            return_grad: Literal[True], num_threads: Threads = ...
            ) -> tuple[NDArray[FloatT] | FloatT, NDArray[FloatT]]: ...
 @overload
 def kl_div(student_logits: ArrayLike, teacher_logits: ArrayLike, axis: int = ..., *,
-           temperature: Temperature = ..., reduction: KLReduction = ...,
+           temperature: Temperatures = ..., reduction: KLReduction = ...,
            return_grad: Literal[False] = ..., num_threads: Threads = ...) -> np.floating[Any]: ...
 @overload
 def kl_div(student_logits: ArrayLike, teacher_logits: ArrayLike, axis: int = ..., *,
-           temperature: Temperature = ..., reduction: KLReduction = ...,
+           temperature: Temperatures = ..., reduction: KLReduction = ...,
            return_grad: Literal[True], num_threads: Threads = ...
            ) -> tuple[np.floating[Any], NDArray[np.floating[Any]]]: ...
 @overload
 def kl_div(student_logits: ArrayLike, teacher_logits: ArrayLike, axis: int = ..., *,
-           temperature: Temperature = ..., reduction: Literal["none"],
+           temperature: Temperatures = ..., reduction: Literal["none"],
            return_grad: Literal[False] = ..., num_threads: Threads = ...) -> FloatResult: ...
 @overload
 def kl_div(student_logits: ArrayLike, teacher_logits: ArrayLike, axis: int = ..., *,
-           temperature: Temperature = ..., reduction: Literal["none"],
+           temperature: Temperatures = ..., reduction: Literal["none"],
            return_grad: Literal[True], num_threads: Threads = ...
            ) -> tuple[FloatResult, NDArray[np.floating[Any]]]: ...
 @overload
 def kl_div(student_logits: ArrayLike, teacher_logits: ArrayLike, axis: int = ..., *,
-           temperature: Temperature = ..., reduction: str = ...,
+           temperature: Temperatures = ..., reduction: AnyKLReduction = ...,
            return_grad: bool = ..., num_threads: Threads = ...
            ) -> FloatResult | tuple[FloatResult, NDArray[np.floating[Any]]]: ...
 def kl_div(student_logits: ArrayLike, teacher_logits: ArrayLike, axis: int = -1, *,
-           temperature: Temperature = 1.0, reduction: str = "batchmean", return_grad: bool = False,
+           temperature: Temperatures = 1.0, reduction: AnyKLReduction = "batchmean", return_grad: bool = False,
            num_threads: Threads = None) -> Any:
     """Distillation loss: ``T**2 * KL(softmax(teacher / T) || softmax(student / T))``.
 
@@ -587,11 +587,12 @@ def contrastive_loss(similarity: ArrayLike, *,
                      ) -> tuple[NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 @overload
 def contrastive_loss(similarity: ArrayLike, *,
-                     temperature: Temperature = ..., symmetric: bool = ..., reduction: str = ...,
+                     temperature: Temperature = ..., symmetric: bool = ..., reduction: AnyLossReduction = ...,
                      return_grad: bool = ..., num_threads: Threads = ...
                      ) -> FloatResult | tuple[FloatResult, NDArray[np.floating[Any]]]: ...
 def contrastive_loss(similarity: ArrayLike, *, temperature: Temperature = 0.07, symmetric: bool = True,
-                     reduction: str = "mean", return_grad: bool = False, num_threads: Threads = None) -> Any:
+                     reduction: AnyLossReduction = "mean", return_grad: bool = False,
+                     num_threads: Threads = None) -> Any:
     """Contrastive (InfoNCE / CLIP) loss of an ``(N, N)`` similarity matrix.
 
     Row loss ``i`` is the cross-entropy of row ``i`` of ``similarity / T``

@@ -53,6 +53,7 @@ except ImportError as error:        # pragma: no cover - dask is an optional dep
     raise ImportError("fastsoftmax.dask needs Dask's arrays: pip install 'dask[array]'") from error
 
 from fastsoftmax import _api, _layout, _rows
+from fastsoftmax._typing import plain_signatures
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -169,6 +170,9 @@ def apply(op: int, x, axes: tuple[int, ...], temperature: float, num_threads: in
                          weights=masks[0] if masks else None)
     return da.map_blocks(functools.partial(_write_block, **plan), x, stats, *masks, dtype=result_dtype,
                          meta=np.empty((0,) * x.ndim, result_dtype), token=name)
+
+
+plain_signatures(softmax, log_softmax, logsumexp)     # help() shows names and defaults, as the docs do
 
 
 # ---- block functions (run by the Dask workers; module-level, so they pickle) ----

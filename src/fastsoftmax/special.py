@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import numpy as np
 
 from . import _api, _args, _layout, _rows
+from ._typing import plain_signatures
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
@@ -236,6 +237,9 @@ def logsumexp(a: ArrayLike, axis: Axis = None, b: ArrayLike | None = None, keepd
         sign = np.where(np.isnan(value), np.nan, np.where(value == -np.inf, 0.0 if a.size else -1.0, 1.0))
         return value, sign.astype(value.dtype)[()]
     return _weighted(a, axis, b.reshape(1) if b.ndim == 0 else b, bool(keepdims), bool(return_sign))
+
+
+plain_signatures(softmax, log_softmax, logsumexp)     # help() shows names and defaults, as the docs do
 
 
 def _real(x: Any, argument: str, name: str) -> Any:
