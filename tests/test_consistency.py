@@ -315,6 +315,35 @@ def test_temperature_arrays_on_threads(threads):
         if shape[0] == 2:
             want = reference.logsumexp(x, axis=axis, temperature=t)
             assert_close("logsumexp", fs.logsumexp(x, temperature=t, num_threads=threads), want, np.float32)
+    # masked rows, the backward functions and the losses
+    x = logits((160, 256), np.float64, seed=3)
+    t = np.exp(np.random.default_rng(3).uniform(-1, 1, 160))
+    keep = np.random.default_rng(4).random((1, 256)) < 0.8
+    target = np.arange(160) % 256
+    calls = [lambda n: fs.softmax(x, temperature=t, where=keep, num_threads=n),
+             lambda n: fs.softmax_backward(x, x, temperature=t, where=keep, num_threads=n),
+             lambda n: fs.log_softmax_backward(x, x, temperature=t, num_threads=n),
+             lambda n: fs.cross_entropy(x, target, temperature=t, return_grad=True, reduction="none", num_threads=n),
+             lambda n: fs.kl_div(x, x[::-1], temperature=t, return_grad=True, reduction="none", num_threads=n)]
+    for call in calls:
+        one, many = call(1), call(threads)
+        for a, b in zip(one if isinstance(one, tuple) else (one,), many if isinstance(many, tuple) else (many,)):
+            assert np.array_equal(a, b, equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_temperature_arrays_of_16_bit_input(dtype):
+    """16-bit rows with one temperature each take the general path (computed
+    in float32, rounded once)."""
+    if dtype == "bfloat16":
+        dtype = pytest.importorskip("ml_dtypes").bfloat16
+    x = logits((6, 40), np.float32, seed=6).astype(dtype)
+    t = _row_temperatures((6,))
+    for name in ("softmax", "log_softmax", "logsumexp"):
+        got = getattr(fs, name)(x, temperature=t)
+        want = getattr(reference, name)(x, temperature=t)
+        assert got.dtype == np.dtype(dtype)
+        np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64), rtol=1e-2, atol=1e-3)
 
 
 def test_equal_temperatures_are_one_temperature():
