@@ -305,13 +305,17 @@ def test_temperature_arrays_against_the_reference(isa, dtype):
 def test_temperature_arrays_on_threads(threads):
     """Rows on threads (and few long rows, which stay whole) give the
     one-thread results, bit for bit."""
-    for shape, axis in (((160, 256), -1), ((256, 160), 0), ((2, 70000), -1)):
+    for shape, axis, t in (((160, 256), -1, _row_temperatures((160,))), ((256, 160), 0, _row_temperatures((160,))),
+                           ((2, 70000), -1, _row_temperatures((2,))),
+                           # stretches of 10 rows of one temperature, across the tiles of 16 rows
+                           ((16, 10, 256), -1, _row_temperatures((16, 1)))):
         x = logits(shape, np.float32, seed=2)
-        t = _row_temperatures(tuple(s for a, s in enumerate(shape) if a != axis % 2))
         for name in ("softmax", "log_softmax", "logsumexp"):
             one = getattr(fs, name)(x, axis=axis, temperature=t, num_threads=1)
             assert np.array_equal(getattr(fs, name)(x, axis=axis, temperature=t, num_threads=threads), one,
                                   equal_nan=True)
+            if len(shape) == 3:
+                assert_close(name, one, getattr(reference, name)(x, axis=axis, temperature=t), np.float32, "stretches")
         if shape[0] == 2:
             want = reference.logsumexp(x, axis=axis, temperature=t)
             assert_close("logsumexp", fs.logsumexp(x, temperature=t, num_threads=threads), want, np.float32)

@@ -1,9 +1,14 @@
 """Softmax, log_softmax and logsumexp of Dask arrays: lazy, and exact for any chunking.
 
-:func:`fastsoftmax.softmax`, :func:`~fastsoftmax.log_softmax` and
-:func:`~fastsoftmax.logsumexp` come here when given a ``dask.array.Array``,
-after :mod:`fastsoftmax._api` has checked every argument.  This module is
-imported only then, so ``import fastsoftmax`` does not import Dask.
+This module's :func:`softmax`, :func:`log_softmax` and :func:`logsumexp`
+always give a lazy result; :func:`fastsoftmax.softmax`,
+:func:`~fastsoftmax.log_softmax` and :func:`~fastsoftmax.logsumexp` come
+here too when given a ``dask.array.Array``, after :mod:`fastsoftmax._api`
+has checked every argument.  The module is imported only then, or when
+``fastsoftmax.dask`` is first used, so ``import fastsoftmax`` does not import
+Dask.  The functions that compute in memory (the losses, the backward
+functions, ``sample``, ``special.logsumexp`` with ``b`` or ``return_sign``)
+raise TypeError for a Dask array rather than compute it.
 
 Nothing is computed when the functions are called; the result is a Dask array
 with the input's chunks (logsumexp: without the reduced axes, or with them of

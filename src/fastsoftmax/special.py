@@ -87,8 +87,11 @@ def softmax(x: ArrayLike, axis: Axis = None) -> Any:
     >>> special.softmax([0.0, 1.0], axis=0).round(4)
     array([0.2689, 0.7311])
     """
-    if type(x) is np.ndarray and type(axis) is not int:
-        fast = _api._merged_axes(_rows.SOFTMAX, x, axis, 1.0, None)    # the compiled path, no copy
+    if type(x) is np.ndarray:       # the compiled path, no copy
+        if type(axis) is int:
+            fast = _rows.try_fast(_rows.SOFTMAX, x, axis, 1.0, None, None)
+        else:
+            fast = _api._merged_axes(_rows.SOFTMAX, x, axis, 1.0, None)
         if fast is not None:
             return fast
     return _api.softmax(_real(x, "x", "softmax"), axis=axis)
@@ -127,8 +130,11 @@ def log_softmax(x: ArrayLike, axis: Axis = None) -> Any:
     >>> special.log_softmax([1000.0, 1.0])
     array([   0., -999.])
     """
-    if type(x) is np.ndarray and type(axis) is not int:
-        fast = _api._merged_axes(_rows.LOG_SOFTMAX, x, axis, 1.0, None)    # the compiled path, no copy
+    if type(x) is np.ndarray:       # the compiled path, no copy
+        if type(axis) is int:
+            fast = _rows.try_fast(_rows.LOG_SOFTMAX, x, axis, 1.0, None, None)
+        else:
+            fast = _api._merged_axes(_rows.LOG_SOFTMAX, x, axis, 1.0, None)
         if fast is not None:
             return fast
     return _api.log_softmax(_real(x, "x", "log_softmax"), axis=axis)
@@ -218,9 +224,11 @@ def logsumexp(a: ArrayLike, axis: Axis = None, b: ArrayLike | None = None, keepd
     >>> round(float(value), 6), float(sign)      # log(5.87...): the e**1000 terms cancel exactly
     (1.770194, 1.0)
     """
-    if b is None and not return_sign and type(a) is np.ndarray and type(axis) is not int and (keepdims is False
-                                                                                          or keepdims is True):
-        fast = _api._merged_axes(_rows.LOGSUMEXP, a, axis, 1.0, None, keepdims)
+    if b is None and not return_sign and type(a) is np.ndarray and (keepdims is False or keepdims is True):
+        if type(axis) is int:
+            fast = _rows.try_fast(_rows.LOGSUMEXP, a, axis, 1.0, None, None, keepdims)
+        else:
+            fast = _api._merged_axes(_rows.LOGSUMEXP, a, axis, 1.0, None, keepdims)
         if fast is not None:
             return fast
     if b is None and not return_sign and _api._is_dask_array(a):

@@ -74,15 +74,23 @@ cdef void rows_run(const loop_job *loop, Py_ssize_t start, Py_ssize_t stop, char
     cdef const forward_job *job = <const forward_job *> loop
     cdef Py_ssize_t out_step = job.size if job.op == FS_LOGSUMEXP else job.n * job.size
     cdef params_cache own
-    cdef Py_ssize_t r
+    cdef Py_ssize_t r = start, end, stretch
     if job.temperatures == NULL:
         job.k.rows(job.op, job.x + start * job.n * job.size, job.out + start * out_step, stop - start, job.n,
                    job.p, job.stream)
         return
+    # Rows of one temperature go to the kernels together, in stretches that
+    # never cross a multiple of ROW_TILE (counted from row 0, as blocks are):
+    # every stretch, hence every tile, is the same on any split.
     own.temperature = NAN
-    for r in range(start, stop):
-        job.k.rows(job.op, job.x + r * job.n * job.size, job.out + r * out_step, 1, job.n,
+    while r < stop:
+        end = min(stop, (r // ROW_TILE + 1) * ROW_TILE)
+        stretch = r + 1
+        while stretch < end and job.temperatures[stretch] == job.temperatures[r]:
+            stretch += 1
+        job.k.rows(job.op, job.x + r * job.n * job.size, job.out + r * out_step, stretch - r, job.n,
                    params_of_row(job.p, job.temperatures, job.dtype, r, &own), job.stream)
+        r = stretch
 
 
 cdef void columns_run(const loop_job *loop, Py_ssize_t start, Py_ssize_t stop, char *scratch) noexcept nogil:
