@@ -122,6 +122,8 @@ def _dask_cases():
         ("log_softmax_backward", lambda d: fs.log_softmax_backward(d, np.log(g))),
         ("softmax where", lambda d: fs.softmax(x, where=d > -1)),
         ("sample", lambda d: fs.sample(d, rng=0)),
+        ("sample temperature", lambda d: fs.sample(x, temperature=d[:, 0] + 1, rng=0)),
+        ("softmax temperature", lambda d: fs.softmax(x, temperature=d[:, 0] + 1)),
     ]
 
 

@@ -324,6 +324,7 @@ def filter_fraction(value, what: str, accepted: str, ok, name: str) -> float:
 
 def temperatures(value, batch_shape: tuple, name: str) -> np.ndarray:
     """float64 temperatures: one value for every row, or one per row."""
+    in_memory(value, "temperature", name)
     if np.ndim(value) == 0:
         return np.array([temperature(value, name)])
     t = np.asarray(value)
