@@ -413,3 +413,13 @@ def test_temperature_arrays_with_dask_input_raise():
     da = pytest.importorskip("dask.array")
     with pytest.raises(TypeError, match="real scalar for a Dask array"):
         fs.softmax(da.zeros((4, 3), chunks=2), temperature=np.ones(4))
+
+
+def test_dask_input_keeps_the_requested_dtype():
+    da = pytest.importorskip("dask.array")
+    x = logits((4, 6), np.float32)
+    lazy = fs.softmax(da.from_array(x, chunks=(2, 3)), dtype=np.float64)
+    assert lazy.dtype == np.float64
+    result = lazy.compute()
+    assert result.dtype == np.float64
+    assert_close("softmax", result, reference.softmax(x, dtype=np.float64), np.float64, "dask dtype=")

@@ -88,7 +88,7 @@ def _apply(op: int, x, axis, temperature, out, num_threads, keepdims: bool = Fal
         if x is None:
             raise TypeError(f"{name}(): x is None, not an array; pass an array_like of numbers")
         if _is_dask_array(x):
-            return _lazy(op, x, axis, temperature, out, num_threads, keepdims, where)
+            return _lazy(op, x, axis, temperature, out, num_threads, keepdims, where, dtype)
         _args.in_memory(x, "x", name)
         x = np.asarray(x)
     compute_dt, result_dt = _args.dtypes(x.dtype, name)
@@ -209,10 +209,12 @@ def _is_dask_array(x) -> bool:
     return module is not None and isinstance(x, module.Array)
 
 
-def _lazy(op: int, x, axis, temperature, out, num_threads, keepdims: bool, where=None):
+def _lazy(op: int, x, axis, temperature, out, num_threads, keepdims: bool, where=None, dtype=None):
     """The same checks for a Dask array, then its lazy result (fastsoftmax.dask)."""
     name = _NAMES[op]
     compute_dt, result_dt = _args.dtypes(x.dtype, name)
+    if dtype is not None:
+        compute_dt, result_dt = _args.requested_dtypes(dtype, compute_dt, name)
     if np.ndim(temperature) > 0:
         raise TypeError(f"{name}(): temperature must be a real scalar for a Dask array input (one temperature "
                         f"per row is for NumPy input), got an array of shape {np.shape(temperature)}")
