@@ -70,6 +70,15 @@ def test_the_drop_in_default_is_the_one_axis_result():
     assert np.array_equal(special.softmax(x2, axis=(1, 2)), fs.softmax(x2.reshape(3, 20)).reshape(3, 4, 5))
 
 
+def test_fortran_logsumexp_over_every_axis_takes_the_compiled_path(monkeypatch):
+    x = np.asfortranarray(logits((6, 5, 4), np.float64))
+    want = reference.logsumexp(x, axis=None)
+    want_kept = reference.logsumexp(x, axis=(0, 1, 2), keepdims=True)
+    _refuse_general_path(monkeypatch)
+    assert_close("logsumexp", fs.special.logsumexp(x), want, np.float64, "F, axis=None")
+    assert_close("logsumexp", fs.logsumexp(x, axis=(2, 0, 1), keepdims=True), want_kept, np.float64, "F keepdims")
+
+
 @pytest.mark.parametrize("case", ["gap", "fortran", "strided", "repeated", "float16", "complex"])
 def test_other_layouts_and_errors_take_the_general_path(case):
     """Axes that are not adjacent in memory, other layouts and bad arguments
@@ -423,3 +432,22 @@ def test_dask_input_keeps_the_requested_dtype():
     result = lazy.compute()
     assert result.dtype == np.float64
     assert_close("softmax", result, reference.softmax(x, dtype=np.float64), np.float64, "dask dtype=")
+
+
+def test_temperature_arrays_with_out_and_empty_rows():
+    x = logits((4, 6), np.float64, seed=8)
+    t = np.array([0.5, 0.0, np.inf, 2.0])
+    want = reference.log_softmax(x, temperature=t)
+    out = np.empty_like(x)
+    assert fs.log_softmax(x, temperature=t, out=out) is out
+    assert_close("log_softmax", out, want, np.float64, "out=")
+    y = x.copy()
+    fs.log_softmax(y, temperature=t, out=y)              # in place
+    assert_close("log_softmax", y, want, np.float64, "in place")
+    lse = np.empty(4)
+    fs.logsumexp(x, temperature=t, out=lse)
+    assert_close("logsumexp", lse, reference.logsumexp(x, temperature=t), np.float64, "logsumexp out=")
+    empty = np.zeros((3, 0))
+    assert fs.softmax(empty, temperature=[1.0, 2.0, 3.0]).shape == (3, 0)
+    assert fs.logsumexp(empty, temperature=[1.0, 2.0, 3.0]).tolist() == [-np.inf] * 3
+    assert fs.softmax(np.zeros((0, 5)), temperature=np.ones((0,))).shape == (0, 5)

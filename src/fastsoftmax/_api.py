@@ -186,9 +186,12 @@ def _merged_axes(op: int, x: np.ndarray, axis, temperature, num_threads, keepdim
         if last - first + 1 != len(axes) or len(set(axes)) != len(axes):
             return None
     if not x.flags.c_contiguous:
-        # (a Fortran-ordered x would give a Fortran-ordered result, which the
-        # contract keeps for one reduced axis)
-        return None
+        # A Fortran-ordered x would give a Fortran-ordered result, which the
+        # contract keeps for one reduced axis; but its logsumexp over every
+        # axis is one number: the same row, read through the transpose.
+        if not (op == LOGSUMEXP and first == 0 and last == ndim - 1 and x.flags.f_contiguous):
+            return None
+        x = x.T
     shape = x.shape
     view = x if first == last else x.reshape(shape[:first] + (math.prod(shape[first:last + 1]),) + shape[last + 1:])
     result = _rows.try_fast(op, view, first, temperature, None, num_threads, keepdims)
