@@ -330,8 +330,9 @@ def softmax(x: ArrayLike, axis: Axis = -1, *, temperature: Temperatures = 1.0, w
         broadcasts to the batch shape (``x``'s shape without the reduced
         axes), as in :func:`fastsoftmax.sample`.  The kernels take each row's
         own ``T``; rows along an axis other than the last are first laid out
-        contiguously (one copy of ``x``), since the strided-axis kernels
-        reduce several rows at one temperature.  An array of equal entries is
+        contiguously (a copy of ``x``, and the result is copied back into
+        ``x``'s layout), since the strided-axis kernels reduce several rows
+        at one temperature.  An array of equal entries is
         that one temperature.  A Dask array input takes a scalar.
     where : array_like of bool, optional
         Which entries take part: True keeps an entry, False masks it out.
