@@ -43,9 +43,9 @@ BAD_AXIS = [(2, AxisError), (-3, AxisError), (10**100, AxisError), ((0, 5), Axis
             ((1, -1), ValueError), (1.0, TypeError), ("1", TypeError), (True, TypeError), ([0.5], TypeError),
             ((0, 1.5), TypeError), (np.float64(1), TypeError)]
 BAD_T = [(-1.0, ValueError), (-1e-300, ValueError), (math.nan, ValueError), (np.float32("nan"), ValueError),
-         (-math.inf, ValueError), (np.array([1.0]), TypeError),
+         (-math.inf, ValueError), (np.array([True, False]), TypeError),
          ("1", TypeError), (True, TypeError), (np.bool_(True), TypeError), (None, TypeError), (2j, TypeError),
-         ([1.0], TypeError)]
+         ([1.0, 1.0, 1.0], ValueError), (np.array([1.0, -1.0]), ValueError)]   # one per row: x has 2 rows
 # a wrong value is a ValueError, a wrong type a TypeError (as for temperature)
 BAD_THREADS = [(0, ValueError), (-1, ValueError), (-(2**70), ValueError), (np.int64(0), ValueError),
                (1.0, TypeError), (2.5, TypeError), ("2", TypeError), (True, TypeError),

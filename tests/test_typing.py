@@ -24,6 +24,51 @@ def test_user_code_passes_mypy_strict(tmp_path):
     assert "Success: no issues found" in proc.stdout
 
 
+# Calls that mypy --strict must reject: every string option is a Literal.
+REJECTED = """\
+import numpy as np
+import fastsoftmax as fs
+
+x = np.zeros((4, 5))
+labels = np.zeros(4, np.int64)
+fs.cross_entropy(x, labels, reduction="avg")
+fs.cross_entropy(x, labels, reduction="avg", return_grad=True)
+fs.kl_div(x, x, reduction="mean")
+fs.contrastive_loss(np.eye(4), reduction="batchmean")
+fs.softmax(x, temperature="hot")
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mypy") is None, reason="mypy is not installed")
+def test_mypy_strict_rejects_unknown_options(tmp_path):
+    script = tmp_path / "rejected.py"
+    script.write_text(REJECTED)
+    env = dict(os.environ, MYPY_CACHE_DIR=str(tmp_path / "mypy-cache"))
+    proc = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(script)],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    flagged = {int(line.split(":")[1]) for line in proc.stdout.splitlines() if ": error:" in line}
+    assert flagged == {6, 7, 8, 9, 10}, proc.stdout[-3000:]
+
+
+def test_help_shows_the_documented_signatures():
+    """help() shows names and defaults, as the docs do: no annotation strings
+    (``'Axis'``, ``-> 'Any'``) of the aliases the type checkers read."""
+    import pydoc
+
+    from fastsoftmax import dask, special
+
+    text = pydoc.render_doc(fastsoftmax.softmax, renderer=pydoc.plaintext)
+    assert ("softmax(x, axis=-1, *, temperature=1.0, where=None, out=None, num_threads=None, dtype=None)"
+            in text)
+    for module in (fastsoftmax, special, dask):
+        for name in getattr(module, "__all__"):
+            function = getattr(module, name)
+            if inspect.isfunction(function):
+                signature = str(inspect.signature(function))
+                assert "'" not in signature.replace("'mean'", "").replace("'batchmean'", ""), (name, signature)
+                assert "->" not in signature and ":" not in signature, (name, signature)
+
+
 @pytest.mark.parametrize("check", typing_usage.CHECKS, ids=lambda f: f.__name__)
 def test_claimed_types_hold_at_run_time(check):
     check()

@@ -242,10 +242,30 @@ def check_reference() -> None:
     is_array(probs, np.float64)
 
 
+def check_temperature_per_row() -> None:
+    per_row: NDArray[np.float64] = np.array([0.5, 1.0, 0.0, 2.0])
+    is_array(assert_type(fs.softmax(rows32, temperature=per_row), NDArray[np.float32]), np.float32)
+    is_array(assert_type(fs.log_softmax(rows64, temperature=[1.0, 2.0, 3.0, 4.0]), NDArray[np.float64]), np.float64)
+    is_array(fs.logsumexp(rows64, temperature=per_row), np.float64)
+    positive = per_row + 1.0
+    is_array(assert_type(fs.softmax_backward(rows64, rows64, temperature=positive), NDArray[np.float64]),
+             np.float64)
+    is_scalar(assert_type(fs.cross_entropy(rows64, labels, temperature=positive), np.float64), np.float64)
+    is_scalar(assert_type(fs.kl_div(rows32, rows32, temperature=positive), np.float32), np.float32)
+
+
+def check_submodule_attributes() -> None:
+    """``fs.special`` and ``fs.dask`` after ``import fastsoftmax as fs`` alone."""
+    is_array(assert_type(fs.special.softmax(rows32), NDArray[np.float32]), np.float32)
+    lazy = fs.dask.softmax(rows64)
+    assert lazy.shape == (4, 5)
+    is_array(np.asarray(lazy), np.float64)         # (computed when asked)
+
+
 CHECKS: List[Callable[[], None]] = [
     check_softmax, check_log_softmax, check_logsumexp, check_softmax_backward, check_log_softmax_backward,
     check_cross_entropy, check_kl_div, check_contrastive_loss, check_sample, check_special, check_build_info,
-    check_release_result_cache, check_reference,
+    check_release_result_cache, check_reference, check_temperature_per_row, check_submodule_attributes,
 ]
 
 if __name__ == "__main__":

@@ -11,12 +11,17 @@ array([0.66, 0.24, 0.1 ])
 ``fastsoftmax.reference`` holds a slow pure-Python implementation of the same
 math, used as the oracle in the tests.
 """
+from typing import TYPE_CHECKING
+
 from . import reference
 from ._api import log_softmax, logsumexp, softmax
 from ._sample import sample
 from ._training import contrastive_loss, cross_entropy, kl_div, log_softmax_backward, softmax_backward
-from ._typing import BuildInfo
+from ._typing import BuildInfo, plain_signatures
 from ._version import __version__
+
+if TYPE_CHECKING:
+    from . import dask as dask, special as special
 
 __all__ = ["softmax", "log_softmax", "logsumexp", "softmax_backward", "log_softmax_backward", "cross_entropy",
            "kl_div", "contrastive_loss", "sample", "reference", "build_info", "release_result_cache",
@@ -62,3 +67,28 @@ def release_result_cache(keep_caching: bool = True) -> int:
     from . import _rows
 
     return int(_rows.release_result_cache(bool(keep_caching)))
+
+
+# ---- submodules loaded on first use (PEP 562) --------------------------------
+# ``fs.special`` and ``fs.dask`` work after ``import fastsoftmax as fs``, yet
+# importing fastsoftmax imports neither SciPy-style helpers nor Dask: each is
+# imported the first time it is asked for.
+_LAZY_SUBMODULES = ("special", "dask")
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")   # also sets the attribute
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_SUBMODULES))
+
+
+# help() and the docs show names and defaults, as NumPy's functions do (the
+# annotations are for type checkers).
+plain_signatures(softmax, log_softmax, logsumexp, softmax_backward, log_softmax_backward, cross_entropy, kl_div,
+                 contrastive_loss, sample, build_info, release_result_cache)

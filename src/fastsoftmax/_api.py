@@ -13,6 +13,7 @@ go on to :mod:`fastsoftmax.dask` after the same checks.
 """
 from __future__ import annotations
 
+import math
 import os
 import sys
 import warnings
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
     from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-    from ._typing import ArrayT, Axis, Float64Like, FloatT, Temperature, Threads
+    from ._typing import ArrayT, Axis, Float64Like, FloatT, Temperatures, Threads
 
 __all__ = ["softmax", "log_softmax", "logsumexp"]
 
@@ -87,13 +88,17 @@ def _apply(op: int, x, axis, temperature, out, num_threads, keepdims: bool = Fal
         if x is None:
             raise TypeError(f"{name}(): x is None, not an array; pass an array_like of numbers")
         if _is_dask_array(x):
-            return _lazy(op, x, axis, temperature, out, num_threads, keepdims, where)
+            return _lazy(op, x, axis, temperature, out, num_threads, keepdims, where, dtype)
+        _args.in_memory(x, "x", name)
         x = np.asarray(x)
     compute_dt, result_dt = _args.dtypes(x.dtype, name)
     if dtype is not None:
         compute_dt, result_dt = _args.requested_dtypes(dtype, compute_dt, name)
+    per_row = False
     if type(temperature) is not float or temperature != 1.0:
-        temperature = _args.temperature(temperature, name)
+        per_row = np.ndim(temperature) > 0      # checked below, against the rows
+        if not per_row:
+            temperature = _args.temperature(temperature, name)
     threads = 0 if num_threads is None else _check_threads(num_threads, name)
 
     ndim = x.ndim
@@ -101,24 +106,33 @@ def _apply(op: int, x, axis, temperature, out, num_threads, keepdims: bool = Fal
         axes = (ndim - 1,)
     else:
         axes = _args.axes(axis, ndim, name)
+    if per_row:
+        # one temperature per row: a float when they are all equal, else an array
+        temperature = _args.row_temperatures(temperature, tuple(s for a, s in enumerate(x.shape) if a not in axes),
+                                             name)
+        per_row = type(temperature) is not float
     mask = None if where is None else _args.where(where, x.shape, name)
     if mask is not None and x.size == 0:
         mask = None             # no entry to select: the result is that of the empty rows
 
-    if mask is None and x.dtype.itemsize == 2 and axes == (ndim - 1,) and result_dt.itemsize <= compute_dt.itemsize:
+    if (mask is None and not per_row and x.dtype.itemsize == 2 and axes == (ndim - 1,)
+            and result_dt.itemsize <= compute_dt.itemsize):
         staged = _staged(op, x, compute_dt, result_dt, out, keepdims, temperature, threads, name)
         if staged is not None:
             return staged
 
-    if len(axes) == 1 and mask is None:
+    if len(axes) == 1 and mask is None and not (per_row and axes[0] != ndim - 1):
         # One axis: the kernels reduce it in place, whatever its position.
         axis_c, perm = axes[0], None
         x2 = _layout.contiguous(x, compute_dt)
         outer = tuple(s for a, s in enumerate(x.shape) if a != axis_c)
         buffer_shape = outer if op == LOGSUMEXP else x.shape
     else:
-        # Several axes, a 0-d input or a mask: the reduced axes are moved to
-        # the end and flattened into rows (kept axes keep their order).
+        # Several axes, a 0-d input, a mask, or one temperature per row along
+        # an axis that is not the last (the strided-axis kernels reduce
+        # several rows at once, at one temperature): the reduced axes are
+        # moved to the end and flattened into rows (kept axes keep their
+        # order), one copy.
         x2, perm, outer, reduced = _layout.to_rows(x, axes, compute_dt)
         axis_c = 1
         buffer_shape = x2.shape[:1] if op == LOGSUMEXP else x2.shape
@@ -150,6 +164,47 @@ def _apply(op: int, x, axis, temperature, out, num_threads, keepdims: bool = Fal
     return res[()] if res.ndim == 0 else res
 
 
+def _merged_axes(op: int, x: np.ndarray, axis, temperature, num_threads, keepdims: bool = False):
+    """The compiled fast path for ``axis=None`` or a tuple of axes that lie
+    next to each other in a C-contiguous array (all its axes, its trailing
+    or leading axes, a run of middle axes): they are merged into one axis of
+    a view, with no copy, and that axis is reduced by ``_rows.try_fast``.
+    None where the layout does not allow it, or for anything try_fast
+    declines (every error is raised by ``_apply``)."""
+    ndim = x.ndim
+    if ndim == 1 and axis is None:
+        return _rows.try_fast(op, x, 0, temperature, None, num_threads, keepdims)
+    if ndim == 0:
+        return None
+    if axis is None:
+        first, last = 0, ndim - 1
+    else:
+        if type(axis) is not tuple or not axis or any(type(a) is not int or not -ndim <= a < ndim for a in axis):
+            return None
+        axes = sorted(a % ndim for a in axis)
+        first, last = axes[0], axes[-1]
+        if last - first + 1 != len(axes) or len(set(axes)) != len(axes):
+            return None
+    if not x.flags.c_contiguous:
+        # A Fortran-ordered x would give a Fortran-ordered result, which the
+        # contract keeps for one reduced axis; but its logsumexp over every
+        # axis is one number: the same row, read through the transpose.
+        if not (op == LOGSUMEXP and first == 0 and last == ndim - 1 and x.flags.f_contiguous):
+            return None
+        x = x.T
+    shape = x.shape
+    view = x if first == last else x.reshape(shape[:first] + (math.prod(shape[first:last + 1]),) + shape[last + 1:])
+    result = _rows.try_fast(op, view, first, temperature, None, num_threads, keepdims)
+    if result is None:
+        return None
+    if first != last:
+        if op != LOGSUMEXP:
+            result = result.reshape(shape)
+        elif keepdims:
+            result = result.reshape(shape[:first] + (1,) * (last - first + 1) + shape[last + 1:])
+    return result
+
+
 def _is_dask_array(x) -> bool:
     """Whether ``x`` is a Dask array, asked without importing Dask: nothing can
     be one unless ``dask.array`` is imported already."""
@@ -157,10 +212,15 @@ def _is_dask_array(x) -> bool:
     return module is not None and isinstance(x, module.Array)
 
 
-def _lazy(op: int, x, axis, temperature, out, num_threads, keepdims: bool, where=None):
+def _lazy(op: int, x, axis, temperature, out, num_threads, keepdims: bool, where=None, dtype=None):
     """The same checks for a Dask array, then its lazy result (fastsoftmax.dask)."""
     name = _NAMES[op]
     compute_dt, result_dt = _args.dtypes(x.dtype, name)
+    if dtype is not None:
+        compute_dt, result_dt = _args.requested_dtypes(dtype, compute_dt, name)
+    if np.ndim(temperature) > 0:
+        raise TypeError(f"{name}(): temperature must be a real scalar for a Dask array input (one temperature "
+                        f"per row is for NumPy input), got an array of shape {np.shape(temperature)}")
     temperature = _args.temperature(temperature, name)
     threads = _check_threads(num_threads, name)
     axes = _args.axes(axis, x.ndim, name)
@@ -214,34 +274,34 @@ def _staged(op, x, compute_dt, result_dt, out, keepdims, temperature, threads, n
 # ---- public functions -------------------------------------------------------
 
 @overload
-def softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+def softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperatures = ..., where: ArrayLike | None = ...,
             out: ArrayT, num_threads: Threads = ..., dtype: DTypeLike = ...) -> ArrayT: ...
 @overload
-def softmax(x: NDArray[FloatT], axis: Axis = ..., *, temperature: Temperature = ...,
+def softmax(x: NDArray[FloatT], axis: Axis = ..., *, temperature: Temperatures = ...,
             where: ArrayLike | None = ..., out: None = ..., num_threads: Threads = ..., dtype: None = ...
             ) -> NDArray[FloatT]: ...
 @overload
-def softmax(x: FloatT, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+def softmax(x: FloatT, axis: Axis = ..., *, temperature: Temperatures = ..., where: ArrayLike | None = ...,
             out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> FloatT: ...
 @overload
-def softmax(x: Float64Like, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+def softmax(x: Float64Like, axis: Axis = ..., *, temperature: Temperatures = ..., where: ArrayLike | None = ...,
             out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> NDArray[np.float64]: ...
 @overload
-def softmax(x: float, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+def softmax(x: float, axis: Axis = ..., *, temperature: Temperatures = ..., where: ArrayLike | None = ...,
             out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> np.float64: ...
 @overload
-def softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+def softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperatures = ..., where: ArrayLike | None = ...,
             out: None = ..., num_threads: Threads = ..., dtype: None = ...
             ) -> NDArray[np.floating[Any]] | np.floating[Any]: ...
 @overload
-def softmax(x: NDArray[Any], axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+def softmax(x: NDArray[Any], axis: Axis = ..., *, temperature: Temperatures = ..., where: ArrayLike | None = ...,
             out: None = ..., num_threads: Threads = ..., dtype: type[FloatT] | np.dtype[FloatT]
             ) -> NDArray[FloatT]: ...
 @overload
-def softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+def softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperatures = ..., where: ArrayLike | None = ...,
             out: None = ..., num_threads: Threads = ..., dtype: DTypeLike
             ) -> NDArray[np.floating[Any]] | np.floating[Any]: ...
-def softmax(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0, where: ArrayLike | None = None,
+def softmax(x: ArrayLike, axis: Axis = -1, *, temperature: Temperatures = 1.0, where: ArrayLike | None = None,
             out: NDArray[Any] | None = None, num_threads: Threads = None,
             dtype: DTypeLike | None = None) -> Any:
     """Softmax along ``axis``: ``exp(x / T) / sum(exp(x / T))``, row by row.
@@ -262,10 +322,18 @@ def softmax(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0, wh
         Axis (or axes, reduced jointly) the probabilities sum over.  ``None``
         means all axes.  Note: ``scipy.special.softmax`` defaults to
         ``axis=None``; this package defaults to rows, like JAX.
-    temperature : float, default 1.0
+    temperature : float or array_like, default 1.0
         ``T`` with ``0 <= T <= inf``.  ``T = 0`` is the limit ``T -> 0+``:
         ``1/k`` on the ``k`` entries equal to the maximum, 0 elsewhere (greedy
         decoding).  ``T = inf`` is uniform over the entries that are not -inf.
+        An array gives one ``T`` per row, with the same meanings: it
+        broadcasts to the batch shape (``x``'s shape without the reduced
+        axes), as in :func:`fastsoftmax.sample`.  The kernels take each row's
+        own ``T``; rows along an axis other than the last are first laid out
+        contiguously (a copy of ``x``, and the result is copied back into
+        ``x``'s layout), since the strided-axis kernels reduce several rows
+        at one temperature.  An array of equal entries is
+        that one temperature.  A Dask array input takes a scalar.
     where : array_like of bool, optional
         Which entries take part: True keeps an entry, False masks it out.
         Broadcast to ``x``'s shape (a ``(B, 1, 1, S)`` padding mask or an
@@ -316,6 +384,9 @@ def softmax(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0, wh
     array([0.66, 0.24, 0.1 ])
     >>> fs.softmax([2.0, 1.0, 0.5], temperature=0.0)
     array([1., 0., 0.])
+    >>> fs.softmax([[2.0, 1.0], [2.0, 1.0]], temperature=[1.0, 0.0]).round(3)
+    array([[0.731, 0.269],
+           [1.   , 0.   ]])
     >>> import numpy as np
     >>> scores = np.array([[2.0, 1.0, 9.0], [0.5, np.nan, 1.0]])
     >>> keep = np.array([[True, True, False], [False, False, False]])
@@ -326,39 +397,41 @@ def softmax(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0, wh
     if where is not None or dtype is not None:
         return _apply(SOFTMAX, x, axis, temperature, out, num_threads, where=where, dtype=dtype)
     fast = _rows.try_fast(SOFTMAX, x, axis, temperature, out, num_threads)
+    if fast is None and type(axis) is not int and out is None and type(x) is np.ndarray:
+        fast = _merged_axes(SOFTMAX, x, axis, temperature, num_threads)
     return _apply(SOFTMAX, x, axis, temperature, out, num_threads) if fast is None else fast
 
 
 @overload
-def log_softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+def log_softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperatures = ..., where: ArrayLike | None = ...,
                 out: ArrayT, num_threads: Threads = ..., dtype: DTypeLike = ...) -> ArrayT: ...
 @overload
-def log_softmax(x: NDArray[FloatT], axis: Axis = ..., *, temperature: Temperature = ...,
+def log_softmax(x: NDArray[FloatT], axis: Axis = ..., *, temperature: Temperatures = ...,
                 where: ArrayLike | None = ..., out: None = ..., num_threads: Threads = ..., dtype: None = ...
                 ) -> NDArray[FloatT]: ...
 @overload
-def log_softmax(x: FloatT, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+def log_softmax(x: FloatT, axis: Axis = ..., *, temperature: Temperatures = ..., where: ArrayLike | None = ...,
                 out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> FloatT: ...
 @overload
-def log_softmax(x: Float64Like, axis: Axis = ..., *, temperature: Temperature = ...,
+def log_softmax(x: Float64Like, axis: Axis = ..., *, temperature: Temperatures = ...,
                 where: ArrayLike | None = ..., out: None = ..., num_threads: Threads = ..., dtype: None = ...
                 ) -> NDArray[np.float64]: ...
 @overload
-def log_softmax(x: float, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+def log_softmax(x: float, axis: Axis = ..., *, temperature: Temperatures = ..., where: ArrayLike | None = ...,
                 out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> np.float64: ...
 @overload
-def log_softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+def log_softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperatures = ..., where: ArrayLike | None = ...,
                 out: None = ..., num_threads: Threads = ..., dtype: None = ...
                 ) -> NDArray[np.floating[Any]] | np.floating[Any]: ...
 @overload
-def log_softmax(x: NDArray[Any], axis: Axis = ..., *, temperature: Temperature = ...,
+def log_softmax(x: NDArray[Any], axis: Axis = ..., *, temperature: Temperatures = ...,
                 where: ArrayLike | None = ..., out: None = ..., num_threads: Threads = ...,
                 dtype: type[FloatT] | np.dtype[FloatT]) -> NDArray[FloatT]: ...
 @overload
-def log_softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+def log_softmax(x: ArrayLike, axis: Axis = ..., *, temperature: Temperatures = ..., where: ArrayLike | None = ...,
                 out: None = ..., num_threads: Threads = ..., dtype: DTypeLike
                 ) -> NDArray[np.floating[Any]] | np.floating[Any]: ...
-def log_softmax(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0, where: ArrayLike | None = None,
+def log_softmax(x: ArrayLike, axis: Axis = -1, *, temperature: Temperatures = 1.0, where: ArrayLike | None = None,
                 out: NDArray[Any] | None = None, num_threads: Threads = None,
                 dtype: DTypeLike | None = None) -> Any:
     """Log-softmax along ``axis``: ``(x - max) / T - log(sum(exp((x - max) / T)))``.
@@ -380,6 +453,8 @@ def log_softmax(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0
     if where is not None or dtype is not None:
         return _apply(LOG_SOFTMAX, x, axis, temperature, out, num_threads, where=where, dtype=dtype)
     fast = _rows.try_fast(LOG_SOFTMAX, x, axis, temperature, out, num_threads)
+    if fast is None and type(axis) is not int and out is None and type(x) is np.ndarray:
+        fast = _merged_axes(LOG_SOFTMAX, x, axis, temperature, num_threads)
     return _apply(LOG_SOFTMAX, x, axis, temperature, out, num_threads) if fast is None else fast
 
 
@@ -388,52 +463,52 @@ def log_softmax(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0
 # ignored overlaps pair different dtypes of the constrained FloatT, which no
 # call can match at once.)
 @overload
-def logsumexp(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+def logsumexp(x: ArrayLike, axis: Axis = ..., *, temperature: Temperatures = ..., where: ArrayLike | None = ...,
               keepdims: bool = ..., out: ArrayT, num_threads: Threads = ..., dtype: DTypeLike = ...) -> ArrayT: ...
 @overload
-def logsumexp(x: NDArray[FloatT] | FloatT, axis: None, *, temperature: Temperature = ...,  # type: ignore[overload-overlap]
+def logsumexp(x: NDArray[FloatT] | FloatT, axis: None, *, temperature: Temperatures = ...,  # type: ignore[overload-overlap]
               where: ArrayLike | None = ..., keepdims: Literal[False] = ..., out: None = ...,
               num_threads: Threads = ..., dtype: None = ...) -> FloatT: ...
 @overload
-def logsumexp(x: NDArray[FloatT], axis: Axis = ..., *, temperature: Temperature = ...,  # type: ignore[overload-overlap]
+def logsumexp(x: NDArray[FloatT], axis: Axis = ..., *, temperature: Temperatures = ...,  # type: ignore[overload-overlap]
               where: ArrayLike | None = ..., keepdims: Literal[True], out: None = ..., num_threads: Threads = ...,
               dtype: None = ...) -> NDArray[FloatT]: ...
 @overload
-def logsumexp(x: FloatT, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+def logsumexp(x: FloatT, axis: Axis = ..., *, temperature: Temperatures = ..., where: ArrayLike | None = ...,
               keepdims: bool = ..., out: None = ..., num_threads: Threads = ..., dtype: None = ...) -> FloatT: ...
 @overload
-def logsumexp(x: NDArray[FloatT], axis: Axis = ..., *, temperature: Temperature = ...,
+def logsumexp(x: NDArray[FloatT], axis: Axis = ..., *, temperature: Temperatures = ...,
               where: ArrayLike | None = ..., keepdims: bool = ..., out: None = ..., num_threads: Threads = ...,
               dtype: None = ...) -> NDArray[FloatT] | FloatT: ...
 @overload
-def logsumexp(x: float | Sequence[float], axis: Axis = ..., *, temperature: Temperature = ...,
+def logsumexp(x: float | Sequence[float], axis: Axis = ..., *, temperature: Temperatures = ...,
               where: ArrayLike | None = ..., keepdims: Literal[False] = ..., out: None = ...,
               num_threads: Threads = ..., dtype: None = ...) -> np.float64: ...
 @overload
-def logsumexp(x: Float64Like, axis: None, *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+def logsumexp(x: Float64Like, axis: None, *, temperature: Temperatures = ..., where: ArrayLike | None = ...,
               keepdims: Literal[False] = ..., out: None = ..., num_threads: Threads = ..., dtype: None = ...
               ) -> np.float64: ...
 @overload
-def logsumexp(x: Float64Like, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+def logsumexp(x: Float64Like, axis: Axis = ..., *, temperature: Temperatures = ..., where: ArrayLike | None = ...,
               keepdims: Literal[True], out: None = ..., num_threads: Threads = ..., dtype: None = ...
               ) -> NDArray[np.float64]: ...
 @overload
-def logsumexp(x: Float64Like | float, axis: Axis = ..., *, temperature: Temperature = ...,
+def logsumexp(x: Float64Like | float, axis: Axis = ..., *, temperature: Temperatures = ...,
               where: ArrayLike | None = ..., keepdims: bool = ..., out: None = ..., num_threads: Threads = ...,
               dtype: None = ...) -> NDArray[np.float64] | np.float64: ...
 @overload
-def logsumexp(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+def logsumexp(x: ArrayLike, axis: Axis = ..., *, temperature: Temperatures = ..., where: ArrayLike | None = ...,
               keepdims: bool = ..., out: None = ..., num_threads: Threads = ..., dtype: None = ...
               ) -> NDArray[np.floating[Any]] | np.floating[Any]: ...
 @overload
-def logsumexp(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+def logsumexp(x: ArrayLike, axis: Axis = ..., *, temperature: Temperatures = ..., where: ArrayLike | None = ...,
               keepdims: bool = ..., out: None = ..., num_threads: Threads = ...,
               dtype: type[FloatT] | np.dtype[FloatT]) -> NDArray[FloatT] | FloatT: ...
 @overload
-def logsumexp(x: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ..., where: ArrayLike | None = ...,
+def logsumexp(x: ArrayLike, axis: Axis = ..., *, temperature: Temperatures = ..., where: ArrayLike | None = ...,
               keepdims: bool = ..., out: None = ..., num_threads: Threads = ..., dtype: DTypeLike
               ) -> NDArray[np.floating[Any]] | np.floating[Any]: ...
-def logsumexp(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0, where: ArrayLike | None = None,
+def logsumexp(x: ArrayLike, axis: Axis = -1, *, temperature: Temperatures = 1.0, where: ArrayLike | None = None,
               keepdims: bool = False, out: NDArray[Any] | None = None, num_threads: Threads = None,
               dtype: DTypeLike | None = None) -> Any:
     """``T * log(sum(exp(x / T)))`` along ``axis``: the smooth maximum, in ``x``'s units.
@@ -459,6 +534,8 @@ def logsumexp(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0, 
     """
     if where is None and dtype is None and (keepdims is True or keepdims is False):
         fast = _rows.try_fast(LOGSUMEXP, x, axis, temperature, out, num_threads, keepdims)
+        if fast is None and type(axis) is not int and out is None and type(x) is np.ndarray:
+            fast = _merged_axes(LOGSUMEXP, x, axis, temperature, num_threads, keepdims)
         if fast is not None:
             return fast
     return _apply(LOGSUMEXP, x, axis, temperature, out, num_threads, keepdims=bool(keepdims), where=where,

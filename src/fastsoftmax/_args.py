@@ -192,6 +192,7 @@ def logits(x, name: str, what: str, other=None):
     result dtype also covers ``other`` (a second input of the same job)."""
     if x is None:
         raise TypeError(f"{name}(): {what} is None, not an array")
+    in_memory(x, what, name)
     x = x if type(x) is np.ndarray else np.asarray(x)
     dtype = x.dtype if other is None else np.result_type(x.dtype, np.asarray(other).dtype)
     compute_dt, result_dt = dtypes(dtype, name)
@@ -202,6 +203,7 @@ def where(mask_like, shape: tuple, name: str, target: str = "") -> np.ndarray:
     """The where= mask as a bool array with x's number of dimensions (a view:
     broadcast dimensions stay length 1, nothing is expanded).  ``target``
     names the input in the shape error the way sample() words it."""
+    in_memory(mask_like, "where", name)
     mask = mask_like if type(mask_like) is np.ndarray else np.asarray(mask_like)
     if mask.dtype != np.bool_:
         raise TypeError(f"{name}(): where must be a boolean array_like, got dtype {mask.dtype}")
@@ -266,6 +268,7 @@ def fraction(value, what: str, name: str) -> float:
 
 def class_weights(weight, classes: int, name: str) -> np.ndarray:
     """cross_entropy's ``weight``: a real array of one weight per class."""
+    in_memory(weight, "weight", name)
     w = np.asarray(weight)
     if w.dtype.kind not in "fiub":
         raise TypeError(f"{name}(): weight must be a real array, got dtype {w.dtype}")
@@ -321,6 +324,7 @@ def filter_fraction(value, what: str, accepted: str, ok, name: str) -> float:
 
 def temperatures(value, batch_shape: tuple, name: str) -> np.ndarray:
     """float64 temperatures: one value for every row, or one per row."""
+    in_memory(value, "temperature", name)
     if np.ndim(value) == 0:
         return np.array([temperature(value, name)])
     t = np.asarray(value)
@@ -331,7 +335,7 @@ def temperatures(value, batch_shape: tuple, name: str) -> np.ndarray:
         t = t.astype(np.float64)
     if not (t >= 0.0).all():
         raise ValueError(f"{name}(): temperature must be >= 0 (0 and inf allowed) in every row; "
-                         f"got {t[~(t >= 0.0)].flat[0]!r}")
+                         f"got {float(t[~(t >= 0.0)].flat[0])!r}")
     try:
         t = np.broadcast_to(t, batch_shape)
     except ValueError:
@@ -355,6 +359,7 @@ def rng(value, name: str) -> None:
 
 def not_complex(value, argument: str, name: str) -> np.ndarray:
     """``value`` as an ndarray; complex input is out of scope of fastsoftmax.special."""
+    in_memory(value, argument, f"fastsoftmax.special.{name}")
     array = value if type(value) is np.ndarray else np.asarray(value)
     if array.dtype.kind == "c":
         raise TypeError(
@@ -362,3 +367,44 @@ def not_complex(value, argument: str, name: str) -> np.ndarray:
             f"{array.dtype}); use scipy.special.{name} for complex {argument}"
         )
     return array
+
+
+# ---- lazy arrays ------------------------------------------------------------------
+
+def is_lazy(value) -> bool:
+    """A Dask collection (``dask.array.Array`` and the like), told by its
+    type's module, so without importing Dask."""
+    return type(value).__module__.partition(".")[0] == "dask"
+
+
+def in_memory(value, argument: str, name: str) -> None:
+    """TypeError for a Dask array given to a function that computes in memory:
+    ``np.asarray`` would compute it silently (the whole array, at once)."""
+    if is_lazy(value):
+        raise TypeError(
+            f"{name}(): {argument} is a Dask array ({type(value).__module__}.{type(value).__qualname__}); "
+            f"{name} computes in memory and does not compute a Dask array silently. Use fastsoftmax.dask "
+            f"(softmax, log_softmax and logsumexp stay lazy), or pass {argument}.compute() to compute it "
+            "yourself")
+
+
+# ---- one temperature per row --------------------------------------------------------
+
+def row_temperatures(value, batch_shape: tuple, name: str, training: bool = False):
+    """``temperature`` as the compiled loops take it: a float where every row
+    has the same one (a scalar, or an array of equal entries), else a
+    C-contiguous float64 array of one per row (``value`` broadcast to
+    ``batch_shape``, the input's shape without the reduced axes, in C order).
+    ``training``: the temperatures must be finite and > 0 (they have a
+    gradient)."""
+    in_memory(value, "temperature", name)
+    if np.ndim(value) == 0:
+        return training_temperature(value, name) if training else temperature(value, name)
+    t = temperatures(value, batch_shape, name)
+    usable = np.isfinite(t) & (t > 0.0)
+    if training and not usable.all():
+        bad = float(t[~usable][0])
+        raise ValueError(f"{name}(): temperature must be finite and > 0 here, in every row; got {bad!r}")
+    if t.size == 0:
+        return 1.0
+    return float(t[0]) if (t == t[0]).all() else t

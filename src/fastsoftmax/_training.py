@@ -21,8 +21,8 @@ from ._api import LOG_SOFTMAX, SOFTMAX, _check_threads
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
 
-    from ._typing import (ArrayT, Axis, FloatResult, FloatT, KLReduction, LossReduction, RealScalar, Temperature,
-                          Threads)
+    from ._typing import (AnyKLReduction, AnyLossReduction, ArrayT, Axis, FloatResult, FloatT, KLReduction,
+                          LossReduction, RealScalar, Temperature, Temperatures, Threads)
 
 __all__ = ["softmax_backward", "log_softmax_backward", "cross_entropy", "kl_div", "contrastive_loss"]
 
@@ -53,14 +53,17 @@ def _with_grad(loss, grad, shape: tuple, perm, result_dt: np.dtype):
 # ---- backward ------------------------------------------------------------------
 
 def _backward(op: int, name: str, grad, y, axis, temperature, where, out, num_threads):
+    _args.in_memory(grad, "grad", name)
+    _args.in_memory(y, "y", name)
     g = grad if type(grad) is np.ndarray else np.asarray(grad)
     yv = y if type(y) is np.ndarray else np.asarray(y)
     if g.shape != yv.shape:
         raise ValueError(f"{name}(): grad has shape {g.shape} and y has shape {yv.shape}; they must match")
     compute_dt, result_dt = _args.dtypes(np.result_type(g.dtype, yv.dtype), name)
-    t = _args.training_temperature(temperature, name)
     threads = 0 if num_threads is None else _check_threads(num_threads, name)
     axes = _args.axes(axis, g.ndim, name)
+    t = _args.row_temperatures(temperature, tuple(s for a, s in enumerate(g.shape) if a not in axes), name,
+                               training=True)
     mask = None if where is None else _args.where(where, g.shape, name)
     if out is not None:
         _args.out(out, g.shape, result_dt, name)
@@ -86,17 +89,17 @@ def _backward(op: int, name: str, grad, y, axis, temperature, where, out, num_th
 # ---- public functions -------------------------------------------------------------
 
 @overload
-def softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ...,
+def softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = ..., *, temperature: Temperatures = ...,
                      where: ArrayLike | None = ..., out: ArrayT, num_threads: Threads = ...) -> ArrayT: ...
 @overload
 def softmax_backward(grad: NDArray[FloatT], y: NDArray[FloatT], axis: Axis = ..., *,
-                     temperature: Temperature = ..., where: ArrayLike | None = ..., out: None = ...,
+                     temperature: Temperatures = ..., where: ArrayLike | None = ..., out: None = ...,
                      num_threads: Threads = ...) -> NDArray[FloatT]: ...
 @overload
-def softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ...,
+def softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = ..., *, temperature: Temperatures = ...,
                      where: ArrayLike | None = ..., out: None = ..., num_threads: Threads = ...
                      ) -> FloatResult: ...
-def softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0,
+def softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = -1, *, temperature: Temperatures = 1.0,
                      where: ArrayLike | None = None, out: NDArray[Any] | None = None,
                      num_threads: Threads = None) -> Any:
     """Gradient of softmax: ``dL/dx`` from ``dL/dy`` and ``y = softmax(x, axis, temperature=T)``.
@@ -115,9 +118,11 @@ def softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = -1, *, temperat
         and ``where``.
     axis : int, tuple of ints or None, default -1
         The axis (or axes) of the forward call.
-    temperature : float, default 1.0
+    temperature : float or array_like, default 1.0
         ``T`` of the forward call; finite and ``> 0`` (``T = 0`` and
-        ``T = inf`` have no gradient: ValueError).
+        ``T = inf`` have no gradient: ValueError).  An array gives one ``T``
+        per row: it broadcasts to the batch shape (``grad``'s shape without
+        the reduced axes), as in :func:`fastsoftmax.softmax`.
     where : array_like of bool, optional
         The mask of the forward call.  Masked entries, and every entry of a
         fully masked row, get exactly 0; the sum runs over the kept entries
@@ -153,17 +158,17 @@ def softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = -1, *, temperat
 
 
 @overload
-def log_softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ...,
+def log_softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = ..., *, temperature: Temperatures = ...,
                          where: ArrayLike | None = ..., out: ArrayT, num_threads: Threads = ...) -> ArrayT: ...
 @overload
 def log_softmax_backward(grad: NDArray[FloatT], y: NDArray[FloatT], axis: Axis = ..., *,
-                         temperature: Temperature = ..., where: ArrayLike | None = ..., out: None = ...,
+                         temperature: Temperatures = ..., where: ArrayLike | None = ..., out: None = ...,
                          num_threads: Threads = ...) -> NDArray[FloatT]: ...
 @overload
-def log_softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = ..., *, temperature: Temperature = ...,
+def log_softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = ..., *, temperature: Temperatures = ...,
                          where: ArrayLike | None = ..., out: None = ..., num_threads: Threads = ...
                          ) -> FloatResult: ...
-def log_softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0,
+def log_softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = -1, *, temperature: Temperatures = 1.0,
                          where: ArrayLike | None = None, out: NDArray[Any] | None = None,
                          num_threads: Threads = None) -> Any:
     """Gradient of log_softmax: ``dL/dx`` from ``dL/dy`` and ``y = log_softmax(x, axis, temperature=T)``.
@@ -180,8 +185,9 @@ def log_softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = -1, *, temp
         ``temperature`` and ``where``; ``-inf`` entries are probability 0.
     axis : int, tuple of ints or None, default -1
         The axis (or axes) of the forward call.
-    temperature : float, default 1.0
-        ``T`` of the forward call; finite and ``> 0`` (ValueError otherwise).
+    temperature : float or array_like, default 1.0
+        ``T`` of the forward call; finite and ``> 0`` (ValueError otherwise);
+        an array gives one per row, as for :func:`softmax_backward`.
     where : array_like of bool, optional
         The mask of the forward call.  Masked entries and fully masked rows
         get exactly 0, and ``sum(grad)`` runs over the kept entries only.
@@ -215,56 +221,56 @@ def log_softmax_backward(grad: ArrayLike, y: ArrayLike, axis: Axis = -1, *, temp
 # logits); return_grad=True adds the gradient.
 @overload
 def cross_entropy(logits: NDArray[FloatT], target: ArrayLike, axis: int = ..., *,
-                  temperature: Temperature = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
+                  temperature: Temperatures = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
                   label_smoothing: RealScalar = ..., reduction: LossReduction = ...,
                   return_grad: Literal[False] = ..., num_threads: Threads = ...) -> FloatT: ...
 @overload
 def cross_entropy(logits: NDArray[FloatT], target: ArrayLike, axis: int = ..., *,
-                  temperature: Temperature = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
+                  temperature: Temperatures = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
                   label_smoothing: RealScalar = ..., reduction: LossReduction = ...,
                   return_grad: Literal[True], num_threads: Threads = ...) -> tuple[FloatT, NDArray[FloatT]]: ...
 @overload
 def cross_entropy(logits: NDArray[FloatT], target: ArrayLike, axis: int = ..., *,
-                  temperature: Temperature = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
+                  temperature: Temperatures = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
                   label_smoothing: RealScalar = ..., reduction: Literal["none"],
                   return_grad: Literal[False] = ..., num_threads: Threads = ...) -> NDArray[FloatT] | FloatT: ...
 @overload
 def cross_entropy(logits: NDArray[FloatT], target: ArrayLike, axis: int = ..., *,
-                  temperature: Temperature = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
+                  temperature: Temperatures = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
                   label_smoothing: RealScalar = ..., reduction: Literal["none"],
                   return_grad: Literal[True], num_threads: Threads = ...
                   ) -> tuple[NDArray[FloatT] | FloatT, NDArray[FloatT]]: ...
 @overload
 def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = ..., *,
-                  temperature: Temperature = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
+                  temperature: Temperatures = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
                   label_smoothing: RealScalar = ..., reduction: LossReduction = ...,
                   return_grad: Literal[False] = ..., num_threads: Threads = ...) -> np.floating[Any]: ...
 @overload
 def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = ..., *,
-                  temperature: Temperature = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
+                  temperature: Temperatures = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
                   label_smoothing: RealScalar = ..., reduction: LossReduction = ...,
                   return_grad: Literal[True], num_threads: Threads = ...
                   ) -> tuple[np.floating[Any], NDArray[np.floating[Any]]]: ...
 @overload
 def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = ..., *,
-                  temperature: Temperature = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
+                  temperature: Temperatures = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
                   label_smoothing: RealScalar = ..., reduction: Literal["none"],
                   return_grad: Literal[False] = ..., num_threads: Threads = ...) -> FloatResult: ...
 @overload
 def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = ..., *,
-                  temperature: Temperature = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
+                  temperature: Temperatures = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
                   label_smoothing: RealScalar = ..., reduction: Literal["none"],
                   return_grad: Literal[True], num_threads: Threads = ...
                   ) -> tuple[FloatResult, NDArray[np.floating[Any]]]: ...
 @overload
 def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = ..., *,
-                  temperature: Temperature = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
-                  label_smoothing: RealScalar = ..., reduction: str = ...,
+                  temperature: Temperatures = ..., weight: ArrayLike | None = ..., ignore_index: int = ...,
+                  label_smoothing: RealScalar = ..., reduction: AnyLossReduction = ...,
                   return_grad: bool = ..., num_threads: Threads = ...
                   ) -> FloatResult | tuple[FloatResult, NDArray[np.floating[Any]]]: ...
-def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = -1, *, temperature: Temperature = 1.0,
+def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = -1, *, temperature: Temperatures = 1.0,
                   weight: ArrayLike | None = None, ignore_index: int = -100, label_smoothing: RealScalar = 0.0,
-                  reduction: str = "mean", return_grad: bool = False, num_threads: Threads = None) -> Any:
+                  reduction: AnyLossReduction = "mean", return_grad: bool = False, num_threads: Threads = None) -> Any:
     """Cross-entropy loss from logits, optionally with its gradient.
 
     The same value as ``torch.nn.functional.cross_entropy(logits / T, target,
@@ -288,8 +294,10 @@ def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = -1, *, tempe
         class probabilities (soft labels) of ``logits``' shape.
     axis : int, default -1
         The class axis.
-    temperature : float, default 1.0
-        ``T``, finite and ``> 0``: the loss is that of ``logits / T``.
+    temperature : float or array_like, default 1.0
+        ``T``, finite and ``> 0``: the loss is that of ``logits / T``.  An
+        array gives one ``T`` per row: it broadcasts to the batch shape (the
+        logits' shape without ``axis``).
     weight : array_like, optional
         One weight per class (shape ``(C,)``), as in PyTorch.
     ignore_index : int, default -100
@@ -350,9 +358,9 @@ def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = -1, *, tempe
     """
     name = "cross_entropy"
     x, compute_dt, result_dt = _args.logits(logits, name, "logits")
-    t = _args.training_temperature(temperature, name)
     threads = 0 if num_threads is None else _check_threads(num_threads, name)
     axis_c = _args.class_axis(axis, x.ndim, name)
+    t = _args.row_temperatures(temperature, x.shape[:axis_c] + x.shape[axis_c + 1:], name, training=True)
     smoothing = _args.fraction(label_smoothing, "label_smoothing", name)
     _args.reduction(reduction, ("mean", "sum", "none"), name)
     _args.ignore_index(ignore_index, name)
@@ -360,6 +368,7 @@ def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = -1, *, tempe
     classes = x.shape[axis_c]
     rows = x2.shape[0]
 
+    _args.in_memory(target, "target", name)
     target_array = np.asarray(target)
     kind = target_array.dtype.kind
     hard = kind in "iu"
@@ -380,8 +389,13 @@ def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = -1, *, tempe
         soft = None
     else:
         if target_array.shape != x.shape:
+            hint = ""
+            if target_array.shape == outer:
+                # the shape of class indices: float labels such as 0.0, 3.0
+                hint = (f"; a target of shape {outer} holds one class index per row: pass integer class "
+                        f"indices (target.astype(int)), or class probabilities of shape {x.shape}")
             raise ValueError(f"{name}(): probability target has shape {target_array.shape}, "
-                             f"the logits have shape {x.shape}")
+                             f"the logits have shape {x.shape}{hint}")
         soft = _layout.to_rows(target_array, (axis_c,), compute_dt)[0]
         indices, ignored = None, np.zeros(rows, dtype=bool)
     if weight is not None:
@@ -407,46 +421,46 @@ def cross_entropy(logits: ArrayLike, target: ArrayLike, axis: int = -1, *, tempe
 
 @overload
 def kl_div(student_logits: NDArray[FloatT], teacher_logits: NDArray[FloatT], axis: int = ..., *,
-           temperature: Temperature = ..., reduction: KLReduction = ...,
+           temperature: Temperatures = ..., reduction: KLReduction = ...,
            return_grad: Literal[False] = ..., num_threads: Threads = ...) -> FloatT: ...
 @overload
 def kl_div(student_logits: NDArray[FloatT], teacher_logits: NDArray[FloatT], axis: int = ..., *,
-           temperature: Temperature = ..., reduction: KLReduction = ...,
+           temperature: Temperatures = ..., reduction: KLReduction = ...,
            return_grad: Literal[True], num_threads: Threads = ...) -> tuple[FloatT, NDArray[FloatT]]: ...
 @overload
 def kl_div(student_logits: NDArray[FloatT], teacher_logits: NDArray[FloatT], axis: int = ..., *,
-           temperature: Temperature = ..., reduction: Literal["none"],
+           temperature: Temperatures = ..., reduction: Literal["none"],
            return_grad: Literal[False] = ..., num_threads: Threads = ...) -> NDArray[FloatT] | FloatT: ...
 @overload
 def kl_div(student_logits: NDArray[FloatT], teacher_logits: NDArray[FloatT], axis: int = ..., *,
-           temperature: Temperature = ..., reduction: Literal["none"],
+           temperature: Temperatures = ..., reduction: Literal["none"],
            return_grad: Literal[True], num_threads: Threads = ...
            ) -> tuple[NDArray[FloatT] | FloatT, NDArray[FloatT]]: ...
 @overload
 def kl_div(student_logits: ArrayLike, teacher_logits: ArrayLike, axis: int = ..., *,
-           temperature: Temperature = ..., reduction: KLReduction = ...,
+           temperature: Temperatures = ..., reduction: KLReduction = ...,
            return_grad: Literal[False] = ..., num_threads: Threads = ...) -> np.floating[Any]: ...
 @overload
 def kl_div(student_logits: ArrayLike, teacher_logits: ArrayLike, axis: int = ..., *,
-           temperature: Temperature = ..., reduction: KLReduction = ...,
+           temperature: Temperatures = ..., reduction: KLReduction = ...,
            return_grad: Literal[True], num_threads: Threads = ...
            ) -> tuple[np.floating[Any], NDArray[np.floating[Any]]]: ...
 @overload
 def kl_div(student_logits: ArrayLike, teacher_logits: ArrayLike, axis: int = ..., *,
-           temperature: Temperature = ..., reduction: Literal["none"],
+           temperature: Temperatures = ..., reduction: Literal["none"],
            return_grad: Literal[False] = ..., num_threads: Threads = ...) -> FloatResult: ...
 @overload
 def kl_div(student_logits: ArrayLike, teacher_logits: ArrayLike, axis: int = ..., *,
-           temperature: Temperature = ..., reduction: Literal["none"],
+           temperature: Temperatures = ..., reduction: Literal["none"],
            return_grad: Literal[True], num_threads: Threads = ...
            ) -> tuple[FloatResult, NDArray[np.floating[Any]]]: ...
 @overload
 def kl_div(student_logits: ArrayLike, teacher_logits: ArrayLike, axis: int = ..., *,
-           temperature: Temperature = ..., reduction: str = ...,
+           temperature: Temperatures = ..., reduction: AnyKLReduction = ...,
            return_grad: bool = ..., num_threads: Threads = ...
            ) -> FloatResult | tuple[FloatResult, NDArray[np.floating[Any]]]: ...
 def kl_div(student_logits: ArrayLike, teacher_logits: ArrayLike, axis: int = -1, *,
-           temperature: Temperature = 1.0, reduction: str = "batchmean", return_grad: bool = False,
+           temperature: Temperatures = 1.0, reduction: AnyKLReduction = "batchmean", return_grad: bool = False,
            num_threads: Threads = None) -> Any:
     """Distillation loss: ``T**2 * KL(softmax(teacher / T) || softmax(student / T))``.
 
@@ -463,8 +477,10 @@ def kl_div(student_logits: ArrayLike, teacher_logits: ArrayLike, axis: int = -1,
         :func:`softmax`; any layout.
     axis : int, default -1
         The class axis.
-    temperature : float, default 1.0
-        ``T``, finite and ``> 0`` (distillation typically uses 4 to 20).
+    temperature : float or array_like, default 1.0
+        ``T``, finite and ``> 0`` (distillation typically uses 4 to 20).  An
+        array gives one ``T`` per row (broadcast to the logits' shape without
+        ``axis``); each row's loss is scaled by its own ``T**2``.
     reduction : {"batchmean", "sum", "none"}, default "batchmean"
         "batchmean": the mean over rows (every position other than ``axis``;
         0.0 when there are none); "sum": their sum; "none": one value per
@@ -513,13 +529,14 @@ def kl_div(student_logits: ArrayLike, teacher_logits: ArrayLike, axis: int = -1,
            [ 0.0972, -0.0396, -0.0576]])
     """
     name = "kl_div"
+    _args.in_memory(teacher_logits, "teacher_logits", name)
     s, compute_dt, result_dt = _args.logits(student_logits, name, "student_logits", teacher_logits)
     tl = np.asarray(teacher_logits)
     if tl.shape != s.shape:
         raise ValueError(f"{name}(): teacher_logits has shape {tl.shape}, student_logits has shape {s.shape}")
-    t = _args.training_temperature(temperature, name)
     threads = 0 if num_threads is None else _check_threads(num_threads, name)
     axis_c = _args.class_axis(axis, s.ndim, name)
+    t = _args.row_temperatures(temperature, s.shape[:axis_c] + s.shape[axis_c + 1:], name, training=True)
     _args.reduction(reduction, ("batchmean", "sum", "none"), name)
     s2, perm, outer, _ = _layout.to_rows(s, (axis_c,), compute_dt)
     t2 = _layout.to_rows(tl, (axis_c,), compute_dt)[0]
@@ -570,11 +587,12 @@ def contrastive_loss(similarity: ArrayLike, *,
                      ) -> tuple[NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
 @overload
 def contrastive_loss(similarity: ArrayLike, *,
-                     temperature: Temperature = ..., symmetric: bool = ..., reduction: str = ...,
+                     temperature: Temperature = ..., symmetric: bool = ..., reduction: AnyLossReduction = ...,
                      return_grad: bool = ..., num_threads: Threads = ...
                      ) -> FloatResult | tuple[FloatResult, NDArray[np.floating[Any]]]: ...
 def contrastive_loss(similarity: ArrayLike, *, temperature: Temperature = 0.07, symmetric: bool = True,
-                     reduction: str = "mean", return_grad: bool = False, num_threads: Threads = None) -> Any:
+                     reduction: AnyLossReduction = "mean", return_grad: bool = False,
+                     num_threads: Threads = None) -> Any:
     """Contrastive (InfoNCE / CLIP) loss of an ``(N, N)`` similarity matrix.
 
     Row loss ``i`` is the cross-entropy of row ``i`` of ``similarity / T``
@@ -590,7 +608,8 @@ def contrastive_loss(similarity: ArrayLike, *, temperature: Temperature = 0.07, 
         :func:`softmax`; any layout.
     temperature : float, default 0.07
         ``T``, finite and ``> 0``; CLIP's ``logit_scale`` is ``1 / T`` and
-        starts at ``1 / 0.07``.
+        starts at ``1 / 0.07``.  One scalar: the column direction mixes
+        every row, so there is no temperature per row here.
     symmetric : bool, default True
         True: the mean of the row and column directions (CLIP's loss).
         False: the row direction only (InfoNCE with queries as rows).

@@ -9,19 +9,27 @@ supports the same arithmetic, ``.shape``, ``.dtype`` and ``float()``.
 """
 from __future__ import annotations
 
-from typing import Any, Literal, Sequence, Tuple, TypedDict, TypeVar, Union
+import inspect
+from typing import Any, Callable, Literal, Sequence, Tuple, TypedDict, TypeVar, Union
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Axis", "Temperature", "RealScalar", "Threads", "RandomSource", "BuildInfo", "FloatT", "Float64Like",
-           "ArrayT", "FloatResult", "LossReduction", "KLReduction"]
+__all__ = ["Axis", "Temperature", "Temperatures", "RealScalar", "Threads", "RandomSource", "BuildInfo", "FloatT", "Float64Like",
+           "ArrayT", "FloatResult", "LossReduction", "KLReduction", "AnyLossReduction", "AnyKLReduction",
+           "plain_signatures"]
 
 #: ``axis``: an int, a tuple of ints (reduced jointly) or None (every axis).
 Axis = Union[int, Tuple[int, ...], None]
 
 #: ``temperature``: a real scalar (an int is accepted where float is).
 Temperature = Union[float, np.floating[Any], np.integer[Any]]
+
+#: ``temperature`` where one per row is accepted: a real scalar, or an array
+#: of them that broadcasts to the batch shape (the input's shape without the
+#: reduced axes).
+Temperatures = Union[Temperature, NDArray[Union[np.floating[Any], np.integer[Any]]], Sequence[float],
+                     Sequence[Sequence[float]]]
 
 #: A real scalar argument other than the temperature (``top_p``, ``min_p``,
 #: ``label_smoothing``): a Python or NumPy number, bool excluded at run time.
@@ -39,6 +47,12 @@ LossReduction = Literal["mean", "sum"]
 
 #: ``reduction`` of kl_div that gives one number.
 KLReduction = Literal["batchmean", "sum"]
+
+#: Every ``reduction`` of cross_entropy and contrastive_loss.
+AnyLossReduction = Literal["mean", "sum", "none"]
+
+#: Every ``reduction`` of kl_div.
+AnyKLReduction = Literal["batchmean", "sum", "none"]
 
 #: Input dtypes that the result keeps.
 FloatT = TypeVar("FloatT", np.float16, np.float32, np.float64)
@@ -74,3 +88,19 @@ class BuildInfo(TypedDict):
     openmp: bool
     default_threads: int
     simd: str
+
+
+def plain_signatures(*functions: Callable[..., Any]) -> None:
+    """Give each public function the signature its documentation shows:
+    parameter names, kinds and defaults, without the annotations.
+
+    The annotations are for type checkers (the overloads carry the precise
+    types); at run time they are strings of the aliases above, which
+    ``help()`` would print as they are (``axis: 'Axis' = -1, ... -> 'Any'``).
+    ``help()``, ``inspect.signature`` and Sphinx then read, as NumPy's
+    functions do, ``softmax(x, axis=-1, *, temperature=1.0, ...)``."""
+    for function in functions:
+        signature = inspect.signature(function)
+        function.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=[p.replace(annotation=inspect.Parameter.empty) for p in signature.parameters.values()],
+            return_annotation=inspect.Signature.empty)

@@ -1,9 +1,14 @@
 """Softmax, log_softmax and logsumexp of Dask arrays: lazy, and exact for any chunking.
 
-:func:`fastsoftmax.softmax`, :func:`~fastsoftmax.log_softmax` and
-:func:`~fastsoftmax.logsumexp` come here when given a ``dask.array.Array``,
-after :mod:`fastsoftmax._api` has checked every argument.  This module is
-imported only then, so ``import fastsoftmax`` does not import Dask.
+This module's :func:`softmax`, :func:`log_softmax` and :func:`logsumexp`
+always give a lazy result; :func:`fastsoftmax.softmax`,
+:func:`~fastsoftmax.log_softmax` and :func:`~fastsoftmax.logsumexp` come
+here too when given a ``dask.array.Array``, after :mod:`fastsoftmax._api`
+has checked every argument.  The module is imported only then, or when
+``fastsoftmax.dask`` is first used, so ``import fastsoftmax`` does not import
+Dask.  The functions that compute in memory (the losses, the backward
+functions, ``sample``, ``special.logsumexp`` with ``b`` or ``return_sign``)
+raise TypeError for a Dask array rather than compute it.
 
 Nothing is computed when the functions are called; the result is a Dask array
 with the input's chunks (logsumexp: without the reduced axes, or with them of
@@ -43,12 +48,78 @@ from __future__ import annotations
 import functools
 import math
 
-import dask.array as da
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
-from fastsoftmax import _layout, _rows
+try:
+    import dask.array as da
+except ImportError as error:        # pragma: no cover - dask is an optional dependency
+    raise ImportError("fastsoftmax.dask needs Dask's arrays: pip install 'dask[array]'") from error
 
-__all__ = ["apply"]
+from fastsoftmax import _api, _layout, _rows
+from fastsoftmax._typing import plain_signatures
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from ._typing import Axis, Temperature, Threads
+
+__all__ = ["softmax", "log_softmax", "logsumexp"]
+
+
+# ---- public functions: always lazy ------------------------------------------------
+
+def _lazy_input(x: Any, name: str) -> Any:
+    """A Dask array as it is; anything else as a Dask array of one chunk."""
+    if _api._is_dask_array(x):
+        return x
+    if x is None:
+        raise TypeError(f"fastsoftmax.dask.{name}(): x is None, not an array")
+    return da.asarray(x)
+
+
+def softmax(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0, where: ArrayLike | None = None,
+            num_threads: Threads = None) -> da.Array:
+    """Lazy :func:`fastsoftmax.softmax` of a Dask array: a Dask array with ``x``'s chunks.
+
+    The same arguments and results as :func:`fastsoftmax.softmax` (which
+    comes here when given a Dask array), without ``out`` and ``dtype``;
+    ``temperature`` is a scalar.  ``x`` that is not a Dask array is wrapped
+    as one chunk (``dask.array.asarray``).  Exact for any chunking.
+
+    >>> import dask.array as da, numpy as np, fastsoftmax.dask as fsd
+    >>> y = fsd.softmax(da.from_array(np.array([[0.0, 1.0, 2.0]]), chunks=(1, 2)))
+    >>> y.compute().round(3)
+    array([[0.09 , 0.245, 0.665]])
+    """
+    return _api._lazy(_rows.SOFTMAX, _lazy_input(x, "softmax"), axis, temperature, None, num_threads, False,
+                      where)
+
+
+def log_softmax(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0,
+                where: ArrayLike | None = None, num_threads: Threads = None) -> da.Array:
+    """Lazy :func:`fastsoftmax.log_softmax` of a Dask array, as :func:`softmax`.
+
+    >>> import dask.array as da, numpy as np, fastsoftmax.dask as fsd
+    >>> fsd.log_softmax(da.from_array(np.array([1000.0, 1.0]), chunks=1)).compute()
+    array([   0., -999.])
+    """
+    return _api._lazy(_rows.LOG_SOFTMAX, _lazy_input(x, "log_softmax"), axis, temperature, None, num_threads,
+                      False, where)
+
+
+def logsumexp(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0, where: ArrayLike | None = None,
+              keepdims: bool = False, num_threads: Threads = None) -> da.Array:
+    """Lazy :func:`fastsoftmax.logsumexp` of a Dask array, as :func:`softmax`;
+    the reduced axes are dropped (kept with length 1 under ``keepdims``).
+
+    >>> import dask.array as da, numpy as np, fastsoftmax.dask as fsd
+    >>> float(fsd.logsumexp(da.from_array(np.zeros(4), chunks=2)).compute()) == float(np.log(4))
+    True
+    """
+    return _api._lazy(_rows.LOGSUMEXP, _lazy_input(x, "logsumexp"), axis, temperature, None, num_threads,
+                      bool(keepdims), where)
 
 _NAMES = {_rows.SOFTMAX: "softmax", _rows.LOG_SOFTMAX: "log_softmax", _rows.LOGSUMEXP: "logsumexp"}
 
@@ -104,6 +175,9 @@ def apply(op: int, x, axes: tuple[int, ...], temperature: float, num_threads: in
                          weights=masks[0] if masks else None)
     return da.map_blocks(functools.partial(_write_block, **plan), x, stats, *masks, dtype=result_dtype,
                          meta=np.empty((0,) * x.ndim, result_dtype), token=name)
+
+
+plain_signatures(softmax, log_softmax, logsumexp)     # help() shows names and defaults, as the docs do
 
 
 # ---- block functions (run by the Dask workers; module-level, so they pickle) ----

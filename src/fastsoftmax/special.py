@@ -12,6 +12,14 @@ by fastsoftmax's kernels::
 ``return_sign=True`` returns ``(value, sign)``.  Entries whose weight is 0 are
 left out even where ``a`` is ``inf`` or NaN.
 
+``axis=None`` (the default) and tuple axes take the compiled path, with no
+copy, whenever the reduced axes lie next to each other in a C-contiguous
+array (any axes of a 1-D array, all axes, the trailing or the leading ones).
+
+A Dask array stays lazy in ``softmax``, ``log_softmax`` and ``logsumexp``
+without ``b`` and ``return_sign`` (through :mod:`fastsoftmax.dask`); with
+``b`` or ``return_sign`` it raises TypeError rather than being computed.
+
 Differences from SciPy: NumPy input only (no other array-API backends);
 complex input raises ``TypeError``; ``ml_dtypes.bfloat16`` input is accepted.
 Where SciPy's recipe gives an artifact of its arithmetic, these functions
@@ -28,11 +36,13 @@ array([[0.25, 0.25],
 """
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
 from . import _api, _args, _layout, _rows
+from ._typing import plain_signatures
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
@@ -77,7 +87,14 @@ def softmax(x: ArrayLike, axis: Axis = None) -> Any:
     >>> special.softmax([0.0, 1.0], axis=0).round(4)
     array([0.2689, 0.7311])
     """
-    return _api.softmax(_args.not_complex(x, "x", "softmax"), axis=axis)
+    if type(x) is np.ndarray:       # the compiled path, no copy
+        if type(axis) is int:
+            fast = _rows.try_fast(_rows.SOFTMAX, x, axis, 1.0, None, None)
+        else:
+            fast = _api._merged_axes(_rows.SOFTMAX, x, axis, 1.0, None)
+        if fast is not None:
+            return fast
+    return _api.softmax(_real(x, "x", "softmax"), axis=axis)
 
 
 @overload
@@ -113,7 +130,14 @@ def log_softmax(x: ArrayLike, axis: Axis = None) -> Any:
     >>> special.log_softmax([1000.0, 1.0])
     array([   0., -999.])
     """
-    return _api.log_softmax(_args.not_complex(x, "x", "log_softmax"), axis=axis)
+    if type(x) is np.ndarray:       # the compiled path, no copy
+        if type(axis) is int:
+            fast = _rows.try_fast(_rows.LOG_SOFTMAX, x, axis, 1.0, None, None)
+        else:
+            fast = _api._merged_axes(_rows.LOG_SOFTMAX, x, axis, 1.0, None)
+        if fast is not None:
+            return fast
+    return _api.log_softmax(_real(x, "x", "log_softmax"), axis=axis)
 
 
 # With the defaults (axis=None, keepdims=False) the result is a scalar of
@@ -163,6 +187,21 @@ def logsumexp(a: ArrayLike, axis: Axis = None, b: ArrayLike | None = None, keepd
         sum (+1, -1, or 0 where the sum is 0 and ``value`` is -inf).  Without
         it a negative sum gives NaN.
 
+    Notes
+    -----
+    Weights of both signs can cancel.  A row whose sum comes out within 64
+    ulp (of the dtype computed in) of the sum of its terms' sizes is
+    recomputed exactly, in float64: the weights of equal entries are added
+    exactly, so entries whose weights cancel exactly (``b = 1`` and ``-1``
+    at the same ``a``) take no part and the sum is that of the rest, and
+    the remaining terms are summed exactly.  Where even that leaves no
+    significant digit (the sum is within 64 ulp of float64 of the sum of the
+    terms' sizes), value and sign are NaN, as SciPy gives NaN; a sum that is
+    exactly 0 gives ``-inf`` with sign 0.  So ``logsumexp([1, 2, 3, 1000,
+    1000, 0], b=[1, -1, 0.5, 1, -1, 0.5])`` is ``log(e - e**2 + e**3 / 2 +
+    1 / 2)``, not ``-inf``.  The check costs one more pass, and only when
+    ``b`` has negative entries.
+
     Returns
     -------
     value : ndarray or scalar
@@ -181,8 +220,20 @@ def logsumexp(a: ArrayLike, axis: Axis = None, b: ArrayLike | None = None, keepd
     9.45862974442671
     >>> float(special.logsumexp([1.0, 10000.0], b=[1.0, 0.0]))
     1.0
+    >>> value, sign = special.logsumexp([[1, 2, 3], [1000, 1000, 0]], b=[1, -1, 0.5], return_sign=True)
+    >>> round(float(value), 6), float(sign)      # log(5.87...): the e**1000 terms cancel exactly
+    (1.770194, 1.0)
     """
-    a = _args.not_complex(a, "a", "logsumexp")
+    if b is None and not return_sign and type(a) is np.ndarray and (keepdims is False or keepdims is True):
+        if type(axis) is int:
+            fast = _rows.try_fast(_rows.LOGSUMEXP, a, axis, 1.0, None, None, keepdims)
+        else:
+            fast = _api._merged_axes(_rows.LOGSUMEXP, a, axis, 1.0, None, keepdims)
+        if fast is not None:
+            return fast
+    if b is None and not return_sign and _api._is_dask_array(a):
+        return _api.logsumexp(a, axis=axis, keepdims=keepdims)     # lazy
+    a = _args.not_complex(a, "a", "logsumexp")     # a Dask array: TypeError (b= and signs are not lazy)
     if b is not None:
         b = _args.not_complex(b, "b", "logsumexp")
     a = a.reshape(1) if a.ndim == 0 else a
@@ -196,6 +247,19 @@ def logsumexp(a: ArrayLike, axis: Axis = None, b: ArrayLike | None = None, keepd
     return _weighted(a, axis, b.reshape(1) if b.ndim == 0 else b, bool(keepdims), bool(return_sign))
 
 
+plain_signatures(softmax, log_softmax, logsumexp)     # help() shows names and defaults, as the docs do
+
+
+def _real(x: Any, argument: str, name: str) -> Any:
+    """``x`` as a real ndarray (complex input raises TypeError), or a Dask
+    array as it is, for the lazy path of :mod:`fastsoftmax.dask`."""
+    if type(x) is np.ndarray and x.dtype.kind != "c":
+        return x
+    if _api._is_dask_array(x):
+        return x
+    return _args.not_complex(x, argument, name)
+
+
 def _weighted(a: np.ndarray, axis: Axis, b: np.ndarray, keepdims: bool, return_sign: bool) -> Any:
     """logsumexp with weights: rows of ``a`` and, per row, a pointer into ``b``
     kept in its own (broadcast) shape, for the weighted kernel."""
@@ -206,7 +270,11 @@ def _weighted(a: np.ndarray, axis: Axis, b: np.ndarray, keepdims: bool, return_s
     if result_dt.kind in "biu":
         result_dt = np.dtype(np.float64)
     compute_dt, _ = _args.dtypes(result_dt, name)
-    shape = np.broadcast_shapes(a.shape, b.shape)
+    try:
+        shape = np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"{name}(): b has shape {b.shape}, which does not broadcast with a's shape {a.shape}; "
+                         "b holds the weights of exp(a) and must broadcast with a") from None
     ndim = len(shape)
     axes = _args.axes(axis, ndim, name)
     x, perm, kept_shape, reduced_shape = _layout.to_rows(a if a.shape == shape else np.broadcast_to(a, shape), axes,
@@ -229,10 +297,65 @@ def _weighted(a: np.ndarray, axis: Axis, b: np.ndarray, keepdims: bool, return_s
         b_rows = _layout.row_starts(weights, kept_shape, weights.itemsize)
 
     value = np.empty(rows, compute_dt)
-    sign = np.empty(rows, compute_dt) if return_sign else None
+    negative = bool((weights < 0).any())        # (weights of one sign cannot cancel)
+    sign = np.empty(rows, compute_dt) if return_sign or negative else None
     _rows.weighted_logsumexp(x, weights, b_rows, b_varies, value, sign, 0)
+    if negative:
+        _cancelled_rows(x, weights, b_rows, b_varies, value, sign)
+        if not return_sign:
+            value[sign < 0] = np.nan
+            sign = None
 
     value = value.reshape(result_shape).astype(result_dt, copy=False)
     if sign is None:            # return_sign=False
         return value[()]
     return value[()], sign.reshape(result_shape).astype(result_dt, copy=False)[()]
+
+
+# A row whose weighted sum S came out within this many ulp (of the dtype the
+# kernels computed in) of the sum of its terms' sizes may have lost every
+# digit to cancellation: it is recomputed exactly.
+_CANCELLATION_ULPS = 64
+
+
+def _cancelled_rows(x: np.ndarray, weights: np.ndarray, b_rows: Any, b_varies: bool, value: np.ndarray,
+                    sign: np.ndarray) -> None:
+    """Rows whose weights of both signs cancelled the sum down to its
+    rounding: recomputed exactly, in place, or NaN where no digit is left.
+
+    The kernels' sum of the sizes of the terms (``|b|`` for ``b``) tells
+    those rows apart.  Each is redone by :func:`_exact_row`; this runs only
+    for those rows, and only for weights with negative entries."""
+    size = np.empty_like(value)
+    _rows.weighted_logsumexp(x, np.abs(weights), b_rows, b_varies, size, None, 0)
+    bound = math.log(_CANCELLATION_ULPS * float(np.finfo(x.dtype).eps))
+    with np.errstate(invalid="ignore"):
+        suspect = np.isfinite(size) & ~(value > size + bound)
+    n = x.shape[1]
+    flat = weights.reshape(-1)
+    for r in np.flatnonzero(suspect):
+        start = (r * n if b_varies else r) if b_rows is None else b_rows[r]
+        row_weights = flat[start:start + n] if b_varies else np.broadcast_to(flat[start], (n,))
+        value[r], sign[r] = _exact_row(x[r].tolist(), row_weights.tolist())
+
+
+def _exact_row(row: list[float], weights: list[float]) -> tuple[float, float]:
+    """(log |S|, sign of S) for S = sum(w * exp(v)) over finite ``row``,
+    exactly: the weights of equal entries are added exactly (``math.fsum``),
+    entries whose weights cancel exactly take no part, and the rest is
+    summed exactly in float64.  NaN, NaN where the terms' rounding is as
+    large as what the sum keeps (no significant digit left)."""
+    groups: dict[float, list[float]] = {}
+    for v, w in zip(row, weights):
+        if w != 0:
+            groups.setdefault(v, []).append(w)
+    pairs = [(v, math.fsum(ws)) for v, ws in groups.items()]
+    pairs = [(v, w) for v, w in pairs if w != 0]
+    if not pairs:
+        return -math.inf, 0.0
+    top = max(v for v, _ in pairs)
+    terms = [w * math.exp(v - top) for v, w in pairs]
+    total = math.fsum(terms)
+    if abs(total) <= _CANCELLATION_ULPS * 2.0 ** -52 * math.fsum(map(abs, terms)):
+        return math.nan, math.nan
+    return top + math.log(abs(total)), math.copysign(1.0, total)

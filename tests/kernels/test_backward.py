@@ -202,7 +202,7 @@ def test_bad_input_raises_and_writes_nothing(name):
         (ValueError, "temperature", dict(temperature=-1.0)),
         (ValueError, "temperature", dict(temperature=nan)),
         (TypeError, "temperature", dict(temperature="1")),
-        (TypeError, "temperature", dict(temperature=np.ones(2))),
+        (TypeError, "temperature", dict(temperature=np.ones(4, dtype=bool))),
         (TypeError, "where", dict(where=np.ones((4, 6), dtype=np.int64))),
         (ValueError, "where", dict(where=np.ones((4, 5), dtype=bool))),
         (ValueError, "num_threads", dict(num_threads=0)),

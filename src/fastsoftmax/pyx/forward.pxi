@@ -15,10 +15,54 @@ cdef Py_ssize_t COLUMN_BAND_BYTES = 512
 cdef Py_ssize_t ROW_TILE = 16
 
 
+# ---- per-row temperatures --------------------------------------------------------
+# softmax(x, temperature=array): each row has its own temperature.  A row's
+# parameters come from the same fs_params_init as one temperature's, derived
+# where the row is computed (the previous row's are reused when it shares the
+# temperature), and such rows go to the kernels one at a time.  The strided-
+# axis kernels, whose lanes are different rows, never see them: the API layer
+# lays those rows out contiguously first.
+
+ctypedef struct params_cache:       # one per loop over rows
+    double temperature              # of `p`; NaN: none yet
+    fs_params p
+
+
+cdef inline const fs_params *params_of_row(const fs_params *shared, const double *temperatures, int dtype,
+                                           Py_ssize_t r, params_cache *own) noexcept nogil:
+    """Row r's parameters: ``shared`` when ``temperatures`` is NULL, else its own."""
+    if temperatures == NULL:
+        return shared
+    if not own.temperature == temperatures[r]:
+        own.temperature = temperatures[r]
+        fs_params_init(dtype, own.temperature, &own.p)
+    return &own.p
+
+
+cdef const double *row_temperatures(temperature, int dtype, Py_ssize_t rows, fs_params *shared) except? NULL:
+    """``temperature`` as the loops take it: a float sets ``shared`` (NULL is
+    returned), a C-contiguous float64 array of ``rows`` temperatures (kept
+    alive by the caller) is returned as a pointer (``shared`` is set for T = 1,
+    unused)."""
+    cdef cnp.ndarray t
+    if not isinstance(temperature, cnp.ndarray):
+        fs_params_init(dtype, <double> temperature, shared)
+        return NULL
+    t = <cnp.ndarray> temperature
+    if (cnp.PyArray_TYPE(t) != cnp.NPY_FLOAT64 or not cnp.PyArray_IS_C_CONTIGUOUS(t)
+            or cnp.PyArray_SIZE(t) != rows):
+        raise ValueError(f"temperature: a float, or a C-contiguous float64 array of one per row ({rows}), "
+                         "is needed")
+    fs_params_init(dtype, 1.0, shared)
+    return <const double *> cnp.PyArray_DATA(t)
+
+
 ctypedef struct forward_job:
     loop_job loop
     const fs_kernels *k
     const fs_params *p
+    const double *temperatures      # one per row (contiguous rows only), or NULL: every row uses p
+    int dtype
     int op, stream
     const char *x
     char *out
@@ -29,8 +73,24 @@ ctypedef struct forward_job:
 cdef void rows_run(const loop_job *loop, Py_ssize_t start, Py_ssize_t stop, char *scratch) noexcept nogil:
     cdef const forward_job *job = <const forward_job *> loop
     cdef Py_ssize_t out_step = job.size if job.op == FS_LOGSUMEXP else job.n * job.size
-    job.k.rows(job.op, job.x + start * job.n * job.size, job.out + start * out_step, stop - start, job.n,
-               job.p, job.stream)
+    cdef params_cache own
+    cdef Py_ssize_t r = start, end, stretch
+    if job.temperatures == NULL:
+        job.k.rows(job.op, job.x + start * job.n * job.size, job.out + start * out_step, stop - start, job.n,
+                   job.p, job.stream)
+        return
+    # Rows of one temperature go to the kernels together, in stretches that
+    # never cross a multiple of ROW_TILE (counted from row 0, as blocks are):
+    # every stretch, hence every tile, is the same on any split.
+    own.temperature = NAN
+    while r < stop:
+        end = min(stop, (r // ROW_TILE + 1) * ROW_TILE)
+        stretch = r + 1
+        while stretch < end and job.temperatures[stretch] == job.temperatures[r]:
+            stretch += 1
+        job.k.rows(job.op, job.x + r * job.n * job.size, job.out + r * out_step, stretch - r, job.n,
+                   params_of_row(job.p, job.temperatures, job.dtype, r, &own), job.stream)
+        r = stretch
 
 
 cdef void columns_run(const loop_job *loop, Py_ssize_t start, Py_ssize_t stop, char *scratch) noexcept nogil:
@@ -49,9 +109,12 @@ cdef void columns_run(const loop_job *loop, Py_ssize_t start, Py_ssize_t stop, c
 
 
 cdef int run(int op, int dtype, const char *x, char *out, Py_ssize_t outer, Py_ssize_t n,
-             Py_ssize_t inner, double temperature, int threads) noexcept nogil:
+             Py_ssize_t inner, double temperature, int threads,
+             const double *temperatures=NULL) noexcept nogil:
     """``op`` over the middle axis of (outer, n, inner) ``x`` into ``out``;
-    ``threads`` from call_threads.  -1 when out of memory."""
+    ``threads`` from call_threads.  ``temperatures``: one per row instead of
+    ``temperature``, for contiguous rows (inner == 1) only.  -1 when out of
+    memory."""
     cdef fs_params p
     cdef forward_job job
     cdef pieces_job pieces
@@ -63,6 +126,7 @@ cdef int run(int op, int dtype, const char *x, char *out, Py_ssize_t outer, Py_s
     # every field set here (no memset: this is on the path of the smallest calls)
     job.loop.release, job.loop.scratch_bytes, job.loop.zero_scratch = NULL, 0, False
     job.k, job.p, job.op, job.x, job.out = fs_kernels_for(dtype), &p, op, x, out
+    job.temperatures, job.dtype = temperatures, dtype
     job.n, job.inner, job.size = n, inner, dtype_size(dtype)
     job.stream, job.band, job.bands = 0, 0, 0
     if inner > 1:
@@ -71,7 +135,8 @@ cdef int run(int op, int dtype, const char *x, char *out, Py_ssize_t outer, Py_s
         job.bands = (inner + job.band - 1) // job.band
         return run_items(&job.loop, outer * job.bands, threads)
     job.stream = op != FS_LOGSUMEXP and outer * n * job.size >= STREAM_BYTES
-    if split_long_rows(outer, n, threads):
+    if temperatures == NULL and split_long_rows(outer, n, threads):
+        # (rows of their own temperatures stay whole: the same results, fewer threads)
         whole = <fs_stats *> malloc(outer * sizeof(fs_stats))
         if whole == NULL:
             return -1
@@ -87,8 +152,9 @@ cdef int run(int op, int dtype, const char *x, char *out, Py_ssize_t outer, Py_s
 
 
 cdef int launch(int op, cnp.ndarray x, cnp.ndarray out, int axis, double temperature,
-                int num_threads) except -1:
-    """Reduce C-contiguous ``x`` over ``axis`` into C-contiguous ``out``."""
+                int num_threads, const double *temperatures=NULL) except -1:
+    """Reduce C-contiguous ``x`` over ``axis`` into C-contiguous ``out``
+    (``temperatures``: see run)."""
     cdef int status
     cdef int dtype = dtype_code(cnp.PyArray_TYPE(x))
     cdef cnp.npy_intp *dims = cnp.PyArray_DIMS(x)
@@ -105,18 +171,20 @@ cdef int launch(int op, cnp.ndarray x, cnp.ndarray out, int axis, double tempera
     cdef char *op_ = <char *> cnp.PyArray_DATA(out)
     cdef int threads = call_threads(num_threads, outer * n * inner)
     with nogil:
-        status = run(op, dtype, xp, op_, outer, n, inner, temperature, threads)
+        status = run(op, dtype, xp, op_, outer, n, inner, temperature, threads, temperatures)
     if status != 0:
         raise MemoryError("fastsoftmax: could not allocate per-chunk statistics")
     return 0
 
 
-def compute(int op, cnp.ndarray x, cnp.ndarray out, int axis, double temperature, int num_threads):
+def compute(int op, cnp.ndarray x, cnp.ndarray out, int axis, temperature, int num_threads):
     """Apply ``op`` over ``axis`` of ``x`` into ``out``.
 
     Both arrays must be C-contiguous with the same dtype, float32 or float64;
     ``out`` has ``x``'s size (``x``'s size without ``axis`` for logsumexp).
-    ``num_threads`` <= 0 means the OpenMP default.  ``out`` may be ``x``.
+    ``temperature``: a float, or (``axis`` the last) a C-contiguous float64
+    array of one temperature per row.  ``num_threads`` <= 0 means the OpenMP
+    default.  ``out`` may be ``x``.
     """
     cdef int typenum = cnp.PyArray_TYPE(x)
     cdef int ndim = cnp.PyArray_NDIM(x)
@@ -132,7 +200,18 @@ def compute(int op, cnp.ndarray x, cnp.ndarray out, int axis, double temperature
         want = want // cnp.PyArray_DIM(x, axis) if cnp.PyArray_DIM(x, axis) else cnp.PyArray_SIZE(out)
     if cnp.PyArray_SIZE(out) != want:
         raise ValueError("compute(): out has the wrong size")
-    launch(op, x, out, axis, temperature, num_threads)
+    cdef fs_params unused
+    cdef const double *temperatures = NULL
+    cdef Py_ssize_t rows = 1
+    cdef int d
+    if isinstance(temperature, cnp.ndarray):
+        if axis != ndim - 1:
+            raise ValueError("compute(): one temperature per row needs the rows along the last axis")
+        for d in range(ndim - 1):
+            rows *= cnp.PyArray_DIM(x, d)
+        temperatures = row_temperatures(temperature, dtype_code(typenum), rows, &unused)
+        temperature = 1.0
+    launch(op, x, out, axis, temperature, num_threads, temperatures)
 
 
 cdef int memory_relation(cnp.ndarray a, cnp.ndarray b):

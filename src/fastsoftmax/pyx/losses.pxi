@@ -7,6 +7,8 @@ ctypedef struct loss_job:
     loop_job loop
     const fs_kernels *k
     const fs_params *p
+    const double *temperatures    # one per row (cross_entropy, kl_div), or NULL: every row uses p
+    int dtype
     Py_ssize_t n, size
     const char *x                 # logits, teacher logits' student, or the similarity matrix
     const char *teacher           # kl_div: teacher logits
@@ -25,6 +27,8 @@ cdef void cross_entropy_run(const loop_job *loop, Py_ssize_t start, Py_ssize_t s
                             char *scratch) noexcept nogil:
     cdef const loss_job *j = <const loss_job *> loop
     cdef Py_ssize_t r, at
+    cdef params_cache own
+    own.temperature = NAN
     for r in range(start, stop):
         at = r * j.n * j.size
         if j.target != NULL and j.target[r] == j.ignore_index:
@@ -32,7 +36,8 @@ cdef void cross_entropy_run(const loop_job *loop, Py_ssize_t start, Py_ssize_t s
             if j.grad != NULL:
                 memset(j.grad + at, 0, j.n * j.size)
             continue
-        j.loss[r] = j.k.cross_entropy_row(j.x + at, j.n, j.p, j.target[r] if j.target != NULL else -1,
+        j.loss[r] = j.k.cross_entropy_row(j.x + at, j.n, params_of_row(j.p, j.temperatures, j.dtype, r, &own),
+                                          j.target[r] if j.target != NULL else -1,
                                           j.soft + at if j.soft != NULL else NULL, j.weight, j.smoothing,
                                           j.scale, j.grad + at if j.grad != NULL else NULL)
 
@@ -40,9 +45,12 @@ cdef void cross_entropy_run(const loop_job *loop, Py_ssize_t start, Py_ssize_t s
 cdef void kl_div_run(const loop_job *loop, Py_ssize_t start, Py_ssize_t stop, char *scratch) noexcept nogil:
     cdef const loss_job *j = <const loss_job *> loop
     cdef Py_ssize_t r, at
+    cdef params_cache own
+    own.temperature = NAN
     for r in range(start, stop):
         at = r * j.n * j.size
-        j.loss[r] = j.k.kl_div_row(j.x + at, j.teacher + at, j.n, j.p, j.scale,
+        j.loss[r] = j.k.kl_div_row(j.x + at, j.teacher + at, j.n,
+                                   params_of_row(j.p, j.temperatures, j.dtype, r, &own), j.scale,
                                    j.grad + at if j.grad != NULL else NULL, scratch)
 
 
@@ -56,13 +64,15 @@ cdef void contrastive_run(const loop_job *loop, Py_ssize_t start, Py_ssize_t sto
                                         j.grad + at if j.grad != NULL else NULL, scratch)
 
 
-cdef cnp.ndarray loss_rows(loss_job *j, cnp.ndarray x, double temperature, grad, fs_params *p):
-    """Fill the parts of a loss job common to every loss for (rows, n) ``x``;
-    returns the (rows,) float64 array of row losses it writes."""
+cdef cnp.ndarray loss_rows(loss_job *j, cnp.ndarray x, temperature, grad, fs_params *p):
+    """Fill the parts of a loss job common to every loss for (rows, n) ``x``
+    (``temperature``: a float, or a float64 array of one per row, see
+    row_temperatures); returns the (rows,) float64 array of row losses it
+    writes."""
     cdef int dtype = dtype_of(x)
     cdef cnp.ndarray loss = cnp.PyArray_EMPTY(1, cnp.PyArray_DIMS(x), cnp.NPY_FLOAT64, 0)
     memset(j, 0, sizeof(loss_job))
-    fs_params_init(dtype, temperature, p)
+    j.temperatures, j.dtype = row_temperatures(temperature, dtype, cnp.PyArray_DIM(x, 0), p), dtype
     j.k, j.p = fs_kernels_for(dtype), p
     j.n, j.size = cnp.PyArray_DIM(x, 1), dtype_size(dtype)
     j.x = <const char *> cnp.PyArray_DATA(x)
@@ -75,12 +85,13 @@ cdef cnp.ndarray loss_rows(loss_job *j, cnp.ndarray x, double temperature, grad,
 
 
 def cross_entropy_rows(cnp.ndarray x, target, soft, weight, long long ignore_index, double smoothing,
-                       double temperature, grad, double grad_scale, int num_threads):
+                       temperature, grad, double grad_scale, int num_threads):
     """Per-row cross-entropy losses (float64) of C-contiguous (rows, n)
     logits against int64 class indices ``target`` (rows,) or soft labels
     ``soft`` (rows, n); ``weight`` (n,) or None; the gradient of the reduced
     loss into ``grad`` when it is not None.  Class indices must be valid
-    (checked by the caller)."""
+    (checked by the caller).  ``temperature``: a float, or a C-contiguous
+    float64 array of one per row."""
     cdef int typenum = cnp.PyArray_TYPE(x)
     dtype_of(x)
     cdef Py_ssize_t rows = cnp.PyArray_DIM(x, 0), n = cnp.PyArray_DIM(x, 1)
@@ -106,11 +117,12 @@ def cross_entropy_rows(cnp.ndarray x, target, soft, weight, long long ignore_ind
     return loss
 
 
-def kl_div_rows(cnp.ndarray student, cnp.ndarray teacher, double temperature, grad, double grad_scale,
+def kl_div_rows(cnp.ndarray student, cnp.ndarray teacher, temperature, grad, double grad_scale,
                 int num_threads):
     """Per-row T**2 * KL(teacher || student) (float64) of C-contiguous
     (rows, n) logits; the gradient with respect to the student, times
-    grad_scale, into ``grad`` when it is not None."""
+    grad_scale, into ``grad`` when it is not None.  ``temperature``: a
+    float, or a C-contiguous float64 array of one per row."""
     dtype_of(student)
     cdef Py_ssize_t rows = cnp.PyArray_DIM(student, 0), n = cnp.PyArray_DIM(student, 1)
     check_rows(teacher, cnp.PyArray_TYPE(student), rows, n, "teacher")

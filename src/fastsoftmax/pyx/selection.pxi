@@ -53,6 +53,8 @@ ctypedef struct selected_job:
     const fs_kernels *k
     const fs_params *p
     const selection *s            # or NULL: every entry
+    const double *temperatures    # one per row, or NULL: every row uses p
+    int dtype
     bint backward                 # kernels.backward (x is the gradient, y the forward result)
     int op, stream
     const char *x
@@ -69,22 +71,29 @@ cdef void selected_run(const loop_job *loop, Py_ssize_t start, Py_ssize_t stop, 
     cdef const selected_job *job = <const selected_job *> loop
     cdef Py_ssize_t r = start, count, step = 0, n = job.n, size = job.size
     cdef const unsigned char *sel
+    cdef const fs_params *p
+    cdef params_cache own
+    own.temperature = NAN
     if job.s != NULL and not job.s.per_row and job.s.view.ndim > 0:
         step = job.s.view.strides[job.s.view.ndim - 1]
     while r < stop:
-        count = 1 if job.s != NULL and job.s.per_row else min(stop, (r // job.run_length + 1) * job.run_length) - r
+        if (job.s != NULL and job.s.per_row) or job.temperatures != NULL:
+            count = 1
+        else:
+            count = min(stop, (r // job.run_length + 1) * job.run_length) - r
         sel = row_selection(job.s, r)
+        p = params_of_row(job.p, job.temperatures, job.dtype, r, &own)
         if job.backward:
             job.k.backward(job.op, job.x + r * n * size, job.y + r * n * size, sel, job.out + r * n * size,
-                           count, n, step if count > 1 else 0, job.p)
+                           count, n, step if count > 1 else 0, p)
         else:
             job.k.rows_where(job.op, job.x + r * n * size, sel, job.out + r * job.out_step, count, n,
-                             step if count > 1 else 0, job.p, job.stream)
+                             step if count > 1 else 0, p, job.stream)
         r += count
 
 
 cdef int run_selected(bint backward, int op, cnp.ndarray x, y, mask, tuple outer_shape, cnp.ndarray out,
-                      double temperature, int num_threads) except -1:
+                      temperature, int num_threads) except -1:
     cdef int dtype = dtype_of(x)
     cdef Py_ssize_t rows = cnp.PyArray_DIM(x, 0), n = cnp.PyArray_DIM(x, 1)
     cdef selected_job job
@@ -102,7 +111,7 @@ cdef int run_selected(bint backward, int op, cnp.ndarray x, y, mask, tuple outer
     if mask is not None:
         fill_selection(&s, mask, outer_shape, n)
         job.s = &s
-    fs_params_init(dtype, temperature, &p)
+    job.temperatures, job.dtype = row_temperatures(temperature, dtype, rows, &p), dtype
     job.loop.run, job.loop.align = selected_run, ROW_TILE
     job.k, job.p, job.backward, job.op, job.n = fs_kernels_for(dtype), &p, backward, op, n
     job.x, job.out = <const char *> cnp.PyArray_DATA(x), <char *> cnp.PyArray_DATA(out)
@@ -119,16 +128,17 @@ cdef int run_selected(bint backward, int op, cnp.ndarray x, y, mask, tuple outer
 
 
 def compute_where(int op, cnp.ndarray x, cnp.ndarray mask, tuple outer_shape, cnp.ndarray out,
-                  double temperature, int num_threads):
+                  temperature, int num_threads):
     """``op`` over the rows of C-contiguous (rows, n) ``x`` into ``out``
     ((rows, n), or (rows,) for logsumexp), entries taking part where ``mask``
-    is True (see fill_selection; ``outer_shape`` is the row index's shape)."""
+    is True (see fill_selection; ``outer_shape`` is the row index's shape).
+    ``temperature``: a float, or a C-contiguous float64 array of one per row."""
     run_selected(False, op, x, None, mask, outer_shape, out, temperature, num_threads)
 
 
 def compute_backward(int op, cnp.ndarray grad, cnp.ndarray y, mask, tuple outer_shape, cnp.ndarray out,
-                     double temperature, int num_threads):
+                     temperature, int num_threads):
     """softmax_backward (op SOFTMAX) or log_softmax_backward over the rows of
     C-contiguous (rows, n) arrays; ``out`` may be ``grad``; ``mask`` None or
-    as for compute_where."""
+    as for compute_where; ``temperature`` as for compute_where."""
     run_selected(True, op, grad, y, mask, outer_shape, out, temperature, num_threads)

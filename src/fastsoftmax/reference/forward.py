@@ -174,15 +174,21 @@ def _masked_rows(x, where, axis, name):
     return rows, keep, outer, axes
 
 
+def _temperatures(temperature, outer: tuple) -> list[float]:
+    """One temperature per row: a scalar for every row, or an array
+    broadcast to the shape of the kept axes, in row order."""
+    return np.broadcast_to(np.asarray(temperature, dtype=np.float64), outer).reshape(-1).tolist()
+
+
 def _elementwise(row_fn, x, axis, temperature, where, fully_masked, name, dtype=None):
     x, result_dtype = _dtypes(np.asarray(x), dtype)
-    t = float(temperature)
-    rows, keep, _, axes = _masked_rows(x, where, axis, name)
+    rows, keep, outer, axes = _masked_rows(x, where, axis, name)
+    ts = _temperatures(temperature, outer)
     if keep is None:
-        values = [row_fn(row, t) for row in rows]
+        values = [row_fn(row, t) for row, t in zip(rows, ts)]
     else:
         values = [row_fn(row, t) if any(kept) else [fully_masked] * len(row)
-                  for row, kept in zip(rows, keep)]
+                  for row, kept, t in zip(rows, keep, ts)]
     return _from_rows(values, x.shape, axes, result_dtype)
 
 
@@ -202,9 +208,9 @@ def logsumexp(x: ArrayLike, axis: Axis = -1, *, temperature: Temperature = 1.0, 
               where: ArrayLike | None = None, dtype: DTypeLike | None = None) -> FloatResult:
     """Reference log-sum-exp; see :func:`fastsoftmax.logsumexp`."""
     x, result_dtype = _dtypes(np.asarray(x), dtype)
-    t = float(temperature)
     rows, keep, outer, axes = _masked_rows(x, where, axis, "logsumexp")
-    out = np.array([_logsumexp_row(r, t) if keep is None or any(keep[i]) else -_INF
+    ts = _temperatures(temperature, outer)
+    out = np.array([_logsumexp_row(r, ts[i]) if keep is None or any(keep[i]) else -_INF
                     for i, r in enumerate(rows)], dtype=np.float64).reshape(outer)
     if keepdims and x.ndim:
         out = out.reshape([1 if a in axes else s for a, s in enumerate(x.shape)])

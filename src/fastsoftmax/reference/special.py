@@ -25,6 +25,12 @@ if TYPE_CHECKING:
 __all__ = ["special_logsumexp"]
 
 
+#: A weighted sum whose size is at most this fraction of the sum of its terms'
+#: sizes has no significant digit left after cancellation (64 ulp of float64):
+#: its value and sign are NaN.
+NO_DIGITS_LEFT = 64 * 2.0 ** -52
+
+
 def _weighted_row(row: list[float], weights: list[float]) -> tuple[float, float]:
     """(log |S| + max, sign of S) for S = sum w exp(x) over the entries with w != 0."""
     pairs = [(v, w) for v, w in zip(row, weights) if w != 0]
@@ -37,12 +43,26 @@ def _weighted_row(row: list[float], weights: list[float]) -> tuple[float, float]
         # the +inf entries decide (with any infinite weight elsewhere)
         infinite = [w * _INF if v == _INF else w for v, w in pairs if v == _INF or math.isinf(w)]
     else:
+        # Entries of one value add their weights exactly: where those cancel
+        # (b = 1 and -1 at the same x), the entries take no part, and the
+        # maximum is that of the rest.
+        groups: dict[float, list[float]] = {}
+        for v, w in pairs:
+            groups.setdefault(v, []).append(w)
+        pairs = [(v, math.fsum(ws) if all(map(math.isfinite, ws)) else sum(ws)) for v, ws in groups.items()]
+        pairs = [(v, w) for v, w in pairs if w != 0]
+        if not pairs:
+            return -_INF, 0.0
+        m = max(v for v, _ in pairs)
         terms = [w * math.exp(v - m) for v, w in pairs]
         infinite = [t for t in terms if not math.isfinite(t)]
     if infinite:
         total = sum(infinite)          # +inf, -inf, or NaN where they meet
         return (math.nan, math.nan) if math.isnan(total) else (_INF, math.copysign(1.0, total))
     s = math.fsum(terms)
+    if abs(s) <= NO_DIGITS_LEFT * math.fsum(abs(t) for t in terms):
+        # the terms' own rounding is as large as what is left of the sum
+        return math.nan, math.nan
     if s == 0:
         return -_INF, 0.0
     sign = math.copysign(1.0, s)
