@@ -13,13 +13,13 @@ math, used as the oracle in the tests.
 """
 from . import reference
 from ._api import log_softmax, logsumexp, softmax
-from ._sample import sample
+from ._sample import sample, verify_draft
 from ._training import contrastive_loss, cross_entropy, kl_div, log_softmax_backward, softmax_backward
 from ._typing import BuildInfo
 from ._version import __version__
 
 __all__ = ["softmax", "log_softmax", "logsumexp", "softmax_backward", "log_softmax_backward", "cross_entropy",
-           "kl_div", "contrastive_loss", "sample", "reference", "build_info", "release_result_cache",
+           "kl_div", "contrastive_loss", "sample", "verify_draft", "reference", "build_info", "release_result_cache",
            "BuildInfo", "__version__"]
 
 
