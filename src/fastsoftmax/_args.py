@@ -412,12 +412,13 @@ def row_setting(value, what: str, accepted: str, ok, batch_shape: tuple, name: s
 
 def history(value, batch_shape: tuple, n: int, name: str) -> np.ndarray:
     """sample()'s history: integer ids (-1: padding) of the batch shape plus
-    a trailing axis; C-contiguous int64 (rows, L).  Ids outside [-1, n) are
-    reported by the kernels, per row."""
+    a trailing axis (broadcast over the batch shape: an (L,) history is every
+    row's); C-contiguous int64 (rows, L).  Ids outside [-1, n) are reported
+    by the kernels, per row."""
     h = value if type(value) is np.ndarray else np.asarray(value)
     if h.dtype.kind not in "iu":
         raise TypeError(f"{name}(): history must be an array of integer token ids, got dtype {h.dtype}")
-    if h.ndim != len(batch_shape) + 1:
+    if not 1 <= h.ndim <= len(batch_shape) + 1:
         raise ValueError(f"{name}(): history must have the batch shape {batch_shape} plus one axis of token "
                          f"ids, got shape {h.shape}")
     try:

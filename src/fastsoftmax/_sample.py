@@ -10,7 +10,7 @@ the same tokens for any number of threads.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
 import numpy as np
 
@@ -19,7 +19,7 @@ from . import _api, _args, _layout, _rows
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from numpy.typing import ArrayLike
+    from numpy.typing import ArrayLike, NDArray
 
     from ._typing import RandomSource, Threads
 
@@ -95,13 +95,33 @@ def _settings(batch_shape: tuple, temperature, top_k, top_p, min_p, repetition_p
 
 # ---- the public function ----------------------------------------------------
 
+@overload
+def sample(logits: ArrayLike, axis: int = -1, *, temperature: ArrayLike = 1.0,
+           top_k: ArrayLike | None = None, top_p: ArrayLike | None = None,
+           min_p: ArrayLike | None = None, where: ArrayLike | None = None, history: ArrayLike | None = None,
+           repetition_penalty: ArrayLike | None = None, presence_penalty: ArrayLike | None = None,
+           frequency_penalty: ArrayLike | None = None, logit_bias: ArrayLike | None = None,
+           logprobs: None = None, top_logprobs: int = 0, rng: RandomSource | Sequence[np.random.Generator] = None,
+           num_threads: Threads = None) -> NDArray[np.int64] | np.int64: ...
+
+
+@overload
+def sample(logits: ArrayLike, axis: int = -1, *, temperature: ArrayLike = 1.0,
+           top_k: ArrayLike | None = None, top_p: ArrayLike | None = None,
+           min_p: ArrayLike | None = None, where: ArrayLike | None = None, history: ArrayLike | None = None,
+           repetition_penalty: ArrayLike | None = None, presence_penalty: ArrayLike | None = None,
+           frequency_penalty: ArrayLike | None = None, logit_bias: ArrayLike | None = None,
+           logprobs: str, top_logprobs: int = 0, rng: RandomSource | Sequence[np.random.Generator] = None,
+           num_threads: Threads = None) -> SampleLogprobs: ...
+
+
 def sample(logits: ArrayLike, axis: int = -1, *, temperature: ArrayLike = 1.0,
            top_k: ArrayLike | None = None, top_p: ArrayLike | None = None,
            min_p: ArrayLike | None = None, where: ArrayLike | None = None, history: ArrayLike | None = None,
            repetition_penalty: ArrayLike | None = None, presence_penalty: ArrayLike | None = None,
            frequency_penalty: ArrayLike | None = None, logit_bias: ArrayLike | None = None,
            logprobs: str | None = None, top_logprobs: int = 0, rng: RandomSource | Sequence[np.random.Generator] = None,
-           num_threads: Threads = None) -> Any:
+           num_threads: Threads = None) -> NDArray[np.int64] | np.int64 | SampleLogprobs:
     """Draw one index per row from ``softmax(logits / temperature)``, after the
     penalties, the logit bias and the top-k, top-p and min-p filters: the
     decoding step of a language model, one request per row.
