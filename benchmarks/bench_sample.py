@@ -260,7 +260,8 @@ def bench_serving(rng, repeats):
 def bench_verify(rng, repeats):
     target = (rng.standard_normal((VERIFY_B, VERIFY_K + 1, VERIFY_V)) * 3).astype(np.float32)
     # a draft model close to the target (a real draft is), so that several drafts are accepted
-    q = fs.softmax(target[:, :VERIFY_K] + 0.5 * rng.standard_normal((VERIFY_B, VERIFY_K, VERIFY_V)).astype(np.float32))
+    noise = rng.standard_normal((VERIFY_B, VERIFY_K, VERIFY_V)).astype(np.float32)
+    q = fs.softmax(target[:, :VERIFY_K] + 0.5 * noise)
     q64 = q.astype(np.float64)
     draft = np.array([[rng.choice(VERIFY_V, p=q64[b, i] / q64[b, i].sum()) for i in range(VERIFY_K)]
                       for b in range(VERIFY_B)])

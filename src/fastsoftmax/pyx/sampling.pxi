@@ -442,7 +442,8 @@ def verify_draft(cnp.ndarray x, cnp.ndarray draft, cnp.ndarray q, tuple settings
     cdef Py_ssize_t n = cnp.PyArray_DIM(x, 1)
     if (cnp.PyArray_TYPE(draft) != cnp.NPY_INT64 or not cnp.PyArray_IS_C_CONTIGUOUS(draft)
             or cnp.PyArray_DIM(x, 0) != requests * (k + 1)):
-        raise ValueError("verify_draft(): draft must be C-contiguous int64 (requests, k) beside (requests * (k + 1), n)")
+        raise ValueError("verify_draft(): draft must be C-contiguous int64 (requests, k) "
+                         "beside (requests * (k + 1), n)")
     if q is not None and (cnp.PyArray_TYPE(q) != cnp.PyArray_TYPE(x) or not cnp.PyArray_IS_C_CONTIGUOUS(q)
                           or cnp.PyArray_DIM(q, 0) != requests * k or cnp.PyArray_DIM(q, 1) != n):
         raise ValueError("verify_draft(): q must be C-contiguous (requests * k, n) of x's dtype")
