@@ -41,7 +41,7 @@ class SampleLogprobs(NamedTuple):
     """Their log-probabilities; -inf past the last."""
 
 
-def _row_label(row: int, batch_shape: tuple) -> str:
+def _row_label(row: int, batch_shape: tuple[int, ...]) -> str:
     if not batch_shape:
         return "the row"
     if len(batch_shape) == 1:
@@ -49,7 +49,7 @@ def _row_label(row: int, batch_shape: tuple) -> str:
     return f"row {tuple(int(i) for i in np.unravel_index(row, batch_shape))}"
 
 
-def _raise_for(codes: np.ndarray, batch_shape: tuple, temperatures: np.ndarray, history: np.ndarray | None = None,
+def _raise_for(codes: np.ndarray, batch_shape: tuple[int, ...], temperatures: np.ndarray, history: np.ndarray | None = None,
                n: int = 0, name: str = _NAME) -> None:
     row = int(np.flatnonzero(codes < 0)[0])
     code = int(codes[row])
@@ -70,12 +70,13 @@ def _raise_for(codes: np.ndarray, batch_shape: tuple, temperatures: np.ndarray, 
     raise ValueError(f"{name}(): {label} has nothing to draw: it is empty, or every entry is -inf or masked")
 
 
-def _settings(batch_shape: tuple, temperature, top_k, top_p, min_p, repetition_penalty=None,
-              presence_penalty=None, frequency_penalty=None, name: str = _NAME) -> tuple:
+def _settings(batch_shape: tuple[int, ...], temperature: Any, top_k: Any, top_p: Any, min_p: Any,
+              repetition_penalty: Any = None, presence_penalty: Any = None, frequency_penalty: Any = None,
+              name: str = _NAME) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
     """The per-row settings as the compiled sampler takes them: (float64
     arrays of temperature, top_p, min_p, repetition, presence and frequency,
     int64 top_k), each one value for every row or one per row."""
-    def setting(value, what, accepted, ok, off):
+    def setting(value: Any, what: str, accepted: str, ok: Any, off: float) -> np.ndarray:
         if value is None:
             return np.array([off])
         return _args.row_setting(value, what, accepted, ok, batch_shape, name)
@@ -84,7 +85,8 @@ def _settings(batch_shape: tuple, temperature, top_k, top_p, min_p, repetition_p
         t,
         setting(top_p, "top_p", "in (0, 1]", lambda v: (v > 0.0) & (v <= 1.0), 1.0),
         setting(min_p, "min_p", "in [0, 1]", lambda v: (v >= 0.0) & (v <= 1.0), 0.0),
-        setting(repetition_penalty, "repetition_penalty", "> 0 and finite", lambda v: (v > 0.0) & np.isfinite(v), 1.0),
+        setting(repetition_penalty, "repetition_penalty", "> 0 and finite", lambda v: (v > 0.0) & np.isfinite(v),
+                1.0),
         setting(presence_penalty, "presence_penalty", "finite", np.isfinite, 0.0),
         setting(frequency_penalty, "frequency_penalty", "finite", np.isfinite, 0.0),
     )
@@ -270,7 +272,7 @@ def sample(logits: ArrayLike, axis: int = -1, *, temperature: ArrayLike = 1.0,
             and repetition_penalty is None and presence_penalty is None and frequency_penalty is None):
         fast = _rows.try_sample(logits, axis, temperature, top_k, top_p, min_p, rng, num_threads)
         if fast is not None:
-            return fast
+            return fast  # type: ignore[no-any-return]
     x = logits if type(logits) is np.ndarray else np.asarray(logits)
     compute_dt, _ = _args.dtypes(x.dtype, _NAME)
     ax = _args.one_axis(axis, x.ndim, _NAME)
@@ -309,7 +311,7 @@ def sample(logits: ArrayLike, axis: int = -1, *, temperature: ArrayLike = 1.0,
     tokens = codes.reshape(batch_shape)
     tokens = tokens[()] if tokens.ndim == 0 else tokens
     if kind is None:
-        return tokens
+        return tokens  # type: ignore[no-any-return]
     _, logprob, top_tokens, top_lp = result
     logprob = logprob.reshape(batch_shape).astype(compute_dt, copy=False)
     return SampleLogprobs(tokens, logprob[()] if logprob.ndim == 0 else logprob,
@@ -428,7 +430,7 @@ def verify_draft(target_logits: ArrayLike, draft_tokens: ArrayLike, draft_probs:
                                         generators, threads)
     if batch and status.min() < 0:
         b = int(np.flatnonzero(status < 0)[0])
-        if status[b] == _rows.SAMPLE_BAD_PROBS:
+        if status[b] == _rows.SAMPLE_BAD_PROBS and q is not None:
             rows_q = q.reshape(batch, positions - 1, n)[b].astype(np.float64)
             sums = rows_q.sum(axis=-1)
             i = int(np.flatnonzero(~((rows_q >= 0).all(axis=-1) & (np.abs(sums - 1.0) <= 1e-3)))[0])

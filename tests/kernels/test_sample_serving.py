@@ -294,6 +294,21 @@ def test_generator_sequence_checks():
         fs.sample(x, rng="seed")
 
 
+def test_same_results_for_any_thread_count():
+    x = np.random.default_rng(25).standard_normal((400, 300)).astype(np.float32)
+    kw = dict(temperature=np.linspace(0, 2, 400), top_k=np.resize([0, 20], 400), top_p=0.9,
+              history=np.random.default_rng(26).integers(-1, 300, (400, 30)), repetition_penalty=1.2,
+              frequency_penalty=0.1, logit_bias=np.linspace(-1, 0, 300), logprobs="processed", top_logprobs=3)
+    one = fs.sample(x, rng=seeded(range(400)), num_threads=1, **kw)
+    two = fs.sample(x, rng=seeded(range(400)), num_threads=2, **kw)
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
+    target = np.tile(x[:, None, :], (1, 3, 1))[:100]
+    draft = np.tile([1, 2], (100, 1))
+    np.testing.assert_array_equal(fs.verify_draft(target, draft, rng=27, num_threads=1)[0],
+                                  fs.verify_draft(target, draft, rng=27, num_threads=2)[0])
+
+
 # ---- verify_draft ------------------------------------------------------------------
 
 TARGET = np.log(np.array([[0.30, 0.25, 0.20, 0.15, 0.10],
