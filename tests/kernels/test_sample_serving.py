@@ -124,10 +124,10 @@ def test_order_penalties_bias_where():
 
 
 def test_logits_are_never_modified_and_not_expanded():
-    x = np.random.default_rng(6).standard_normal((2000, 5000))
+    x = np.random.default_rng(6).standard_normal((1000, 4000))
     before = x.copy()
-    history = np.random.default_rng(7).integers(-1, 5000, (2000, 64))
-    bias = np.zeros(5000)
+    history = np.random.default_rng(7).integers(-1, 4000, (1000, 64))
+    bias = np.zeros(4000)
     bias[::3] = -1.0
     tracemalloc.start()
     try:
@@ -427,10 +427,17 @@ def test_serving_arguments_on_every_instruction_set(isa):
         x = np.random.default_rng(22).standard_normal((3, 700)).astype(dtype)
         out = fs.sample(x, logprobs="processed", top_logprobs=4, top_p=0.9, rng=23, **PENALTIES)
         probs = reference.sample_distribution(x, top_p=0.9, **PENALTIES)
+        raw = fs.sample(x, logprobs="raw", top_logprobs=4, top_p=0.9, rng=23, **PENALTIES)
+        np.testing.assert_array_equal(raw.tokens, out.tokens)
+        lsm = reference.log_softmax(x.astype(np.float64))
         for r in range(3):
             tokens, logs = expected_top(probs[r], 4)
             np.testing.assert_array_equal(out.top_tokens[r], tokens)
             np.testing.assert_allclose(out.top_logprobs[r], logs, atol=1e-5)
+            tokens, logs = expected_top(np.exp(lsm[r]), 4)
+            np.testing.assert_array_equal(raw.top_tokens[r], tokens)
+            np.testing.assert_allclose(raw.top_logprobs[r], logs, atol=1e-5)
+        np.testing.assert_allclose(raw.logprobs, lsm[np.arange(3), raw.tokens], atol=1e-5)
         tokens, _ = fs.verify_draft(np.tile(TARGET, (20_000, 1, 1)).astype(dtype), np.tile([1, 2], (20_000, 1)),
                                     np.tile(Q, (20_000, 1, 1)).astype(dtype), rng=24)
         assert_positions_match(tokens, reference.verify_draft_distribution(TARGET[None], [[1, 2]], Q[None])[0])
