@@ -203,11 +203,12 @@ def timed(fns: dict, repeats: int) -> dict:
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def report(title: str, medians: dict, base: str) -> None:
+def report(title: str, medians: dict, base: str, unit: str = "ms") -> None:
     print(title)
+    scale = {"ms": 1e3, "us": 1e6}[unit]
     for name, t in medians.items():
         ratio = "" if name == base else f"   {t / medians[base]:6.2f}x {base}'s time"
-        print(f"   {name:<34} {t * 1e3:8.3f} ms{ratio}")
+        print(f"   {name:<34} {t * scale:8.3f} {unit}{ratio}")
 
 
 SERVING_ROWS, SERVING_VOCAB, HISTORY = 64, 128256, 512
@@ -319,7 +320,7 @@ def bench_overhead(rng, repeats):
         "sample(top_k=50, top_p=0.9)": many(lambda: fs.sample(x, top_k=50, top_p=0.9, rng=generator)),
     }, repeats)
     m = {name: t / calls for name, t in m.items()}
-    report("\nper-call overhead: (1, 1000) float32", m, "fastsoftmax.softmax")
+    report("\nper-call overhead: (1, 1000) float32", m, "fastsoftmax.softmax", unit="us")
     print(f"   -> sample costs {m['fastsoftmax.sample(rng=Generator)'] / m['fastsoftmax.softmax']:.2f}x softmax "
           "(goal <= 3x)")
 
