@@ -1,12 +1,15 @@
 """``fastsoftmax.sample``: one index per row drawn from logits, the decoding
-step of a language model in one call (temperature, greedy, top-k, top-p,
-min-p).
+step of a language model in one call (penalties, logit bias, temperature,
+greedy, top-k, top-p, min-p, log-probabilities), and
+``fastsoftmax.verify_draft``, speculative decoding's rejection sampling.
 
-The arguments are checked by :mod:`fastsoftmax._args`; the rows are filtered and drawn in compiled
-code (:func:`fastsoftmax._rows.sample`, csrc/sample_kernels.h), with the
-probabilities of the softmax kernels.  The uniform numbers of the draws come
-from a NumPy Generator here, one per row that needs one, so that a seed gives
-the same tokens for any number of threads.
+The common call is taken whole by :func:`fastsoftmax._rows.try_sample`;
+the others are checked by :mod:`fastsoftmax._args` here, and their rows
+edited, filtered and drawn in compiled code (:func:`fastsoftmax._rows.sample`,
+csrc/sample_kernels.h), with the probabilities of the softmax kernels.  The
+uniform numbers of the draws are drawn before the rows run, from one NumPy
+Generator in row order or from each row's own, one per row that needs one,
+so that a seed gives the same tokens for any number of threads.
 """
 from __future__ import annotations
 
