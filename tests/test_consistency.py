@@ -132,18 +132,16 @@ def _dask_cases():
         ("softmax where", lambda d: fs.softmax(x, where=d > -1)),
         ("sample", lambda d: fs.sample(d, rng=0)),
         ("sample temperature", lambda d: fs.sample(x, temperature=d[:, 0] + 1, rng=0)),
+        ("sample where", lambda d: fs.sample(x, where=d > -1, rng=0)),
+        ("sample logit_bias", lambda d: fs.sample(x, logit_bias=d[0], rng=0)),
+        ("verify_draft", lambda d: fs.verify_draft(d[None, :3, :], np.zeros((1, 2), np.int64), rng=0)),
+        ("verify_draft draft_probs", lambda d: fs.verify_draft(x[None, :3, :], np.zeros((1, 2), np.int64),
+                                                                d[None, :2, :] * 0 + 0.2, rng=0)),
         ("softmax temperature", lambda d: fs.softmax(x, temperature=d[:, 0] + 1)),
     ]
 
 
-# sample() is the "sample" helper's (_sample.py): its one-line guard,
-# ``_args.in_memory(logits, "logits", _NAME)`` before its np.asarray, is added
-# at merge time; then this mark goes.
-SAMPLE_GUARD = pytest.mark.xfail(strict=True, reason="needs _args.in_memory in _sample.sample (merge time)")
-
-
-@pytest.mark.parametrize("label", [pytest.param(label, marks=SAMPLE_GUARD) if label == "sample" else label
-                                   for label, _ in _dask_cases()])
+@pytest.mark.parametrize("label", [label for label, _ in _dask_cases()])
 def test_dask_arrays_are_not_computed_silently(label):
     da = pytest.importorskip("dask.array")
     call = dict(_dask_cases())[label]

@@ -184,6 +184,17 @@ def check_sample() -> None:
     assert int(fs.sample(counts[0], top_k=np.int64(1), rng=np.int64(3))) == 4
 
 
+def check_verify_draft() -> None:
+    target = np.zeros((2, 3, 4), dtype=np.float32)
+    tokens, accepted = fs.verify_draft(target, [[0, 1], [2, 3]], temperature=[0.0, 1.0], rng=0)
+    is_array(tokens, np.int64)
+    is_array(accepted, np.int64)
+    dist = assert_type(fs.reference.verify_draft_distribution(target, [[0, 1], [2, 3]]), NDArray[np.float64])
+    is_array(dist, np.float64)
+    out = fs.sample(rows32, history=[[0, -1]] * 4, presence_penalty=0.5, logprobs="processed", top_logprobs=2, rng=0)
+    is_array(out.top_tokens, np.int64)
+
+
 def check_special() -> None:
     is_array(assert_type(special.softmax(rows32), NDArray[np.float32]), np.float32)
     is_array(assert_type(special.log_softmax(rows64, axis=1), NDArray[np.float64]), np.float64)
@@ -266,6 +277,7 @@ CHECKS: List[Callable[[], None]] = [
     check_softmax, check_log_softmax, check_logsumexp, check_softmax_backward, check_log_softmax_backward,
     check_cross_entropy, check_kl_div, check_contrastive_loss, check_sample, check_special, check_build_info,
     check_release_result_cache, check_reference, check_temperature_per_row, check_submodule_attributes,
+    check_verify_draft,
 ]
 
 if __name__ == "__main__":

@@ -11,11 +11,12 @@ array([0.66, 0.24, 0.1 ])
 ``fastsoftmax.reference`` holds a slow pure-Python implementation of the same
 math, used as the oracle in the tests.
 """
+from inspect import isfunction as _isfunction
 from typing import TYPE_CHECKING
 
 from . import reference
 from ._api import log_softmax, logsumexp, softmax
-from ._sample import sample
+from ._sample import sample, verify_draft
 from ._training import contrastive_loss, cross_entropy, kl_div, log_softmax_backward, softmax_backward
 from ._typing import BuildInfo, plain_signatures
 from ._version import __version__
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from . import dask as dask, special as special
 
 __all__ = ["softmax", "log_softmax", "logsumexp", "softmax_backward", "log_softmax_backward", "cross_entropy",
-           "kl_div", "contrastive_loss", "sample", "reference", "build_info", "release_result_cache",
+           "kl_div", "contrastive_loss", "sample", "verify_draft", "reference", "build_info", "release_result_cache",
            "BuildInfo", "__version__"]
 
 
@@ -90,5 +91,4 @@ def __dir__() -> list[str]:
 
 # help() and the docs show names and defaults, as NumPy's functions do (the
 # annotations are for type checkers).
-plain_signatures(softmax, log_softmax, logsumexp, softmax_backward, log_softmax_backward, cross_entropy, kl_div,
-                 contrastive_loss, sample, build_info, release_result_cache)
+plain_signatures(*(value for name, value in globals().items() if name in __all__ and _isfunction(value)))

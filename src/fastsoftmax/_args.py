@@ -408,3 +408,126 @@ def row_temperatures(value, batch_shape: tuple, name: str, training: bool = Fals
     if t.size == 0:
         return 1.0
     return float(t[0]) if (t == t[0]).all() else t
+
+
+# ---- sampling: per-row settings, penalties, log-probabilities, generators (issue 18) ----
+
+def row_setting(value, what: str, accepted: str, ok, batch_shape: tuple, name: str,
+                integer: bool = False) -> np.ndarray:
+    """A per-row setting of sample() / verify_draft(): a number (an int when
+    ``integer``) or an array of them that broadcasts to ``batch_shape``, each
+    in ``accepted`` (``ok`` tells, elementwise).  Returns a C-contiguous
+    float64 (int64) array of one value for every row, or one per row."""
+    kind = "an int" if integer else "a real number"
+    if np.ndim(value) == 0:
+        v = scalar(value)
+        if not (is_integer(v) if integer else is_real(v)):
+            raise TypeError(f"{name}(): {what} must be None, {kind} {accepted} or an array of them, "
+                            f"got {type(v).__name__} {v!r:.60}")
+        if integer:
+            setting = np.array([min(int(v), sys.maxsize)], dtype=np.int64) if v >= 0 else np.array([-1])
+        else:
+            try:
+                setting = np.array([float(v)])
+            except OverflowError:           # a Python int beyond the float range
+                setting = np.array([math.inf if v > 0 else -math.inf])
+        if not ok(setting)[0]:
+            raise ValueError(f"{name}(): {what} must be None, {kind} {accepted} or an array of them, got {v!r}")
+        return setting
+    array = np.asarray(value)
+    if array.dtype.kind not in ("iu" if integer else "fiu"):
+        raise TypeError(f"{name}(): {what} must be None, {kind} {accepted} or an array of them, "
+                        f"got an array of dtype {array.dtype}")
+    if integer:
+        array = np.minimum(array, sys.maxsize).astype(np.int64) if array.dtype.kind == "u" else array
+        array = array.astype(np.int64)
+    else:
+        with np.errstate(over="ignore"):
+            array = array.astype(np.float64)
+    try:
+        array = np.broadcast_to(array, batch_shape)
+    except ValueError:
+        raise ValueError(f"{name}(): {what} of shape {array.shape} does not broadcast to the batch shape "
+                         f"{batch_shape} (the logits' shape without axis)") from None
+    setting = np.ascontiguousarray(array).reshape(-1)
+    bad = ~ok(setting)
+    if bad.any():
+        raise ValueError(f"{name}(): {what} must be {accepted} in every row, got {setting[bad][0]!r}")
+    return setting
+
+
+def history(value, batch_shape: tuple, n: int, name: str) -> np.ndarray:
+    """sample()'s history: integer ids (-1: padding) of the batch shape plus
+    a trailing axis (broadcast over the batch shape: an (L,) history is every
+    row's); C-contiguous int64 (rows, L).  Ids outside [-1, n) are reported
+    by the kernels, per row."""
+    h = value if type(value) is np.ndarray else np.asarray(value)
+    if h.dtype.kind not in "iu":
+        raise TypeError(f"{name}(): history must be an array of integer token ids, got dtype {h.dtype}")
+    if not 1 <= h.ndim <= len(batch_shape) + 1:
+        raise ValueError(f"{name}(): history must have the batch shape {batch_shape} plus one axis of token "
+                         f"ids, got shape {h.shape}")
+    try:
+        h = np.broadcast_to(h, batch_shape + h.shape[-1:])
+    except ValueError:
+        raise ValueError(f"{name}(): history of shape {h.shape} does not broadcast to the batch shape "
+                         f"{batch_shape} plus one axis of token ids") from None
+    if h.dtype == np.uint64 and h.size and h.max() > sys.maxsize:
+        raise ValueError(f"{name}(): history holds token id {int(h.max())}, outside [-1, {n})")
+    return np.ascontiguousarray(h, dtype=np.int64).reshape(math.prod(batch_shape), h.shape[-1])
+
+
+def logit_bias(value, shape: tuple, dtype: np.dtype, name: str) -> np.ndarray:
+    """sample()'s logit_bias: real numbers broadcastable to the logits, in
+    the kernels' dtype, with the logits' number of dimensions (a view where
+    it can be: broadcast dimensions stay length 1, nothing is expanded)."""
+    bias = value if type(value) is np.ndarray else np.asarray(value)
+    if bias.dtype.kind not in "fiu":
+        raise TypeError(f"{name}(): logit_bias must be an array of real numbers, got dtype {bias.dtype}")
+    if bias.ndim > len(shape) or any(b not in (1, s) for b, s in zip(bias.shape[::-1], shape[::-1])):
+        raise ValueError(f"{name}(): logit_bias of shape {bias.shape} does not broadcast to the logits' "
+                         f"shape {shape}")
+    with np.errstate(over="ignore"):
+        bias = bias.astype(dtype, copy=False)
+    return bias.reshape((1,) * (len(shape) - bias.ndim) + bias.shape)
+
+
+LOGPROBS = ("raw", "processed")
+
+
+def logprobs(value, top: object, name: str) -> tuple[str | None, int]:
+    """sample()'s logprobs (None, "raw" or "processed") and top_logprobs (an
+    int >= 0, only with logprobs)."""
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{name}(): logprobs must be None, 'raw' or 'processed', got {type(value).__name__}")
+    if value is not None and value not in LOGPROBS:
+        raise ValueError(f"{name}(): logprobs must be None, 'raw' or 'processed', got {value!r}")
+    if not is_integer(top):
+        raise TypeError(f"{name}(): top_logprobs must be an int >= 0, got {type(top).__name__} {top!r:.60}")
+    if top < 0:
+        raise ValueError(f"{name}(): top_logprobs must be an int >= 0, got {top}")
+    if top > 0 and value is None:
+        raise ValueError(f"{name}(): top_logprobs={top} needs logprobs='raw' or 'processed'")
+    return value, int(top)
+
+
+def sample_rng(value, rows: int, name: str):
+    """sample()'s and verify_draft()'s rng: None, an int seed >= 0, a
+    numpy Generator, or a list or tuple of ``rows`` Generators (one per
+    row, C order of the batch shape), returned as a list."""
+    if value is None or isinstance(value, np.random.Generator):
+        return value
+    if is_integer(value):
+        if value < 0:
+            raise ValueError(f"{name}(): an int rng is a seed and must be >= 0, got {value}")
+        return value
+    if isinstance(value, (list, tuple)):
+        generators = list(value)
+        if len(generators) != rows:
+            raise ValueError(f"{name}(): rng holds {len(generators)} generators, one per row needs {rows}")
+        for i, g in enumerate(generators):
+            if not isinstance(g, np.random.Generator):
+                raise TypeError(f"{name}(): rng[{i}] must be a numpy.random.Generator, got {type(g).__name__}")
+        return generators
+    raise TypeError(f"{name}(): rng must be None, an int seed, a numpy.random.Generator or a sequence of "
+                    f"Generators (one per row), got {type(value).__name__}")

@@ -1,4 +1,6 @@
 """Type stubs for the compiled row loops (checked by mypy.stubtest in the tests)."""
+from typing import Any
+
 import numpy as np
 
 SOFTMAX: int
@@ -50,12 +52,21 @@ def empty_cached(shape: tuple[int, ...], dtype: object) -> np.ndarray: ...
 def compute_staged(op: int, x: np.ndarray, out: np.ndarray, in_format: int, out_format: int,
                    temperature: float, num_threads: int) -> bool: ...
 
-# sampling (fastsoftmax.sample)
+# sampling (fastsoftmax.sample, fastsoftmax.verify_draft)
 SAMPLE_NAN: int
 SAMPLE_POS_INF: int
 SAMPLE_NOTHING: int
 SAMPLE_NO_MEMORY: int
+SAMPLE_BAD_TOKEN: int
+SAMPLE_BAD_PROBS: int
+LOGPROBS_RAW: int
+LOGPROBS_PROCESSED: int
+MAX_TOP_K: int
 
-def sample(x: np.ndarray, temperatures: np.ndarray, uniforms: np.ndarray, top_k: int, top_p: float,
-           min_p: float, mask: np.ndarray | None, batch_shape: tuple[int, ...],
-           num_threads: int) -> np.ndarray: ...
+def try_sample(x: object, axis: object, temperature: object, top_k: object, top_p: object, min_p: object,
+               rng: object, num_threads: object) -> Any: ...
+def sample(x: np.ndarray, settings: tuple[np.ndarray, ...], top_k: np.ndarray, rng: object,
+           mask: np.ndarray | None, bias: np.ndarray | None, history: np.ndarray | None, logprobs: int,
+           top_n: int, batch_shape: tuple[int, ...], num_threads: int) -> Any: ...
+def verify_draft(x: np.ndarray, draft: np.ndarray, q: np.ndarray | None, settings: tuple[np.ndarray, ...],
+                 top_k: np.ndarray, rng: object, num_threads: int) -> tuple[np.ndarray, np.ndarray]: ...

@@ -391,7 +391,6 @@ def test_rng_kinds():
 # ---- errors -------------------------------------------------------------------
 
 @pytest.mark.parametrize("kw, error, name", [
-    (dict(top_k=0), ValueError, "top_k"),
     (dict(top_k=-3), ValueError, "top_k"),
     (dict(top_k=2.0), TypeError, "top_k"),
     (dict(top_k=True), TypeError, "top_k"),
@@ -401,7 +400,11 @@ def test_rng_kinds():
     (dict(top_p="0.5"), TypeError, "top_p"),
     (dict(min_p=-0.1), ValueError, "min_p"),
     (dict(min_p=1.01), ValueError, "min_p"),
-    (dict(min_p=[0.1]), TypeError, "min_p"),
+    (dict(min_p="0.1"), TypeError, "min_p"),
+    (dict(min_p=[0.1, 0.2, 0.3]), ValueError, "min_p"),
+    (dict(top_k=[1, -1]), ValueError, "top_k"),
+    (dict(top_k=[1.0, 2.0]), TypeError, "top_k"),
+    (dict(top_p=[0.5, 0.0]), ValueError, "top_p"),
     (dict(temperature=-1.0), ValueError, "temperature"),
     (dict(temperature=math.nan), ValueError, "temperature"),
     (dict(temperature=[1.0, -1.0]), ValueError, "temperature"),

@@ -39,21 +39,28 @@
 #define FS_SUM_SLACK 0x1p-12
 /* The largest double below 1. */
 #define FS_BELOW_ONE 0x1.fffffffffffffp-1
+/* How far from 1 a row of draft probabilities may sum. */
+#define FS_PROBS_TOLERANCE 1e-3
 
 struct fs_sampler {
     int dtype;
     ptrdiff_t n;
-    fs_sample_filters filters;
+    fs_sample_needs needs;
     const fs_kernels *kernels;
     double temperature;      /* of `params`; NaN before the first row */
     fs_params params;
-    /* scratch rows, NULL where the settings do not need them */
-    void *logits;            /* n: the row with masked entries at -inf */
+    fs_params unit_params;   /* T = 1: "raw" log-probabilities */
+    /* scratch rows, NULL where the call does not need them */
+    void *logits;            /* n: the edited row (penalties, bias, where=) */
+    uint32_t *counts;        /* n, zero between rows: the history's counts */
     void *probs;             /* n */
     void *kept;              /* n: logits kept by top-k, in index order */
     int64_t *index;          /* n: their indices */
     void *maxima;            /* n / FS_TOPK_GROUP_MIN + 1: top-k's group maxima */
     void *select_a, *select_b;  /* n each: the selections' partitions */
+    void *top_vals;          /* n: candidates of the most likely entries (top_logprobs) */
+    int64_t *top_index;      /* n: their positions */
+    void *residual;          /* n: verify_draft's max(0, p - q) */
     double *histogram;       /* 4 * FS_BUCKETS (top-p) */
     double *block_sums;      /* one per FS_DRAW_BLOCK entries */
 };
@@ -92,12 +99,11 @@ typedef int64_t fs_si_f64 __attribute__((vector_size(16)));
 
 /* Lays the scratch out after the struct at `base` (NULL: only measures);
  * returns the bytes needed, 0 on overflow. */
-static size_t fs_sampler_layout(fs_sampler *s, char *base, int dtype, ptrdiff_t n, const fs_sample_filters *f,
-                                int masked)
+static size_t fs_sampler_layout(fs_sampler *s, char *base, int dtype, ptrdiff_t n, const fs_sample_needs *needs)
 {
     const size_t item = dtype == FS_F32 ? sizeof(float) : sizeof(double);
-    const int top_k = f->top_k > 0 && f->top_k < n;
-    const int select = f->top_p < 1.0 || top_k;
+    const int top_k = needs->top_k > 0 || needs->top_n > 0;
+    const int select = needs->top_p || top_k;
     const size_t rows = (size_t)n;
     if (rows > SIZE_MAX / 64) return 0;
     size_t at = (sizeof(fs_sampler) + FS_SCRATCH_ALIGN - 1) / FS_SCRATCH_ALIGN * FS_SCRATCH_ALIGN;
@@ -106,44 +112,64 @@ static size_t fs_sampler_layout(fs_sampler *s, char *base, int dtype, ptrdiff_t 
         if (s != NULL) s->field = (count) != 0 ? (type)(base + at) : NULL;                       \
         at += ((count) + FS_SCRATCH_ALIGN - 1) / FS_SCRATCH_ALIGN * FS_SCRATCH_ALIGN;         \
     } while (0)
-    FS_CARVE(logits, void *, masked ? rows * item : 0);
+    FS_CARVE(logits, void *, needs->edited ? rows * item : 0);
+    FS_CARVE(counts, uint32_t *, needs->penalties ? rows * sizeof(uint32_t) : 0);
     FS_CARVE(probs, void *, rows * item);
-    FS_CARVE(kept, void *, top_k ? rows * item : 0);
-    FS_CARVE(index, int64_t *, top_k ? rows * sizeof(int64_t) : 0);
+    FS_CARVE(kept, void *, needs->top_k > 0 ? rows * item : 0);
+    FS_CARVE(index, int64_t *, needs->top_k > 0 ? rows * sizeof(int64_t) : 0);
     FS_CARVE(maxima, void *, top_k ? (rows / FS_TOPK_GROUP_MIN + 1) * item : 0);
     FS_CARVE(select_a, void *, select ? rows * item : 0);
     FS_CARVE(select_b, void *, select ? rows * item : 0);
-    FS_CARVE(histogram, double *, f->top_p < 1.0 ? 4 * FS_BUCKETS * sizeof(double) : 0);
+    FS_CARVE(top_vals, void *, needs->top_n > 0 ? rows * item : 0);
+    FS_CARVE(top_index, int64_t *, needs->top_n > 0 ? rows * sizeof(int64_t) : 0);
+    FS_CARVE(residual, void *, needs->verify ? rows * item : 0);
+    FS_CARVE(histogram, double *, needs->top_p ? 4 * FS_BUCKETS * sizeof(double) : 0);
     FS_CARVE(block_sums, double *, (rows / FS_DRAW_BLOCK + 1) * sizeof(double));
 #undef FS_CARVE
     return at;
 }
 
-fs_sampler *fs_sampler_new(int dtype, ptrdiff_t n, const fs_sample_filters *filters, int masked)
+fs_sampler *fs_sampler_new(int dtype, ptrdiff_t n, const fs_sample_needs *needs)
 {
-    const size_t bytes = fs_sampler_layout(NULL, NULL, dtype, n, filters, masked);
+    const size_t bytes = fs_sampler_layout(NULL, NULL, dtype, n, needs);
     if (bytes == 0) return NULL;
     char *base = (char *)malloc(bytes);
     if (base == NULL) return NULL;
     fs_sampler *s = (fs_sampler *)base;
-    fs_sampler_layout(s, base, dtype, n, filters, masked);
+    fs_sampler_layout(s, base, dtype, n, needs);
+    if (s->counts != NULL) memset(s->counts, 0, (size_t)n * sizeof *s->counts);
     s->dtype = dtype;
     s->n = n;
-    s->filters = *filters;
+    s->needs = *needs;
     s->kernels = fs_kernels_for(dtype);
     s->temperature = NAN;
+    fs_params_init(dtype, 1.0, &s->unit_params);
     return s;
 }
 
 void fs_sampler_free(fs_sampler *s) { free(s); }
 
-int64_t fs_sampler_row(fs_sampler *s, const void *x, const unsigned char *mask, ptrdiff_t mask_stride,
-                       double temperature, double u)
+static void fs_sampler_temperature(fs_sampler *s, double temperature)
 {
     if (!(temperature == s->temperature)) {
         fs_params_init(s->dtype, temperature, &s->params);
         s->temperature = temperature;
     }
-    if (s->dtype == FS_F32) return fs_sample_sample_row_f32(s, (const float *)x, mask, mask_stride, u);
-    return fs_sample_sample_row_f64(s, (const double *)x, mask, mask_stride, u);
+}
+
+int64_t fs_sampler_row(fs_sampler *s, const void *x, const fs_sample_row *row, double u,
+                       const fs_sample_logprobs *lp)
+{
+    fs_sampler_temperature(s, row->temperature);
+    if (s->dtype == FS_F32) return fs_sample_sample_row_f32(s, (const float *)x, row, u, lp);
+    return fs_sample_sample_row_f64(s, (const double *)x, row, u, lp);
+}
+
+ptrdiff_t fs_sampler_verify(fs_sampler *s, const void *x, ptrdiff_t k, const int64_t *draft, const void *q,
+                            const fs_sample_row *row, const double *u, int64_t *tokens)
+{
+    fs_sampler_temperature(s, row->temperature);
+    if (s->dtype == FS_F32)
+        return fs_sample_verify_f32(s, (const float *)x, k, draft, (const float *)q, row, u, tokens);
+    return fs_sample_verify_f64(s, (const double *)x, k, draft, (const double *)q, row, u, tokens);
 }

@@ -412,61 +412,404 @@ static ptrdiff_t FS_SK(draw)(const FS_SR *p, ptrdiff_t n, FS_SR low, double u, d
     return start + FS_SK(pick_in_block)(p + start, len, low, (goal - before) / block_sums[last]);
 }
 
-/* ---- one row ---------------------------------------------------------------- */
+/* ---- the row edits: penalties, logit_bias, where= ------------------------------ */
 
-static int64_t FS_SK(sample_row)(fs_sampler *s, const FS_SR *x, const unsigned char *mask, ptrdiff_t mask_stride,
-                                 double u)
+/* The row the filters see: x itself when nothing edits it, else the
+ * sampler's scratch row with, in this order, the penalties of the history
+ * (on the raw logit), the bias added, and masked entries at -inf.  x is
+ * never written.  Returns 0, or FS_SAMPLE_BAD_TOKEN for a history id outside
+ * [-1, n) (the counts are left at zero either way). */
+static int FS_SK(edit)(fs_sampler *s, const FS_SR *x, const fs_sample_row *row, const FS_SR **logits)
 {
     const ptrdiff_t n = s->n;
-    const fs_params *p = &s->params;
-    if (n == 0) return FS_SAMPLE_NOTHING;
-    const FS_SR *logits = x;
-    if (mask != NULL) {
-        FS_SK(copy_unmasked)(x, mask, mask_stride, n, (FS_SR *)s->logits);
-        logits = (const FS_SR *)s->logits;
+    const int penalised = row->history_len > 0 &&
+                          (row->repetition != 1.0 || row->presence != 0.0 || row->frequency != 0.0);
+    *logits = x;
+    if (row->mask == NULL && row->bias == NULL && !penalised) return 0;
+    FS_SR *out = (FS_SR *)s->logits;
+    const FS_SR *bias = (const FS_SR *)row->bias;
+    const ptrdiff_t bs = row->bias_stride, ms = row->mask_stride;
+    const unsigned char *mask = row->mask;
+    if (mask == NULL && bias == NULL) {
+        memcpy(out, x, (size_t)n * sizeof *out);
+    } else if (mask == NULL && bs == 1) {
+        for (ptrdiff_t i = 0; i < n; i++) out[i] = x[i] + bias[i];
+    } else if (mask == NULL) {
+        for (ptrdiff_t i = 0; i < n; i++) out[i] = x[i] + bias[i * bs];
+    } else if (bias == NULL) {
+        FS_SK(copy_unmasked)(x, mask, ms, n, out);
+    } else {
+        for (ptrdiff_t i = 0; i < n; i++) out[i] = mask[i * ms] ? x[i] + bias[i * bs] : (FS_SR)-INFINITY;
     }
-    FS_SR *probs = (FS_SR *)s->probs;
+    if (penalised) {
+        /* counts of the ids, then each distinct id once (its count back to
+         * zero), so the work is the history's length, not the row's */
+        uint32_t *counts = s->counts;
+        const int64_t *h = row->history;
+        const ptrdiff_t len = row->history_len;
+        for (ptrdiff_t j = 0; j < len; j++) {
+            const int64_t v = h[j];
+            if (v == -1) continue;
+            if (v < -1 || v >= n) {
+                for (ptrdiff_t i = 0; i < j; i++)
+                    if (h[i] >= 0) counts[h[i]] = 0;
+                return FS_SAMPLE_BAD_TOKEN;
+            }
+            counts[v]++;
+        }
+        for (ptrdiff_t j = 0; j < len; j++) {
+            const int64_t v = h[j];
+            if (v < 0 || counts[v] == 0) continue;
+            const double c = (double)counts[v];
+            counts[v] = 0;
+            if (mask != NULL && !mask[v * ms]) continue;
+            double z = (double)x[v];
+            z = z > 0.0 ? z / row->repetition : z * row->repetition;
+            z = z - row->presence - row->frequency * c;
+            if (bias != NULL) z += (double)bias[v * bs];
+            out[v] = (FS_SR)z;
+        }
+    }
+    *logits = out;
+    return 0;
+}
 
-    if (p->temperature == 0.0) {
+/* ---- the distribution of a row ---------------------------------------------------- */
+
+/* A row's final distribution at T > 0: the entries of probs[0..len) >= low
+ * and > 0, in proportion to their values; probs[j] belongs to the row's
+ * entry index[j] (index NULL: j).  bound: an upper bound of their sum. */
+typedef struct {
+    const FS_SR *kept;      /* the logits that went through the softmax */
+    const int64_t *index;
+    ptrdiff_t len;
+    FS_SR low;
+    double bound;
+} FS_SK(dist);
+
+/* The first maximal entry (greedy decoding), or a negative status. */
+static int64_t FS_SK(greedy)(const fs_sampler *s, const FS_SR *logits)
+{
+    int has_nan;
+    const FS_SR top = FS_SK(max_of)(s->kernels, logits, s->n, &has_nan);
+    if (has_nan) return FS_SAMPLE_NAN;
+    if (top == (FS_SR)-INFINITY) return FS_SAMPLE_NOTHING;
+    return FS_SK(first_equal)(logits, s->n, top);
+}
+
+/* Temperature, top-k, top-p and min-p on a row of n >= 1 entries, T > 0:
+ * the probabilities go to s->probs.  Returns 0 or a negative status. */
+static int FS_SK(prepare)(fs_sampler *s, const FS_SR *logits, const fs_sample_row *row, FS_SK(dist) *d)
+{
+    const ptrdiff_t n = s->n;
+    FS_SR *select_a = (FS_SR *)s->select_a, *select_b = (FS_SR *)s->select_b;
+    FS_SR *probs = (FS_SR *)s->probs;
+    d->kept = logits;
+    d->index = NULL;
+    d->len = n;
+    if (row->top_k > 0 && row->top_k < n) {
+        d->len = FS_SK(top_k)(s->kernels, logits, n, row->top_k, (FS_SR *)s->kept, s->index, (FS_SR *)s->maxima,
+                              select_a, select_b);
+        if (d->len < 0) return FS_SAMPLE_NAN;
+        d->kept = (const FS_SR *)s->kept;
+        d->index = s->index;
+    }
+    s->kernels->rows(FS_SOFTMAX, d->kept, probs, 1, d->len, &s->params, 0);
+    if (probs[0] != probs[0]) return (int)FS_SK(why_no_draw)(logits, n);
+    d->low = 0;
+    d->bound = 1.0 + FS_SUM_SLACK;
+    if (row->top_p < 1.0) {
+        double mass;
+        d->low = FS_SK(top_p_boundary)(probs, d->len, row->top_p * FS_SK(total)(probs, d->len), s->histogram,
+                                       select_a, select_b, &mass);
+        d->bound = mass * (1.0 + FS_SUM_SLACK);
+    }
+    if (row->min_p > 0.0) {
+        int has_nan;
+        const FS_SR cut = FS_SK(round_up)(row->min_p * (double)FS_SK(max_of)(s->kernels, probs, d->len, &has_nan));
+        if (cut > d->low) d->low = cut;
+    }
+    return 0;
+}
+
+/* The kept mass: the sum the draw renormalises by, block by block as it
+ * adds. */
+static double FS_SK(kept_mass)(const FS_SR *p, ptrdiff_t n, FS_SR low)
+{
+    double sum = 0.0;
+    for (ptrdiff_t start = 0; start < n; start += FS_DRAW_BLOCK)
+        sum += FS_SK(block_sum)(p + start, n - start < FS_DRAW_BLOCK ? n - start : FS_DRAW_BLOCK, low);
+    return sum;
+}
+
+/* ---- the most likely entries (top_logprobs) --------------------------------------- */
+
+/* (value, position) descending by value, then ascending by position: a
+ * strict order (positions differ), so the heap sort gives one result. */
+FS_INLINE int FS_SK(before)(FS_SR va, int64_t pa, FS_SR vb, int64_t pb)
+{
+    return va > vb || (va == vb && pa < pb);
+}
+
+static void FS_SK(sift)(FS_SR *v, int64_t *pos, ptrdiff_t root, ptrdiff_t m)
+{
+    for (;;) {
+        ptrdiff_t child = 2 * root + 1;
+        if (child >= m) return;
+        /* a min-heap of the order: the root comes last in the sorted result */
+        if (child + 1 < m && FS_SK(before)(v[child], pos[child], v[child + 1], pos[child + 1])) child++;
+        if (FS_SK(before)(v[child], pos[child], v[root], pos[root])) return;
+        const FS_SR tv = v[root]; v[root] = v[child]; v[child] = tv;
+        const int64_t tp = pos[root]; pos[root] = pos[child]; pos[child] = tp;
+        root = child;
+    }
+}
+
+/* The positions of the min(top_n, len) largest of v[0..len) (no NaN), ties
+ * by lower position, most likely first, into s->top_index (their values in
+ * s->top_vals); returns how many.  Candidates come from top-k's selection
+ * (the entries >= the top_n-th largest, ties kept), never a sort of the row. */
+static ptrdiff_t FS_SK(top_entries)(fs_sampler *s, const FS_SR *v, ptrdiff_t len)
+{
+    const ptrdiff_t want = s->needs.top_n;
+    FS_SR *vals = (FS_SR *)s->top_vals;
+    int64_t *pos = s->top_index;
+    ptrdiff_t m;
+    if (want < len) {
+        m = FS_SK(top_k)(s->kernels, v, len, want, vals, pos, (FS_SR *)s->maxima, (FS_SR *)s->select_a,
+                         (FS_SR *)s->select_b);
+    } else {
+        for (ptrdiff_t i = 0; i < len; i++) {
+            vals[i] = v[i];
+            pos[i] = i;
+        }
+        m = len;
+    }
+    if (m > want) {
+        /* ties at the boundary: the lower positions (the candidates are in
+         * position order) */
+        FS_SR kth = vals[0];
+        ptrdiff_t above = 0;
+        for (ptrdiff_t i = 0; i < m; i++) kth = vals[i] < kth ? vals[i] : kth;
+        for (ptrdiff_t i = 0; i < m; i++) above += vals[i] > kth;
+        ptrdiff_t ties = want - above, kept = 0;
+        for (ptrdiff_t i = 0; i < m; i++) {
+            const int take = vals[i] > kth || (vals[i] == kth && ties > 0);
+            ties -= vals[i] == kth && take;
+            vals[kept] = vals[i];
+            pos[kept] = pos[i];
+            kept += take;
+        }
+        m = kept;
+    }
+    for (ptrdiff_t root = m / 2 - 1; root >= 0; root--) FS_SK(sift)(vals, pos, root, m);
+    for (ptrdiff_t end = m - 1; end > 0; end--) {
+        const FS_SR tv = vals[0]; vals[0] = vals[end]; vals[end] = tv;
+        const int64_t tp = pos[0]; pos[0] = pos[end]; pos[end] = tp;
+        FS_SK(sift)(vals, pos, 0, end);
+    }
+    return m;
+}
+
+static void FS_SK(fill_top)(const fs_sampler *s, const fs_sample_logprobs *lp, ptrdiff_t from, double value)
+{
+    for (ptrdiff_t j = from; j < s->needs.top_n; j++) {
+        lp->top_tokens[j] = -1;
+        lp->top_logprobs[j] = value;
+    }
+}
+
+/* "raw": log_softmax of x as given (T = 1, nothing edited or filtered). */
+static void FS_SK(raw_logprobs)(fs_sampler *s, const FS_SR *x, int64_t token, const fs_sample_logprobs *lp)
+{
+    fs_row_result r;
+    s->kernels->row_stats(x, NULL, s->n, &s->unit_params, NULL, &r);
+    if (r.kind != FS_ROW_NORMAL) {      /* a NaN or +inf in the row: log_softmax is NaN */
+        *lp->logprob = NAN;
+        FS_SK(fill_top)(s, lp, 0, NAN);
+        return;
+    }
+    *lp->logprob = (double)x[token] - r.logsumexp;
+    if (s->needs.top_n == 0) return;
+    const ptrdiff_t m = FS_SK(top_entries)(s, x, s->n);
+    ptrdiff_t t = 0;
+    for (; t < m && ((const FS_SR *)s->top_vals)[t] != (FS_SR)-INFINITY; t++) {
+        lp->top_tokens[t] = s->top_index[t];
+        lp->top_logprobs[t] = (double)((const FS_SR *)s->top_vals)[t] - r.logsumexp;
+    }
+    FS_SK(fill_top)(s, lp, t, -INFINITY);
+}
+
+/* "processed": the log-probabilities of the distribution d drawn from. */
+static void FS_SK(processed_logprobs)(fs_sampler *s, const FS_SK(dist) *d, ptrdiff_t drawn,
+                                      const fs_sample_logprobs *lp)
+{
+    const FS_SR *probs = (const FS_SR *)s->probs;
+    const double log_mass = log(FS_SK(kept_mass)(probs, d->len, d->low));
+    *lp->logprob = log((double)probs[drawn]) - log_mass;
+    if (s->needs.top_n == 0) return;
+    const ptrdiff_t m = FS_SK(top_entries)(s, probs, d->len);
+    ptrdiff_t t = 0;
+    for (; t < m; t++) {
+        const ptrdiff_t j = s->top_index[t];
+        if (!(probs[j] >= d->low && probs[j] > 0)) break;     /* the rest is filtered out */
+        lp->top_tokens[t] = d->index != NULL ? d->index[j] : j;
+        lp->top_logprobs[t] = log((double)probs[j]) - log_mass;
+    }
+    FS_SK(fill_top)(s, lp, t, -INFINITY);
+}
+
+/* ---- one row ---------------------------------------------------------------- */
+
+static int64_t FS_SK(sample_row)(fs_sampler *s, const FS_SR *x, const fs_sample_row *row, double u,
+                                 const fs_sample_logprobs *lp)
+{
+    if (s->n == 0) return FS_SAMPLE_NOTHING;
+    const FS_SR *logits;
+    const int edited = FS_SK(edit)(s, x, row, &logits);
+    if (edited < 0) return edited;
+    int64_t token;
+    if (s->params.temperature == 0.0) {
         /* the limit T -> 0+ puts all the mass on the maxima; greedy decoding
          * takes the first */
-        int has_nan;
-        const FS_SR top = FS_SK(max_of)(s->kernels, logits, n, &has_nan);
-        if (has_nan) return FS_SAMPLE_NAN;
-        if (top == (FS_SR)-INFINITY) return FS_SAMPLE_NOTHING;
-        return FS_SK(first_equal)(logits, n, top);
+        token = FS_SK(greedy)(s, logits);
+        if (token < 0 || lp == NULL) return token;
+        if (lp->kind == FS_LOGPROBS_PROCESSED) {
+            *lp->logprob = 0.0;
+            if (s->needs.top_n > 0) {
+                lp->top_tokens[0] = token;
+                lp->top_logprobs[0] = 0.0;
+                FS_SK(fill_top)(s, lp, 1, -INFINITY);
+            }
+        }
+    } else {
+        FS_SK(dist) d;
+        const int status = FS_SK(prepare)(s, logits, row, &d);
+        if (status < 0) return status;
+        const ptrdiff_t drawn = FS_SK(draw)((const FS_SR *)s->probs, d.len, d.low, u, d.bound, s->block_sums);
+        if (drawn < 0) return FS_SAMPLE_NOTHING;
+        token = d.index != NULL ? d.index[drawn] : drawn;
+        if (lp != NULL && lp->kind == FS_LOGPROBS_PROCESSED) FS_SK(processed_logprobs)(s, &d, drawn, lp);
     }
+    if (lp != NULL && lp->kind == FS_LOGPROBS_RAW) FS_SK(raw_logprobs)(s, x, token, lp);
+    return token;
+}
 
-    const FS_SR *kept = logits;
-    const int64_t *index = NULL;
-    ptrdiff_t len = n;
-    const ptrdiff_t k = s->filters.top_k;
-    FS_SR *select_a = (FS_SR *)s->select_a, *select_b = (FS_SR *)s->select_b;
-    if (k > 0 && k < n) {
-        len = FS_SK(top_k)(s->kernels, logits, n, k, (FS_SR *)s->kept, s->index, (FS_SR *)s->maxima, select_a, select_b);
-        if (len < 0) return FS_SAMPLE_NAN;
-        kept = (const FS_SR *)s->kept;
-        index = s->index;
+/* The sum of a row of probabilities, or -1 when one is negative or NaN:
+ * one pass, lanes in the row dtype as in block_sum. */
+static double FS_SK(probability_sum)(const FS_SR *q, ptrdiff_t n)
+{
+    const FS_SV zero = {0};
+    FS_SV s0 = {0}, s1 = {0};
+    FS_SI bad = {0};
+    ptrdiff_t i = 0;
+    for (; i + 2 * FS_SLANES <= n; i += 2 * FS_SLANES) {
+        const FS_SV v0 = FS_SK(load)(q + i), v1 = FS_SK(load)(q + i + FS_SLANES);
+        bad |= ~(v0 >= zero) | ~(v1 >= zero);
+        s0 += v0;
+        s1 += v1;
     }
-    s->kernels->rows(FS_SOFTMAX, kept, probs, 1, len, p, 0);
-    if (probs[0] != probs[0]) return FS_SK(why_no_draw)(logits, n);
+    if (!FS_SK(none)(bad)) return -1.0;
+    s0 += s1;
+    double sum = 0.0;
+    for (ptrdiff_t l = 0; l < FS_SLANES; l++) sum += (double)s0[l];
+    for (; i < n; i++) {
+        if (!(q[i] >= 0)) return -1.0;
+        sum += (double)q[i];
+    }
+    return sum;
+}
 
-    FS_SR low = 0;
-    double bound = 1.0 + FS_SUM_SLACK;
-    if (s->filters.top_p < 1.0) {
-        double mass;
-        low = FS_SK(top_p_boundary)(probs, len, s->filters.top_p * FS_SK(total)(probs, len), s->histogram,
-                                    select_a, select_b, &mass);
-        bound = mass * (1.0 + FS_SUM_SLACK);
+/* ---- verify_draft: one request -------------------------------------------------- */
+
+/* The probability of row entry t under d, unnormalised (0 when filtered out). */
+static double FS_SK(weight_of)(const fs_sampler *s, const FS_SK(dist) *d, int64_t t)
+{
+    ptrdiff_t j = t;
+    if (d->index != NULL) {      /* index is increasing: a binary search */
+        ptrdiff_t lo = 0, hi = d->len;
+        while (lo < hi) {
+            const ptrdiff_t mid = lo + (hi - lo) / 2;
+            if (d->index[mid] < t) lo = mid + 1; else hi = mid;
+        }
+        if (lo == d->len || d->index[lo] != t) return 0.0;
+        j = lo;
     }
-    if (s->filters.min_p > 0.0) {
-        int has_nan;
-        const FS_SR cut = FS_SK(round_up)(s->filters.min_p * (double)FS_SK(max_of)(s->kernels, probs, len, &has_nan));
-        if (cut > low) low = cut;
+    const FS_SR p = ((const FS_SR *)s->probs)[j];
+    return p >= d->low && p > 0 ? (double)p : 0.0;
+}
+
+static ptrdiff_t FS_SK(verify)(fs_sampler *s, const FS_SR *x, ptrdiff_t k, const int64_t *draft, const FS_SR *q,
+                               const fs_sample_row *row, const double *u, int64_t *tokens)
+{
+    const ptrdiff_t n = s->n;
+    if (n == 0) return FS_SAMPLE_NOTHING;
+    for (ptrdiff_t i = 0; i <= k; i++) tokens[i] = -1;
+    for (ptrdiff_t i = 0; i < k; i++) {
+        if (draft[i] < 0 || draft[i] >= n) return FS_SAMPLE_BAD_TOKEN;
+        if (q != NULL) {
+            const double total = FS_SK(probability_sum)(q + i * n, n);
+            if (!(fabs(total - 1.0) <= FS_PROBS_TOLERANCE)) return FS_SAMPLE_BAD_PROBS;
+        }
     }
-    const ptrdiff_t drawn = FS_SK(draw)(probs, len, low, u, bound, s->block_sums);
-    if (drawn < 0) return FS_SAMPLE_NOTHING;
-    return index != NULL ? index[drawn] : drawn;
+    for (ptrdiff_t i = 0; i <= k; i++) {
+        const FS_SR *xi = x + i * n;
+        if (s->params.temperature == 0.0) {
+            /* greedy: accept while the draft is the target's first maximum */
+            const int64_t top = FS_SK(greedy)(s, xi);
+            if (top < 0) return top;
+            tokens[i] = top;
+            if (i == k || draft[i] != top) return i;
+            continue;
+        }
+        FS_SK(dist) d;
+        const int status = FS_SK(prepare)(s, xi, row, &d);
+        if (status < 0) return status;
+        const FS_SR *probs = (const FS_SR *)s->probs;
+        ptrdiff_t drawn;
+        if (i == k) {            /* every draft accepted: the bonus token */
+            drawn = FS_SK(draw)(probs, d.len, d.low, u[k], d.bound, s->block_sums);
+            if (drawn < 0) return FS_SAMPLE_NOTHING;
+            tokens[k] = d.index != NULL ? d.index[drawn] : drawn;
+            return k;
+        }
+        const double mass = FS_SK(kept_mass)(probs, d.len, d.low);
+        if (!(mass > 0.0)) return FS_SAMPLE_NOTHING;
+        const int64_t t = draft[i];
+        const double p_t = FS_SK(weight_of)(s, &d, t) / mass;
+        const double q_t = q != NULL ? (double)q[i * n + t] : 1.0;
+        if (u[i] * q_t < p_t) {  /* accepted with probability min(1, p / q) */
+            tokens[i] = t;
+            continue;
+        }
+        /* rejected: a draw from max(0, p - q), renormalised, with the last
+         * uniform number (no acceptance test uses it) */
+        FS_SR *residual = (FS_SR *)s->residual;
+        memset(residual, 0, (size_t)n * sizeof *residual);
+        for (ptrdiff_t j = 0; j < d.len; j++)
+            if (probs[j] >= d.low && probs[j] > 0)
+                residual[d.index != NULL ? d.index[j] : j] = (FS_SR)((double)probs[j] / mass);
+        if (q != NULL) {
+            const FS_SR *qi = q + i * n;
+            for (ptrdiff_t v = 0; v < n; v++) {
+                const FS_SR r = residual[v] - qi[v];
+                residual[v] = r > 0 ? r : 0;
+            }
+        } else {
+            residual[t] = 0;
+        }
+        const double left = FS_SK(total)(residual, n);
+        if (left > 0.0) {
+            drawn = FS_SK(draw)(residual, n, 0, u[k], left * (1.0 + FS_SUM_SLACK), s->block_sums);
+        } else {                 /* p == q within rounding: rejection had probability 0 */
+            drawn = FS_SK(draw)(probs, d.len, d.low, u[k], d.bound, s->block_sums);
+            if (drawn >= 0 && d.index != NULL) drawn = d.index[drawn];
+        }
+        if (drawn < 0) return FS_SAMPLE_NOTHING;
+        tokens[i] = drawn;
+        return i;
+    }
+    return k;
 }
 
 #undef FS_SLANES

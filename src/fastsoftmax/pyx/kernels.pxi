@@ -1,7 +1,6 @@
 # The C side, as the loops see it: the per-dtype kernel table and the
-# dtype-independent helpers of csrc/ (row_kernels.h), the sampler
-# (sample_kernels.h), the weighted finish (weighted.h), the result cache
-# (result_cache.h) and the OpenMP stand-ins (openmp_compat.h).
+# dtype-independent helpers of csrc/ (row_kernels.h), the weighted
+# finish (weighted.h), the result cache (result_cache.h) and the OpenMP stand-ins (openmp_compat.h).
 
 cdef extern from "openmp_compat.h" nogil:
     int omp_get_max_threads()
@@ -65,19 +64,6 @@ cdef extern from "row_kernels.h" nogil:
 
 cdef extern from "weighted.h" nogil:
     void fs_weighted_finish(const fs_stats *s, double temperature, double *value, double *sign)
-
-cdef extern from "sample_kernels.h" nogil:
-    int FS_SAMPLE_NAN, FS_SAMPLE_POS_INF, FS_SAMPLE_NOTHING, FS_SAMPLE_NO_MEMORY
-    ctypedef struct fs_sample_filters:
-        Py_ssize_t top_k
-        double top_p
-        double min_p
-    ctypedef struct fs_sampler:
-        pass
-    fs_sampler *fs_sampler_new(int dtype, Py_ssize_t n, const fs_sample_filters *filters, int masked)
-    void fs_sampler_free(fs_sampler *s)
-    int64_t fs_sampler_row(fs_sampler *s, const void *x, const unsigned char *mask, Py_ssize_t mask_stride,
-                           double temperature, double u)
 
 cdef extern from "numpy/arrayobject.h":
     object PyDataMem_SetHandler(object handler)

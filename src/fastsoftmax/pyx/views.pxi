@@ -26,12 +26,14 @@ cdef inline const char *view_row(const row_view *v, Py_ssize_t r) noexcept nogil
     return v.base + offset
 
 
-cdef int fill_view(row_view *v, cnp.ndarray a, tuple outer_shape, Py_ssize_t n, bint unit_step) except -1:
-    """View ``a``, a bool array, over rows of the row index ``outer_shape``,
-    n entries each; ``unit_step``: the entries of a row must be contiguous.
-    Only called for at least one row (NumPy gives empty arrays any strides)."""
+cdef int fill_view(row_view *v, cnp.ndarray a, tuple outer_shape, Py_ssize_t n, bint unit_step,
+                   int typenum=cnp.NPY_BOOL) except -1:
+    """View ``a``, a bool array (or one of ``typenum``: sampling's logit_bias),
+    over rows of the row index ``outer_shape``, n entries each; ``unit_step``:
+    the entries of a row must be contiguous.  Only called for at least one
+    row (NumPy gives empty arrays any strides)."""
     cdef int d, nd = len(outer_shape)
-    if cnp.PyArray_TYPE(a) != cnp.NPY_BOOL or cnp.PyArray_NDIM(a) != nd + 1 or nd > MAX_OUTER_DIMS:
+    if cnp.PyArray_TYPE(a) != typenum or cnp.PyArray_NDIM(a) != nd + 1 or nd > MAX_OUTER_DIMS:
         raise ValueError("selection: a bool mask with one dimension more than the row index is needed")
     v.length = cnp.PyArray_DIM(a, nd)
     v.step = 0 if v.length == 1 else cnp.PyArray_STRIDE(a, nd)

@@ -29,10 +29,10 @@ from __future__ import annotations
 import math  # noqa: F401  (for the examples above)
 
 from .forward import log_softmax, logsumexp, softmax
-from .sample import sample_distribution
+from .sample import sample_distribution, verify_draft_distribution
 from .special import special_logsumexp
 from .training import contrastive_loss, cross_entropy, kl_div, log_softmax_backward, softmax_backward
 
 __all__ = ["softmax", "log_softmax", "logsumexp", "softmax_backward", "log_softmax_backward",
            "cross_entropy", "kl_div", "contrastive_loss", "special_logsumexp",
-           "sample_distribution"]
+           "sample_distribution", "verify_draft_distribution"]
