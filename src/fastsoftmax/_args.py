@@ -298,30 +298,6 @@ def flag(value, what: str, name: str) -> None:
 
 # ---- sampling -------------------------------------------------------------------
 
-def top_k(value, name: str) -> int:
-    """0 for no top-k filter, else k >= 1."""
-    if value is None:
-        return 0
-    if not is_integer(value):
-        raise TypeError(f"{name}(): top_k must be None or an int >= 1, got {type(value).__name__} {value!r:.60}")
-    k = int(value)
-    if k < 1:
-        raise ValueError(f"{name}(): top_k must be None or an int >= 1, got {k}")
-    return min(k, sys.maxsize)         # k >= the row length keeps everything
-
-
-def filter_fraction(value, what: str, accepted: str, ok, name: str) -> float:
-    """A filter's real number in ``accepted`` (``ok`` tells), as a float."""
-    value = scalar(value)
-    if not is_real(value):
-        raise TypeError(f"{name}(): {what} must be None or a real number in {accepted}, "
-                        f"got {type(value).__name__} {value!r:.60}")
-    v = float(value)
-    if not ok(v):
-        raise ValueError(f"{name}(): {what} must be None or a real number in {accepted}, got {value!r}")
-    return v
-
-
 def temperatures(value, batch_shape: tuple, name: str) -> np.ndarray:
     """float64 temperatures: one value for every row, or one per row."""
     in_memory(value, "temperature", name)
@@ -342,17 +318,6 @@ def temperatures(value, batch_shape: tuple, name: str) -> np.ndarray:
         raise ValueError(f"{name}(): temperature of shape {t.shape} does not broadcast to the batch shape "
                          f"{batch_shape} (the logits' shape without axis)") from None
     return np.ascontiguousarray(t).reshape(-1)
-
-
-def rng(value, name: str) -> None:
-    if value is None or isinstance(value, np.random.Generator):
-        return
-    if is_integer(value):
-        if value < 0:
-            raise ValueError(f"{name}(): an int rng is a seed and must be >= 0, got {value}")
-        return
-    raise TypeError(f"{name}(): rng must be None, an int seed or a numpy.random.Generator, "
-                    f"got {type(value).__name__}")
 
 
 # ---- SciPy's signatures -----------------------------------------------------------
