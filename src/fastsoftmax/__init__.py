@@ -15,12 +15,14 @@ from . import reference
 from ._api import log_softmax, logsumexp, softmax
 from ._sample import sample
 from ._training import contrastive_loss, cross_entropy, kl_div, log_softmax_backward, softmax_backward
+from ._linear import linear_cross_entropy  # issue 19
 from ._typing import BuildInfo
 from ._version import __version__
 
 __all__ = ["softmax", "log_softmax", "logsumexp", "softmax_backward", "log_softmax_backward", "cross_entropy",
            "kl_div", "contrastive_loss", "sample", "reference", "build_info", "release_result_cache",
            "BuildInfo", "__version__"]
+__all__ += ["linear_cross_entropy"]  # issue 19
 
 
 def build_info() -> BuildInfo:
