@@ -311,6 +311,15 @@ def linear_cross_entropy(input: ArrayLike, linear_weight: ArrayLike, target: Arr
     >>> d_head.shape
     (10, 4)
     """
+    return _linear_cross_entropy(input, linear_weight, target, linear_bias, weight, ignore_index, label_smoothing,
+                                 reduction, temperature, z_loss, softcap, return_grad, chunk_size, num_threads)
+
+
+def _linear_cross_entropy(input, linear_weight, target, linear_bias, weight, ignore_index, label_smoothing, reduction,
+                          temperature, z_loss, softcap, return_grad, chunk_size, num_threads, row_scale=None):
+    """linear_cross_entropy; ``row_scale`` (rows,), when given, multiplies
+    each row's gradient: the gradient of ``sum(row_scale * row losses)``
+    (fastsoftmax.torch's backward of ``reduction="none"``)."""
     name = "linear_cross_entropy"
     x, compute_dt, result_dt = _args.logits(input, name, "input", linear_weight)
     w_in = linear_weight if type(linear_weight) is np.ndarray else np.asarray(linear_weight)
@@ -398,6 +407,8 @@ def linear_cross_entropy(input: ArrayLike, linear_weight: ArrayLike, target: Arr
                                  weight_sum, smoothing, t, z, gc, scale)
                 if gc is None:
                     continue
+                if row_scale is not None:
+                    np.multiply(gc, row_scale[start:stop, None].astype(compute_dt), out=gc)
                 if cap is not None:
                     # d(c tanh(l / c))/dl = 1 - tanh(l / c)**2, from the capped logits
                     np.divide(lc, cap, out=lc)
