@@ -46,7 +46,7 @@ from typing import Optional
 
 import numpy as np
 
-from . import _args
+from . import _args, _rows
 from ._api import log_softmax as _np_log_softmax
 from ._api import logsumexp as _np_logsumexp
 from ._api import softmax as _np_softmax
@@ -300,12 +300,36 @@ def _loss_shape(x: Tensor, reduction: str, axis: int):
     return tuple(s for i, s in enumerate(x.shape) if i != axis)
 
 
+@torch.library.custom_op("fastsoftmax::scale_gradient", mutates_args=())
+def _scale_op(saved: Tensor, grad: Tensor) -> Tensor:
+    """``saved * grad`` into a buffer of fastsoftmax's result cache: a fresh
+    (rows, classes) tensor from PyTorch's allocator costs its page faults on
+    every step, more than the loss itself."""
+    array = _array(saved)
+    out = _tensor(_rows.empty_cached(array.shape, array.dtype))
+    return torch.mul(saved, grad, out=out)
+
+
+_scale_op.register_fake(lambda saved, grad: torch.empty_like(saved, memory_format=torch.contiguous_format))
+
+
+def _is_one(grad: Tensor) -> bool:
+    """Whether the incoming gradient is the scalar 1 (``loss.backward()``),
+    checked in eager mode only (a compiled backward always scales)."""
+    return not torch.compiler.is_compiling() and grad.numel() == 1 and bool(grad.reshape(()) == 1)
+
+
 def _scaled(saved: Tensor, grad: Tensor, reduction: str, axis: int) -> Tensor:
     """The saved gradient (of the loss, or of the row losses' sum) times the
-    incoming one: per row for "none"."""
+    incoming one: per row for "none".  For ``loss.backward()`` the saved
+    gradient is returned as it is: autograd then takes it as ``.grad``
+    without a copy once the graph has let it go (with ``retain_graph=True``
+    it copies it, and the saved one stays intact)."""
+    if _is_one(grad):
+        return saved
     if reduction == "none" and grad.dim():
         grad = grad.unsqueeze(axis)
-    return saved * grad
+    return _scale_op(saved, grad)
 
 
 @torch.library.custom_op("fastsoftmax::cross_entropy", mutates_args=())
@@ -511,7 +535,7 @@ def _linear_grad(ctx, grad, *_unused):
         input, linear_weight, target, linear_bias, weight = ctx.saved_tensors
         gx, gw, gb = _linear_backward_op(grad, input, linear_weight, target, linear_bias, weight, *ctx.arguments)
     else:
-        gx, gw, gb = (g * grad for g in ctx.saved_tensors)
+        gx, gw, gb = ctx.saved_tensors if _is_one(grad) else (_scale_op(g, grad) for g in ctx.saved_tensors)
     return (gx, gw, None, gb if ctx.has_bias else None) + (None,) * 9
 
 
