@@ -315,8 +315,10 @@ _scale_op.register_fake(lambda saved, grad: torch.empty_like(saved, memory_forma
 
 def _is_one(grad: Tensor) -> bool:
     """Whether the incoming gradient is the scalar 1 (``loss.backward()``),
-    checked in eager mode only (a compiled backward always scales)."""
-    return not torch.compiler.is_compiling() and grad.numel() == 1 and bool(grad.reshape(()) == 1)
+    checked in eager mode only: a traced backward (torch.compile, whose
+    tensors are fake or functional subclasses) always scales."""
+    return (type(grad) is torch.Tensor and not torch.compiler.is_compiling() and grad.numel() == 1
+            and bool(grad.reshape(()) == 1))
 
 
 def _scaled(saved: Tensor, grad: Tensor, reduction: str, axis: int) -> Tensor:
