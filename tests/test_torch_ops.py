@@ -385,3 +385,9 @@ def test_torch_stays_optional():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "fastsoftmax.torch needs PyTorch" in out.stdout and "pip install torch" in out.stdout
+
+
+def test_docstring_examples():
+    import doctest
+    result = doctest.testmod(fst, optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0

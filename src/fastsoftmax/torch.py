@@ -445,7 +445,7 @@ def kl_div(student_logits: Tensor, teacher_logits: Tensor, *, temperature: float
     >>> import torch, fastsoftmax.torch as fst
     >>> s, t = torch.tensor([[1.0, 0.0, -1.0]]), torch.tensor([[3.0, 0.0, -2.0]])
     >>> fst.kl_div(s, t, temperature=4.0)
-    tensor(0.8223)
+    tensor(0.7715)
     """
     name = "kl_div"
     _check_floating(student_logits, "student_logits", name)
