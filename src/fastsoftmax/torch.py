@@ -612,8 +612,10 @@ def linear_cross_entropy(input: Tensor, linear_weight: Tensor, target: Tensor, *
     smoothing = _args.fraction(label_smoothing, "label_smoothing", name)
     _args.ignore_index(ignore_index, name)
     if _on_kernels(input, linear_weight, target, linear_bias, weight):
+        # "none" computes its gradients in backward, once the rows' incoming gradients are known
+        with_grad = reduction != "none" and _wants_grad(input, linear_weight, linear_bias)
         return _linear_op(input, linear_weight, target, linear_bias, weight, int(ignore_index), smoothing,
-                          reduction, t, z, cap, chunk, _wants_grad(input, linear_weight, linear_bias))[0]
+                          reduction, t, z, cap, chunk, with_grad)[0]
     return _torch_linear_cross_entropy(input, linear_weight, target, linear_bias, weight, int(ignore_index),
                                        smoothing, reduction, t, z, cap)
 
