@@ -7,7 +7,8 @@ fastsoftmax.linear_cross_entropy (NumPy arrays), fastsoftmax.torch's op
 through autograd, PyTorch's reference ``F.linear_cross_entropy`` and its
 chunked path (``LinearCrossEntropyOptions()``).  Calls interleaved, medians;
 then each contender's peak RSS in a fresh process (one call, after the
-inputs exist: the growth of the peak over the resident size before it).
+inputs exist: the growth of the peak RSS, reset through /proc/self/clear_refs,
+over the resident size before the call).
 
 ``ops``: (64, 50257) float32, one thread, through autograd: fst.softmax,
 fst.log_softmax, fst.cross_entropy against torch.softmax, torch.log_softmax
@@ -22,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -32,13 +31,23 @@ import time
 import numpy as np
 
 
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+def _status_bytes(key: str) -> int:
+    """VmRSS / VmHWM (the peak) of this process, from /proc (Linux)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(key)
 
 
-def _peak_rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+def _reset_peak_rss() -> bool:
+    """Reset the peak RSS to the current one (Linux >= 4.0); False if not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
 
 
 # ---- linear_cross_entropy ---------------------------------------------------------------------
@@ -107,9 +116,11 @@ def bench_linear(args) -> None:
 
 def measure_rss(args) -> None:
     call = linear_contenders(args.rows, args.hidden, args.classes, args.threads)[args.name]
-    before = _rss_bytes()
+    if not _reset_peak_rss():           # then the peak includes making the inputs
+        print("note: could not reset the peak RSS", file=sys.stderr)
+    before = _status_bytes("VmRSS")
     call()
-    peak = _peak_rss_bytes()
+    peak = _status_bytes("VmHWM")
     print(json.dumps({"growth": peak - before, "peak": peak}))
 
 
