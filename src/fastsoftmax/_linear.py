@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
@@ -54,16 +55,40 @@ def _chunk_rows(rows: int, classes: int, hidden: int, itemsize: int, buffers: in
     return max(1, min(rows, budget // max(per_row, 1)))
 
 
-def _blas_threads(num_threads):
-    """A context that caps BLAS's threads at ``num_threads`` (threadpoolctl,
-    when installed; else BLAS keeps its own setting)."""
-    if num_threads is None:
-        return contextlib.nullcontext()
+def _blas_controller(num_threads, threads: int):
+    """threadpoolctl's controller of the BLAS libraries, when installed and
+    needed: to cap BLAS at ``num_threads``, or to split products over
+    ``threads > 1`` Python threads (see _split_product)."""
+    if num_threads is None and threads <= 1:
+        return None
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import ThreadpoolController
     except ImportError:
+        return None
+    return ThreadpoolController()
+
+
+def _blas_threads(controller, num_threads):
+    """A context that caps BLAS's threads at ``num_threads`` (without
+    threadpoolctl, BLAS keeps its own setting)."""
+    if controller is None or num_threads is None:
         return contextlib.nullcontext()
-    return threadpool_limits(limits=int(num_threads), user_api="blas")
+    return controller.limit(limits=int(num_threads), user_api="blas")
+
+
+def _split_product(left: np.ndarray, right: np.ndarray, out: np.ndarray, pool, parts: int, controller) -> None:
+    """``out = left @ right``, its rows split over the pool's threads, each
+    product on one BLAS thread.  For ``grad_logits @ W`` (K = V, large):
+    OpenBLAS's own threads split that shape poorly (measured: two threads no
+    faster than one), while halves of the rows run side by side."""
+    if pool is None or left.shape[0] < parts:
+        np.matmul(left, right, out=out)
+        return
+    bounds = [left.shape[0] * i // parts for i in range(parts + 1)]
+    with controller.limit(limits=1, user_api="blas"):
+        futures = [pool.submit(np.matmul, left[a:b], right, out=out[a:b]) for a, b in zip(bounds, bounds[1:])]
+        for future in futures:
+            future.result()
 
 
 def _scipy_gemm(dtype: np.dtype):
@@ -357,9 +382,7 @@ def _linear_cross_entropy(input, linear_weight, target, linear_bias, weight, ign
                         else math.fsum(class_weight[kept_indices].astype(np.float64)))
     all_ignored = kept_indices.size == 0
     scale = 1.0 if reduction != "mean" or all_ignored else 1.0 / denominator if denominator else math.inf
-    weight_sum = 0.0 if class_weight is None else math.fsum(class_weight.astype(np.float64))
-    if class_weight is None:
-        weight_sum = float(classes)
+    weight_sum = float(classes) if class_weight is None else math.fsum(class_weight.astype(np.float64))
 
     x2 = x.reshape(rows, hidden)
     staged = x2.dtype != compute_dt
@@ -383,7 +406,10 @@ def _linear_cross_entropy(input, linear_weight, target, linear_bias, weight, ign
         partial = np.empty((block, hidden), compute_dt) if return_grad and m < rows and gemm is None else None
         staged_rows = np.empty((m, hidden), compute_dt) if staged else None
         staged_grad = np.empty((m, hidden), compute_dt) if return_grad and result_dt != compute_dt else None
-        with _blas_threads(num_threads):
+        parallel = threads if threads else _rows.default_threads()
+        controller = _blas_controller(num_threads, parallel)
+        pool = ThreadPoolExecutor(parallel) if controller is not None and parallel > 1 and return_grad else None
+        with _blas_threads(controller, num_threads), pool or contextlib.nullcontext():
             for start in range(0, rows, m):
                 stop = min(start + m, rows)
                 n = stop - start
@@ -416,9 +442,9 @@ def _linear_cross_entropy(input, linear_weight, target, linear_bias, weight, ign
                     np.subtract(1.0, lc, out=lc)
                     np.multiply(gc, lc, out=gc)
                 if staged_grad is None:
-                    np.matmul(gc, w, out=grad_input[start:stop])
+                    _split_product(gc, w, grad_input[start:stop], pool, parallel, controller)
                 else:
-                    np.matmul(gc, w, out=staged_grad[:n])
+                    _split_product(gc, w, staged_grad[:n], pool, parallel, controller)
                     grad_input[start:stop] = staged_grad[:n]
                 _add_product(grad_weight, gc, xc, start == 0, gemm, partial)
                 if grad_bias is not None:
