@@ -354,12 +354,16 @@ def _(input, target, weight, ignore_index, reduction, label_smoothing, temperatu
 
 
 def _save_loss_grad(ctx, inputs, output):
+    # no zero (rows, classes) tensor for the gradient output's own (absent) gradient
+    ctx.set_materialize_grads(False)
     ctx.mark_non_differentiable(output[1])
     ctx.save_for_backward(output[1])
     ctx.reduction, ctx.axis = inputs[4], (1 if inputs[0].dim() > 1 else 0)
 
 
 def _cross_entropy_grad(ctx, grad, _unused):
+    if grad is None:
+        return (None,) * 8
     (saved,) = ctx.saved_tensors
     return _scaled(saved, grad, ctx.reduction, ctx.axis), None, None, None, None, None, None, None
 
@@ -418,12 +422,15 @@ def _(student, teacher, reduction, temperature, with_grad):
 
 
 def _save_kl(ctx, inputs, output):
+    ctx.set_materialize_grads(False)           # as _save_loss_grad
     ctx.mark_non_differentiable(output[1])
     ctx.save_for_backward(output[1])
     ctx.reduction, ctx.axis = inputs[2], inputs[0].dim() - 1
 
 
 def _kl_div_grad(ctx, grad, _unused):
+    if grad is None:
+        return (None,) * 5
     (saved,) = ctx.saved_tensors
     return _scaled(saved, grad, ctx.reduction, ctx.axis), None, None, None, None
 
@@ -523,6 +530,7 @@ def _(grad, input, linear_weight, target, linear_bias, weight, ignore_index, lab
 def _save_linear(ctx, inputs, output):
     (input, linear_weight, target, linear_bias, weight, ignore_index, label_smoothing, reduction, temperature,
      z_loss, softcap, chunk_size, with_grad) = inputs
+    ctx.set_materialize_grads(False)           # as _save_loss_grad
     ctx.mark_non_differentiable(*output[1:])
     ctx.reduction, ctx.has_bias = reduction, linear_bias is not None
     if reduction == "none":
@@ -533,6 +541,8 @@ def _save_linear(ctx, inputs, output):
 
 
 def _linear_grad(ctx, grad, *_unused):
+    if grad is None:
+        return (None,) * 13
     if ctx.reduction == "none":
         input, linear_weight, target, linear_bias, weight = ctx.saved_tensors
         gx, gw, gb = _linear_backward_op(grad, input, linear_weight, target, linear_bias, weight, *ctx.arguments)
