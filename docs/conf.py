@@ -27,6 +27,12 @@ extensions = [
     "matplotlib.sphinxext.plot_directive",
 ]
 exclude_patterns = ["_build"]
+# fastsoftmax.torch's page documents it whether or not PyTorch is installed
+# (PyTorch is an optional extra, not one of the docs').
+try:
+    import torch  # noqa: F401
+except ImportError:
+    autodoc_mock_imports = ["torch"]
 
 # The theme of NumPy, SciPy and pandas: a fluid layout, so wide code blocks and
 # tables use the width of the window.

@@ -27,6 +27,9 @@ MODULES = [
     "fastsoftmax.reference.training",
     "fastsoftmax.reference.sample",
     "fastsoftmax.reference.special",
+    # issue 19
+    "fastsoftmax._linear",
+    "fastsoftmax.reference.linear",
 ]
 
 # Examples that print NumPy scalars, whose repr NumPy 1.x writes without the type

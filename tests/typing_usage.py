@@ -195,6 +195,25 @@ def check_verify_draft() -> None:
     is_array(out.top_tokens, np.int64)
 
 
+head32: NDArray[np.float32] = np.ones((6, 5), dtype=np.float32)
+
+
+def check_linear_cross_entropy() -> None:
+    is_scalar(assert_type(fs.linear_cross_entropy(rows32, head32, labels), np.float32), np.float32)
+    loss, d_rows, d_head, d_bias = assert_type(
+        fs.linear_cross_entropy(rows32, head32, labels, linear_bias=np.zeros(6, np.float32), z_loss=1e-4,
+                                return_grad=True),
+        Tuple[np.float32, NDArray[np.float32], NDArray[np.float32], "NDArray[np.float32] | None"])
+    is_scalar(loss, np.float32)
+    is_array(d_rows, np.float32)
+    is_array(d_head, np.float32)
+    is_array(d_bias, np.float32)
+    is_array(assert_type(fs.linear_cross_entropy(rows32, head32, labels, reduction="none", softcap=30.0),
+                         "NDArray[np.float32] | np.float32"), np.float32)
+    is_scalar(fs.linear_cross_entropy(rows64.tolist(), head32, labels, chunk_size=2), np.float64)
+    is_array(fs.reference.linear_cross_entropy(rows32, head32, labels, return_grad=True)[1], np.float64)
+
+
 def check_special() -> None:
     is_array(assert_type(special.softmax(rows32), NDArray[np.float32]), np.float32)
     is_array(assert_type(special.log_softmax(rows64, axis=1), NDArray[np.float64]), np.float64)
@@ -277,7 +296,7 @@ CHECKS: List[Callable[[], None]] = [
     check_softmax, check_log_softmax, check_logsumexp, check_softmax_backward, check_log_softmax_backward,
     check_cross_entropy, check_kl_div, check_contrastive_loss, check_sample, check_special, check_build_info,
     check_release_result_cache, check_reference, check_temperature_per_row, check_submodule_attributes,
-    check_verify_draft,
+    check_verify_draft, check_linear_cross_entropy,
 ]
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from . import reference
 from ._api import log_softmax, logsumexp, softmax
 from ._sample import sample, verify_draft
 from ._training import contrastive_loss, cross_entropy, kl_div, log_softmax_backward, softmax_backward
+from ._linear import linear_cross_entropy
 from ._typing import BuildInfo, plain_signatures
 from ._version import __version__
 
@@ -25,8 +26,8 @@ if TYPE_CHECKING:
     from . import dask as dask, special as special
 
 __all__ = ["softmax", "log_softmax", "logsumexp", "softmax_backward", "log_softmax_backward", "cross_entropy",
-           "kl_div", "contrastive_loss", "sample", "verify_draft", "reference", "build_info", "release_result_cache",
-           "BuildInfo", "__version__"]
+           "kl_div", "contrastive_loss", "linear_cross_entropy", "sample", "verify_draft", "reference", "build_info",
+           "release_result_cache", "BuildInfo", "__version__"]
 
 
 def build_info() -> BuildInfo:

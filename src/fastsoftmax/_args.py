@@ -496,3 +496,60 @@ def sample_rng(value, rows: int, name: str):
         return generators
     raise TypeError(f"{name}(): rng must be None, an int seed, a numpy.random.Generator or a sequence of "
                     f"Generators (one per row), got {type(value).__name__}")
+
+
+# ---- linear_cross_entropy (fastsoftmax._linear) and fastsoftmax.torch -------------
+
+def class_indices(target, shape: tuple, classes: int, ignore_index: int, name: str) -> np.ndarray:
+    """Class-index targets of ``shape`` as a C-contiguous int64 vector: each in
+    ``[0, classes)`` or equal to ``ignore_index`` (ValueError naming the first
+    other value and its position)."""
+    target_array = target if type(target) is np.ndarray else np.asarray(target)
+    if target_array.dtype.kind not in "iu":
+        raise TypeError(f"{name}(): target must hold integer class indices, got dtype {target_array.dtype}")
+    if target_array.shape != shape:
+        raise ValueError(f"{name}(): target has shape {target_array.shape}; it must have shape {shape}")
+    indices = np.ascontiguousarray(target_array.reshape(-1), dtype=np.int64)
+    bad = (indices != ignore_index) & ((indices < 0) | (indices >= classes))
+    if bad.any():
+        first = int(np.argmax(bad))
+        position = tuple(int(i) for i in np.unravel_index(first, shape)) if shape else ()
+        raise ValueError(f"{name}(): target value {int(indices[first])} at position {position} is "
+                         f"not a class index in [0, {classes}) nor ignore_index ({ignore_index})")
+    return indices
+
+
+def nonnegative(value, what: str, name: str) -> float:
+    """A finite real number >= 0 (z_loss)."""
+    value = scalar(value)
+    if not is_real(value):
+        raise TypeError(f"{name}(): {what} must be a real number, got {type(value).__name__} {value!r:.60}")
+    v = float(value)
+    if not 0.0 <= v < math.inf:
+        raise ValueError(f"{name}(): {what} must be finite and >= 0, got {value!r}")
+    return v
+
+
+def optional_positive(value, what: str, name: str):
+    """None, or a finite real number > 0 (softcap) as a float."""
+    if value is None:
+        return None
+    value = scalar(value)
+    if not is_real(value):
+        raise TypeError(f"{name}(): {what} must be None or a real number > 0, "
+                        f"got {type(value).__name__} {value!r:.60}")
+    v = float(value)
+    if not 0.0 < v < math.inf:
+        raise ValueError(f"{name}(): {what} must be None or finite and > 0, got {value!r}")
+    return v
+
+
+def optional_count(value, what: str, name: str):
+    """None, or an int >= 1 (chunk_size) as an int."""
+    if value is None:
+        return None
+    if not is_integer(value):
+        raise TypeError(f"{name}(): {what} must be None or an int >= 1, got {type(value).__name__} {value!r:.60}")
+    if value < 1:
+        raise ValueError(f"{name}(): {what} must be None or an int >= 1, got {value}")
+    return int(value)

@@ -15,7 +15,8 @@ and rounded once, so no cancellation (``p - 1`` of a confident row) is lost.
 
 One module per public module: :mod:`~fastsoftmax.reference.forward`
 (softmax, log_softmax, logsumexp), :mod:`~fastsoftmax.reference.training`
-(the backward functions and losses), :mod:`~fastsoftmax.reference.sample` and
+(the backward functions and losses), :mod:`~fastsoftmax.reference.linear`
+(linear_cross_entropy, in float64 NumPy), :mod:`~fastsoftmax.reference.sample` and
 :mod:`~fastsoftmax.reference.special`.
 
 >>> from fastsoftmax import reference
@@ -32,7 +33,8 @@ from .forward import log_softmax, logsumexp, softmax
 from .sample import sample_distribution, verify_draft_distribution
 from .special import special_logsumexp
 from .training import contrastive_loss, cross_entropy, kl_div, log_softmax_backward, softmax_backward
+from .linear import linear_cross_entropy  # issue 19
 
 __all__ = ["softmax", "log_softmax", "logsumexp", "softmax_backward", "log_softmax_backward",
            "cross_entropy", "kl_div", "contrastive_loss", "special_logsumexp",
-           "sample_distribution", "verify_draft_distribution"]
+           "sample_distribution", "verify_draft_distribution", "linear_cross_entropy"]
