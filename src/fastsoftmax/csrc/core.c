@@ -283,13 +283,15 @@ int fs_pick_isa(const double *cost, int widest)
     return pick;
 }
 
-/* Why the variant in use was chosen (see fs_simd_target). */
-static char fs_isa_reason[200] = "";
+/* Why the variants in use were chosen (see fs_simd_target). */
+static char fs_isa_reason[240] = "";
+
+static const char *const fs_dtype_names[2] = {"float32", "float64"};
 
 #if defined(FASTSOFTMAX_X86_DISPATCH)
 /* an L1-sized row, timed FS_TIMING_CALLS passes at a time; the warm-up of
  * avx512 stops at FS_WARMUP_TICKS (about 100 us at 3 GHz) or FS_WARMUP_CALLS */
-enum { FS_TIMING_N = 2048, FS_TIMING_CALLS = 4, FS_TIMING_ROUNDS = 9, FS_WARMUP_CALLS = 2000 };
+enum { FS_TIMING_N = 2048, FS_TIMING_CALLS = 4, FS_TIMING_ROUNDS = 7, FS_WARMUP_CALLS = 2000 };
 #define FS_WARMUP_TICKS 300000u
 
 static int fs_by_value(const void *a, const void *b)
@@ -298,110 +300,126 @@ static int fs_by_value(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Time-stamp counter ticks of `calls` float32 exp-sum passes (chunk_stats:
- * max, then exp and sum) over an L1-sized row. */
-static double fs_time_exp_pass(int level, const float *x, int calls)
+/* Time-stamp counter ticks of `calls` exp-sum passes (chunk_stats: max,
+ * then exp and sum) over an L1-sized row of the dtype. */
+static double fs_time_exp_pass(int level, int dtype, const void *x, int calls)
 {
     fs_params p;
     fs_stats s;
-    fs_params_init(FS_F32, 1.0, &p);
+    fs_params_init(dtype, 1.0, &p);
+    const fs_kernels *k = dtype == FS_F32 ? fs_variants[level].f32 : fs_variants[level].f64;
     const uint64_t t0 = __builtin_ia32_rdtsc();
-    for (int c = 0; c < calls; c++) fs_variants[level].f32->chunk_stats(FS_SOFTMAX, x, NULL, FS_TIMING_N, &p, &s);
+    for (int c = 0; c < calls; c++) k->chunk_stats(FS_SOFTMAX, x, NULL, FS_TIMING_N, &p, &s);
     return (double)(__builtin_ia32_rdtsc() - t0);
 }
 
 /* Median ticks per element of FS_TIMING_ROUNDS timings of one variant. */
-static double fs_median_ticks(int level, const float *x)
+static double fs_median_ticks(int level, int dtype, const void *x)
 {
     double samples[FS_TIMING_ROUNDS];
     for (int round = 0; round < FS_TIMING_ROUNDS; round++)
-        samples[round] = fs_time_exp_pass(level, x, FS_TIMING_CALLS) / (FS_TIMING_CALLS * FS_TIMING_N);
+        samples[round] = fs_time_exp_pass(level, dtype, x, FS_TIMING_CALLS) / (FS_TIMING_CALLS * FS_TIMING_N);
     qsort(samples, FS_TIMING_ROUNDS, sizeof(double), fs_by_value);
     return samples[FS_TIMING_ROUNDS / 2];
 }
 
-/* Ticks per element of avx2 and avx512 (baseline is never faster: not
- * timed, 0).  Each is a median of rounds, robust to the odd interruption.
- * The order matters on CPUs that lower their clock for wide vectors, which
- * they keep lowered for about 2 ms after the last one: avx2 is timed first,
- * at the clock it would run at if chosen, and again after avx512 (the lower
- * of the two counts, against noise); avx512 after a warm-up of about 100
- * microseconds, past the clock change and its stall.  About 200
- * microseconds in all, once per process. */
-static void fs_time_variants(double *ns)
+/* Ticks per element of avx2 and avx512 for each dtype (baseline is never
+ * faster: not timed, 0).  Each is a median of rounds, robust to the odd
+ * interruption.  The order matters on CPUs that lower their clock for wide
+ * vectors, which they keep lowered for about 2 ms after the last one: avx2
+ * is timed first, at the clock it would run at if chosen, and again after
+ * avx512 (the lower of the two counts, against noise); avx512 after a
+ * warm-up of about 100 microseconds, past the clock change and its stall.
+ * About 300 microseconds in all, once per process. */
+static void fs_time_variants(double ns[2][FS_ISA_AVX512 + 1])
 {
-    static float x[FS_TIMING_N];
+    static float xf[FS_TIMING_N];
+    static double xd[FS_TIMING_N];
+    const void *x[2] = {xf, xd};
     unsigned seed = 12345;
     for (int i = 0; i < FS_TIMING_N; i++) {
         seed = seed * 1103515245u + 12345u;
-        x[i] = (float)(((seed >> 8) / 16777216.0 - 0.5) * 16.0);
+        xd[i] = ((seed >> 8) / 16777216.0 - 0.5) * 16.0;
+        xf[i] = (float)xd[i];
     }
-    fs_time_exp_pass(FS_ISA_AVX2, x, 1);   /* code and data into the caches */
-    const double avx2_first = fs_median_ticks(FS_ISA_AVX2, x);
+    double avx2_first[2];
+    for (int d = 0; d < 2; d++) {
+        fs_time_exp_pass(FS_ISA_AVX2, d, x[d], 1);   /* code and data into the caches */
+        avx2_first[d] = fs_median_ticks(FS_ISA_AVX2, d, x[d]);
+    }
     const uint64_t t0 = __builtin_ia32_rdtsc();
     for (int c = 0; c < FS_WARMUP_CALLS && __builtin_ia32_rdtsc() - t0 < FS_WARMUP_TICKS; c++)
-        fs_time_exp_pass(FS_ISA_AVX512, x, 1);
-    ns[FS_ISA_AVX512] = fs_median_ticks(FS_ISA_AVX512, x);
-    const double avx2_again = fs_median_ticks(FS_ISA_AVX2, x);
-    ns[FS_ISA_AVX2] = avx2_first < avx2_again ? avx2_first : avx2_again;
-    ns[FS_ISA_BASELINE] = 0;
+        fs_time_exp_pass(FS_ISA_AVX512, c % 2, x[c % 2], 1);
+    for (int d = 0; d < 2; d++) ns[d][FS_ISA_AVX512] = fs_median_ticks(FS_ISA_AVX512, d, x[d]);
+    for (int d = 0; d < 2; d++) {
+        const double avx2_again = fs_median_ticks(FS_ISA_AVX2, d, x[d]);
+        ns[d][FS_ISA_AVX2] = avx2_first[d] < avx2_again ? avx2_first[d] : avx2_again;
+        ns[d][FS_ISA_BASELINE] = 0;
+    }
 }
 #endif
 
-/* The variant to use when nothing forces one, and why (in fs_isa_reason). */
-static int fs_auto_isa(void)
+/* The variant of each dtype to use when nothing forces one, and why (in
+ * fs_isa_reason).  Chosen per dtype: the float64 kernels of the variants
+ * differ more (the table-driven float64 exp is AVX-512's only). */
+static void fs_auto_isa(int level[2])
 {
     const int widest = fs_widest_isa();
+    level[0] = level[1] = widest;
+    snprintf(fs_isa_reason, sizeof fs_isa_reason, "the widest this CPU has");
 #if defined(FASTSOFTMAX_X86_DISPATCH)
     if (widest == FS_ISA_AVX512) {
-        double ns[FS_ISA_AVX512 + 1];
+        double ns[2][FS_ISA_AVX512 + 1];
         fs_time_variants(ns);
-        const int pick = fs_pick_isa(ns, widest);
-        const int other = pick == FS_ISA_AVX512 ? FS_ISA_AVX2 : FS_ISA_AVX512;
-        snprintf(fs_isa_reason, sizeof fs_isa_reason,
-                 "chosen by speed: its exp-sum pass timed %.2fx as fast as %s's at first use",
-                 ns[other] / ns[pick], fs_variants[other].name);
-        return pick;
+        size_t used = (size_t)snprintf(fs_isa_reason, sizeof fs_isa_reason,
+                                       "chosen by speed, its exp-sum pass timed at first use");
+        for (int d = 0; d < 2 && used < sizeof fs_isa_reason; d++) {
+            level[d] = fs_pick_isa(ns[d], widest);
+            const int other = level[d] == FS_ISA_AVX512 ? FS_ISA_AVX2 : FS_ISA_AVX512;
+            used += (size_t)snprintf(fs_isa_reason + used, sizeof fs_isa_reason - used,
+                                     "%s %.2fx as fast as %s's (%s)", d ? "," : ":",
+                                     ns[d][other] / ns[d][level[d]], fs_variants[other].name, fs_dtype_names[d]);
+        }
     }
 #endif
-    snprintf(fs_isa_reason, sizeof fs_isa_reason, "the widest this CPU has");
-    return widest;
 }
 
-/* -1 until first use; then set, and changed only by fs_use_isa (tests) */
-static int fs_isa_level = -1;
+/* Each dtype's variant: -1 until first use; then set, and changed only by
+ * fs_use_isa (tests) */
+static int fs_isa_level[2] = {-1, -1};
 /* the timed choice, once made (fs_use_isa("auto") returns to it) */
-static int fs_auto_level = -1;
+static int fs_auto_level[2] = {-1, -1};
 static char fs_auto_reason[sizeof fs_isa_reason];
 
-static int fs_isa(void)
+static int fs_isa(int dtype)
 {
-    if (fs_isa_level < 0) {
+    if (fs_isa_level[dtype] < 0) {
         /* FASTSOFTMAX_FORCE_ISA ("avx512", "avx2", "baseline") overrides the
          * choice by speed, within what the CPU has; an unknown name is ignored */
         const char *force = getenv("FASTSOFTMAX_FORCE_ISA");
         if (force == NULL || fs_use_isa(force) != 0) fs_use_isa("auto");
         else snprintf(fs_isa_reason, sizeof fs_isa_reason, "forced by FASTSOFTMAX_FORCE_ISA");
     }
-    return fs_isa_level;
+    return fs_isa_level[dtype];
 }
 
 int fs_use_isa(const char *name)
 {
     const int widest = fs_widest_isa();
     if (strcmp(name, "auto") == 0) {
-        if (fs_auto_level < 0) {
-            fs_auto_level = fs_auto_isa();
+        if (fs_auto_level[0] < 0) {
+            fs_auto_isa(fs_auto_level);
             memcpy(fs_auto_reason, fs_isa_reason, sizeof fs_auto_reason);
         }
-        fs_isa_level = fs_auto_level;
+        fs_isa_level[0] = fs_auto_level[0];
+        fs_isa_level[1] = fs_auto_level[1];
         memcpy(fs_isa_reason, fs_auto_reason, sizeof fs_isa_reason);
         return 0;
     }
     if (strcmp(name, "best") == 0) name = fs_variants[widest].name;
     for (int i = 0; i < FS_N_VARIANTS && i <= widest; i++) {
         if (strcmp(name, fs_variants[i].name) == 0) {
-            fs_isa_level = i;
+            fs_isa_level[0] = fs_isa_level[1] = i;
             snprintf(fs_isa_reason, sizeof fs_isa_reason, "set by name");
             return 0;
         }
@@ -411,15 +429,21 @@ int fs_use_isa(const char *name)
 
 const fs_kernels *fs_kernels_for(int dtype)
 {
-    int level = fs_isa();
-    return dtype == FS_F32 ? fs_variants[level].f32 : fs_variants[level].f64;
+    const int d = dtype == FS_F32 ? 0 : 1;
+    const int level = fs_isa(d);
+    return d == 0 ? fs_variants[level].f32 : fs_variants[level].f64;
 }
 
+/* The variant in words (one for both dtypes, or each with its dtype), and why. */
 const char *fs_simd_target(void)
 {
-    static char text[sizeof fs_isa_reason + 100];
-    const int level = fs_isa();
-    snprintf(text, sizeof text, "%s; %s", fs_variants[level].words, fs_isa_reason);
+    static char text[sizeof fs_isa_reason + 200];
+    const int f32 = fs_isa(0), f64 = fs_isa(1);
+    if (f32 == f64)
+        snprintf(text, sizeof text, "%s; %s", fs_variants[f32].words, fs_isa_reason);
+    else
+        snprintf(text, sizeof text, "%s for float32, %s for float64; %s", fs_variants[f32].words,
+                 fs_variants[f64].words, fs_isa_reason);
     return text;
 }
 
