@@ -286,9 +286,9 @@ int fs_pick_isa(const double *cost, int widest)
 /* Why the variants in use were chosen (see fs_simd_target). */
 static char fs_isa_reason[240] = "";
 
+#if defined(FASTSOFTMAX_X86_DISPATCH)
 static const char *const fs_dtype_names[2] = {"float32", "float64"};
 
-#if defined(FASTSOFTMAX_X86_DISPATCH)
 /* an L1-sized row, timed FS_TIMING_CALLS passes at a time; the warm-up of
  * avx512 stops at FS_WARMUP_TICKS (about 100 us at 3 GHz) or FS_WARMUP_CALLS */
 enum { FS_TIMING_N = 2048, FS_TIMING_CALLS = 4, FS_TIMING_ROUNDS = 7, FS_WARMUP_CALLS = 2000 };

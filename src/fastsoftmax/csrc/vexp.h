@@ -90,7 +90,10 @@ FS_INLINE FS_VR FS_NAME(vscaled_log)(FS_VR x, FS_VR m_pre, const FS_NAME(exp_con
  * mantissa of 2**(j/N) (j = k mod N) from the table, by an OR, and the
  * polynomial's coefficients carry 2**-shift, so the one multiplication
  * rounds subnormal results correctly as below.  At the clamp (k div N +
- * bias + shift == 0, j == 0) the power is exactly +0. */
+ * bias + shift == 0, j == 0) the power is exactly +0; just above it (the
+ * same k div N, j > 0) the power's bits read a subnormal, not 2**(k/N +
+ * shift), but the product rounds to +0 either way (below 2**-190 in float32,
+ * 2**-1622 in float64). */
 FS_INLINE FS_VR FS_NAME(vexp_scaled)(FS_VR d, const FS_NAME(exp_consts) *c, const int unit_t)
 {
     d = FS_VMAX(d, c->d_clamp_t);   /* see below */
