@@ -8,8 +8,15 @@
  * buffers, FS_CACHE_MAX_BYTES in all) and handed to the next result that
  * fits, already faulted in.  Every other allocation is NumPy's own.
  *
- * Buffers carry a 64-byte header with their capacity, so data is 64-byte
- * aligned (what non-temporal stores want).  The functions may run on any
+ * Buffers start on a page and carry their capacity in a header of half a
+ * page, so data is 64-byte aligned (what non-temporal stores want) and lies
+ * half a page from the page offset of NumPy's large arrays (16, after
+ * malloc's chunk header) and of page-aligned ones.  An output whose address
+ * is a few dozen bytes past its input's modulo 4096 makes every load of the
+ * input wait on the previous stores to the output (4K aliasing): measured on
+ * Zen 4, softmax of (8, 1e6) float32 took 5.7 ms into a buffer at page
+ * offset 64 against 3.2 ms at 2048, and log_softmax of (4096, 4096) 11.6 ms
+ * against 5.6 ms.  The functions may run on any
  * thread, with or without the GIL: a spin lock guards the slots.
  *
  * Included by _rows.pyx (after NumPy's headers); no other user.
@@ -23,7 +30,8 @@
 #define FS_CACHE_MIN_BYTES ((size_t)1 << 20)
 #define FS_CACHE_MAX_BYTES ((size_t)1 << 30)
 #define FS_CACHE_SLOTS 4
-#define FS_CACHE_HEADER ((size_t)64)
+#define FS_CACHE_HEADER ((size_t)2048)
+#define FS_CACHE_PAGE ((size_t)4096)
 
 static struct {
     char lock;
@@ -43,7 +51,7 @@ static size_t fs_cache_capacity(void *base) { return *(size_t *)base; }
 static void *fs_cache_new(size_t size)
 {
     void *base = NULL;
-    if (posix_memalign(&base, FS_CACHE_HEADER, size + FS_CACHE_HEADER) != 0) return NULL;
+    if (posix_memalign(&base, FS_CACHE_PAGE, size + FS_CACHE_HEADER) != 0) return NULL;
     *(size_t *)base = size;
     return (char *)base + FS_CACHE_HEADER;
 }
