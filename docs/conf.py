@@ -26,7 +26,7 @@ extensions = [
     "numpydoc",
     "matplotlib.sphinxext.plot_directive",
 ]
-exclude_patterns = ["_build"]
+exclude_patterns = ["_build", "screenshots"]
 # fastsoftmax.torch's page documents it whether or not PyTorch is installed
 # (PyTorch is an optional extra, not one of the docs').
 try:
