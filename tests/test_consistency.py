@@ -449,3 +449,9 @@ def test_temperature_arrays_with_out_and_empty_rows():
     assert fs.softmax(empty, temperature=[1.0, 2.0, 3.0]).shape == (3, 0)
     assert fs.logsumexp(empty, temperature=[1.0, 2.0, 3.0]).tolist() == [-np.inf] * 3
     assert fs.softmax(np.zeros((0, 5)), temperature=np.ones((0,))).shape == (0, 5)
+
+
+def test_contrastive_loss_says_why_it_takes_one_temperature():
+    with pytest.raises(TypeError, match=r"contrastive_loss\(\): temperature must be a real scalar here.*"
+                                        r"shape \(3,\).*no temperature per row"):
+        fs.contrastive_loss(np.zeros((3, 3)), temperature=np.ones(3))

@@ -665,6 +665,10 @@ def contrastive_loss(similarity: ArrayLike, *, temperature: Temperature = 0.07, 
     x, compute_dt, result_dt = _args.logits(similarity, name, "similarity")
     if x.ndim != 2 or x.shape[0] != x.shape[1]:
         raise ValueError(f"{name}(): similarity must be a square (N, N) matrix, got shape {x.shape}")
+    if np.ndim(temperature) > 0 and not _args.is_lazy(temperature):
+        raise TypeError(f"{name}(): temperature must be a real scalar here, got an array of shape "
+                        f"{np.shape(temperature)}: the column direction mixes every row, so there is no "
+                        "temperature per row (the other losses take one)")
     t = _args.training_temperature(temperature, name)
     threads = 0 if num_threads is None else _check_threads(num_threads, name)
     _args.reduction(reduction, ("mean", "sum", "none"), name)
