@@ -1,12 +1,15 @@
 """Fit the exp polynomials used by the kernels (csrc/vexp.h) and check them.
 
-Three fits:
+Five fits:
   * float32, degree 5 on |t| <= ln2/2 (every float32 variant);
   * float64, degree 11 on |t| <= ln2/2 (float64 without a table);
   * float64, degree 6 on |t| <= ln2/32 for the table-driven exp (float64 with
     AVX-512, where one instruction reads a 16-entry table of 2**(j/16)),
     interpolated at Chebyshev nodes in 60-digit decimal arithmetic, which
-    float64 least squares cannot resolve; the table itself is printed too.
+    float64 least squares cannot resolve; the table itself is printed too;
+  * float32, degree 3 on |t| <= ln2/16 and ln2/32 for the table-driven
+    float32 exp (AVX2: 8 entries 2**(j/8); AVX-512: 16 entries 2**(j/16),
+    each read by one vpermps), with the tables' mantissa bits.
 
 exp(t) on |t| <= ln2/2 is approximated by p(t) = 1 + t*q(t): p(0) == 1
 exactly, so a row maximum's own term is exactly 1.  q minimises the maximum
@@ -22,8 +25,8 @@ import numpy as np
 HALF_LN2 = np.log(2.0) / 2
 
 
-def fit(degree, dtype, iterations=300):
-    t = np.cos(np.linspace(0, np.pi, 4001)) * HALF_LN2          # Chebyshev-spaced grid
+def fit(degree, dtype, iterations=300, half=HALF_LN2):
+    t = np.cos(np.linspace(0, np.pi, 4001)) * half              # Chebyshev-spaced grid
     target = np.expm1(t) / t                                    # q(t) = (e^t - 1) / t
     target[~np.isfinite(target)] = 1.0
     basis = np.vander(t, degree, increasing=True)               # q has degree - 1
@@ -39,8 +42,8 @@ def fit(degree, dtype, iterations=300):
     return coef.astype(dtype)                                   # q's coefficients, lowest first
 
 
-def horner_error(coef, dtype):
-    t = np.linspace(-HALF_LN2, HALF_LN2, 200001).astype(dtype)
+def horner_error(coef, dtype, half=HALF_LN2):
+    t = np.linspace(-half, half, 200001).astype(dtype)
     q = np.full_like(t, coef[-1])
     for c in coef[-2::-1]:
         q = q * t + c
@@ -93,3 +96,14 @@ if __name__ == "__main__":
         print(f"{np.dtype(dtype).name} degree {degree}: p(t) = 1 + t*q(t), q highest degree first:")
         print("   ", ", ".join(float(c).hex() for c in coef[::-1]))
         print(f"    max relative error, evaluated in {np.dtype(dtype).name}: {horner_error(coef, dtype):.2e}")
+    # float32 table-driven, degree 3: 2**(j/8) (AVX2, one vpermps of 8
+    # entries) and 2**(j/16) (AVX-512, one vpermps of 16), |t| <= ln2 / (2N)
+    for entries in (8, 16):
+        half = HALF_LN2 / entries
+        coef = fit(3, np.float32, half=half)
+        print(f"float32 table-driven ({entries} entries) degree 3: q highest degree first:")
+        print("   ", ", ".join(float(c).hex() for c in coef[::-1]))
+        print(f"    max relative error, evaluated in float32: {horner_error(coef, np.float32, half):.2e}")
+        table = [float(np.float32(2.0 ** (j / entries))) for j in range(entries)]
+        print(f"    table 2**(j/{entries}) as float32 bits:",
+              ", ".join(hex(int(np.float32(t).view(np.uint32)) & 0x7FFFFF) for t in table))

@@ -55,11 +55,13 @@ include "pyx/blocks.pxi"
 include "pyx/weighted.pxi"
 include "pyx/staged.pxi"
 include "pyx/sampling.pxi"
+include "pyx/variants.pxi"
 
 
 def _use_isa(name):
     """Switch the kernels to an instruction-set variant ("avx512", "avx2",
-    "baseline" or "best"), for tests and benchmarks.  Not thread-safe: call
+    "baseline", "best" = the widest the CPU has, or "auto" = the one timed
+    fastest at first use), for tests and benchmarks.  Not thread-safe: call
     it while no other thread is computing.  Raises ValueError for a variant
     this build or CPU does not have."""
     if fs_use_isa(name.encode("ascii")) != 0:

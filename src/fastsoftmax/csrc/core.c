@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core.h"
@@ -247,7 +248,8 @@ static const struct {
 };
 #define FS_N_VARIANTS ((int)(sizeof fs_variants / sizeof fs_variants[0]))
 
-static int fs_best_isa(void)
+/* The widest variant the CPU's feature bits allow. */
+static int fs_widest_isa(void)
 {
 #if defined(FASTSOFTMAX_X86_DISPATCH)
     __builtin_cpu_init();
@@ -259,37 +261,191 @@ static int fs_best_isa(void)
     return FS_ISA_BASELINE;
 }
 
-/* -1 until first use; then set, and changed only by fs_use_isa (tests). */
-static int fs_isa_level = -1;
+/* ---- choice of variant by speed -------------------------------------------- */
 
-static int fs_isa(void)
+/* The widest variant is not always the fastest: parts with one 512-bit FMA
+ * pipe (many Xeon Silver/Bronze and client cores) also lower their clock for
+ * AVX-512 and get more float lanes per second from 256-bit code, while Zen 4
+ * and two-pipe Xeons are the other way round.  Feature bits do not tell the
+ * two apart, so the first use times each eligible variant's exp-sum pass (the
+ * pass that bounds the kernels in cache) and keeps the fastest.  A narrower
+ * variant must be faster by FS_NARROWER_MARGIN: where the two are close, the
+ * choice stays the widest one, so that noise does not flip it from one
+ * process to the next (the variants' results may differ in the last bits,
+ * within the accuracy contract). */
+#define FS_NARROWER_MARGIN 1.10
+
+int fs_pick_isa(const double *cost, int widest)
 {
-    if (fs_isa_level < 0) {
-        /* FASTSOFTMAX_FORCE_ISA ("baseline", "avx2") lowers the choice */
-        const char *force = getenv("FASTSOFTMAX_FORCE_ISA");
-        fs_isa_level = fs_best_isa();
-        if (force == NULL || fs_use_isa(force) != 0) fs_isa_level = fs_best_isa();
+    int pick = widest;
+    for (int i = widest - 1; i > FS_ISA_BASELINE; i--)
+        if (cost[i] > 0 && cost[pick] > 0 && cost[i] * FS_NARROWER_MARGIN < cost[pick]) pick = i;
+    return pick;
+}
+
+/* Why the variants in use were chosen (see fs_simd_target). */
+static char fs_isa_reason[240] = "";
+
+#if defined(FASTSOFTMAX_X86_DISPATCH)
+static const char *const fs_dtype_names[2] = {"float32", "float64"};
+
+/* an L1-sized row, timed FS_TIMING_CALLS passes at a time; the warm-up of
+ * avx512 stops at FS_WARMUP_TICKS (about 100 us at 3 GHz) or FS_WARMUP_CALLS */
+enum { FS_TIMING_N = 2048, FS_TIMING_CALLS = 4, FS_TIMING_ROUNDS = 7, FS_WARMUP_CALLS = 2000 };
+#define FS_WARMUP_TICKS 300000u
+
+static int fs_by_value(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Time-stamp counter ticks of `calls` exp-sum passes (chunk_stats: max,
+ * then exp and sum) over an L1-sized row of the dtype. */
+static double fs_time_exp_pass(int level, int dtype, const void *x, int calls)
+{
+    fs_params p;
+    fs_stats s;
+    fs_params_init(dtype, 1.0, &p);
+    const fs_kernels *k = dtype == FS_F32 ? fs_variants[level].f32 : fs_variants[level].f64;
+    const uint64_t t0 = __builtin_ia32_rdtsc();
+    for (int c = 0; c < calls; c++) k->chunk_stats(FS_SOFTMAX, x, NULL, FS_TIMING_N, &p, &s);
+    return (double)(__builtin_ia32_rdtsc() - t0);
+}
+
+/* Median ticks per element of FS_TIMING_ROUNDS timings of one variant. */
+static double fs_median_ticks(int level, int dtype, const void *x)
+{
+    double samples[FS_TIMING_ROUNDS];
+    for (int round = 0; round < FS_TIMING_ROUNDS; round++)
+        samples[round] = fs_time_exp_pass(level, dtype, x, FS_TIMING_CALLS) / (FS_TIMING_CALLS * FS_TIMING_N);
+    qsort(samples, FS_TIMING_ROUNDS, sizeof(double), fs_by_value);
+    return samples[FS_TIMING_ROUNDS / 2];
+}
+
+/* Ticks per element of avx2 and avx512 for each dtype (baseline is never
+ * faster: not timed, 0).  Each is a median of rounds, robust to the odd
+ * interruption.  The order matters on CPUs that lower their clock for wide
+ * vectors, which they keep lowered for about 2 ms after the last one: avx2
+ * is timed first, at the clock it would run at if chosen, and again after
+ * avx512 (the lower of the two counts, against noise); avx512 after a
+ * warm-up of about 100 microseconds, past the clock change and its stall.
+ * About 300 microseconds in all, once per process. */
+static void fs_time_variants(double ns[2][FS_ISA_AVX512 + 1])
+{
+    static float xf[FS_TIMING_N];
+    static double xd[FS_TIMING_N];
+    const void *x[2] = {xf, xd};
+    unsigned seed = 12345;
+    for (int i = 0; i < FS_TIMING_N; i++) {
+        seed = seed * 1103515245u + 12345u;
+        xd[i] = ((seed >> 8) / 16777216.0 - 0.5) * 16.0;
+        xf[i] = (float)xd[i];
     }
-    return fs_isa_level;
+    double avx2_first[2];
+    for (int d = 0; d < 2; d++) {
+        fs_time_exp_pass(FS_ISA_AVX2, d, x[d], 1);   /* code and data into the caches */
+        avx2_first[d] = fs_median_ticks(FS_ISA_AVX2, d, x[d]);
+    }
+    const uint64_t t0 = __builtin_ia32_rdtsc();
+    for (int c = 0; c < FS_WARMUP_CALLS && __builtin_ia32_rdtsc() - t0 < FS_WARMUP_TICKS; c++)
+        fs_time_exp_pass(FS_ISA_AVX512, c % 2, x[c % 2], 1);
+    for (int d = 0; d < 2; d++) ns[d][FS_ISA_AVX512] = fs_median_ticks(FS_ISA_AVX512, d, x[d]);
+    for (int d = 0; d < 2; d++) {
+        const double avx2_again = fs_median_ticks(FS_ISA_AVX2, d, x[d]);
+        ns[d][FS_ISA_AVX2] = avx2_first[d] < avx2_again ? avx2_first[d] : avx2_again;
+        ns[d][FS_ISA_BASELINE] = 0;
+    }
+}
+#endif
+
+/* The variant of each dtype to use when nothing forces one, and why (in
+ * fs_isa_reason).  Chosen per dtype: the float64 kernels of the variants
+ * differ more (the table-driven float64 exp is AVX-512's only). */
+static void fs_auto_isa(int level[2])
+{
+    const int widest = fs_widest_isa();
+    level[0] = level[1] = widest;
+    snprintf(fs_isa_reason, sizeof fs_isa_reason, "the widest this CPU has");
+#if defined(FASTSOFTMAX_X86_DISPATCH)
+    if (widest == FS_ISA_AVX512) {
+        double ns[2][FS_ISA_AVX512 + 1];
+        fs_time_variants(ns);
+        size_t used = (size_t)snprintf(fs_isa_reason, sizeof fs_isa_reason,
+                                       "chosen by speed, its exp-sum pass timed at first use");
+        for (int d = 0; d < 2 && used < sizeof fs_isa_reason; d++) {
+            level[d] = fs_pick_isa(ns[d], widest);
+            const int other = level[d] == FS_ISA_AVX512 ? FS_ISA_AVX2 : FS_ISA_AVX512;
+            used += (size_t)snprintf(fs_isa_reason + used, sizeof fs_isa_reason - used,
+                                     "%s %.2fx as fast as %s's (%s)", d ? "," : ":",
+                                     ns[d][other] / ns[d][level[d]], fs_variants[other].name, fs_dtype_names[d]);
+        }
+    }
+#endif
+}
+
+/* Each dtype's variant: -1 until first use; then set, and changed only by
+ * fs_use_isa (tests) */
+static int fs_isa_level[2] = {-1, -1};
+/* the timed choice, once made (fs_use_isa("auto") returns to it) */
+static int fs_auto_level[2] = {-1, -1};
+static char fs_auto_reason[sizeof fs_isa_reason];
+
+static int fs_isa(int dtype)
+{
+    if (fs_isa_level[dtype] < 0) {
+        /* FASTSOFTMAX_FORCE_ISA ("avx512", "avx2", "baseline") overrides the
+         * choice by speed, within what the CPU has; an unknown name is ignored */
+        const char *force = getenv("FASTSOFTMAX_FORCE_ISA");
+        if (force == NULL || fs_use_isa(force) != 0) fs_use_isa("auto");
+        else snprintf(fs_isa_reason, sizeof fs_isa_reason, "forced by FASTSOFTMAX_FORCE_ISA");
+    }
+    return fs_isa_level[dtype];
 }
 
 int fs_use_isa(const char *name)
 {
-    int best = fs_best_isa();
-    if (strcmp(name, "best") == 0) { fs_isa_level = best; return 0; }
-    for (int i = 0; i < FS_N_VARIANTS && i <= best; i++) {
-        if (strcmp(name, fs_variants[i].name) == 0) { fs_isa_level = i; return 0; }
+    const int widest = fs_widest_isa();
+    if (strcmp(name, "auto") == 0) {
+        if (fs_auto_level[0] < 0) {
+            fs_auto_isa(fs_auto_level);
+            memcpy(fs_auto_reason, fs_isa_reason, sizeof fs_auto_reason);
+        }
+        fs_isa_level[0] = fs_auto_level[0];
+        fs_isa_level[1] = fs_auto_level[1];
+        memcpy(fs_isa_reason, fs_auto_reason, sizeof fs_isa_reason);
+        return 0;
+    }
+    if (strcmp(name, "best") == 0) name = fs_variants[widest].name;
+    for (int i = 0; i < FS_N_VARIANTS && i <= widest; i++) {
+        if (strcmp(name, fs_variants[i].name) == 0) {
+            fs_isa_level[0] = fs_isa_level[1] = i;
+            snprintf(fs_isa_reason, sizeof fs_isa_reason, "set by name");
+            return 0;
+        }
     }
     return -1;
 }
 
 const fs_kernels *fs_kernels_for(int dtype)
 {
-    int level = fs_isa();
-    return dtype == FS_F32 ? fs_variants[level].f32 : fs_variants[level].f64;
+    const int d = dtype == FS_F32 ? 0 : 1;
+    const int level = fs_isa(d);
+    return d == 0 ? fs_variants[level].f32 : fs_variants[level].f64;
 }
 
-const char *fs_simd_target(void) { return fs_variants[fs_isa()].words; }
+/* The variant in words (one for both dtypes, or each with its dtype), and why. */
+const char *fs_simd_target(void)
+{
+    static char text[sizeof fs_isa_reason + 200];
+    const int f32 = fs_isa(0), f64 = fs_isa(1);
+    if (f32 == f64)
+        snprintf(text, sizeof text, "%s; %s", fs_variants[f32].words, fs_isa_reason);
+    else
+        snprintf(text, sizeof text, "%s for float32, %s for float64; %s", fs_variants[f32].words,
+                 fs_variants[f64].words, fs_isa_reason);
+    return text;
+}
 
 void fs_rows_f32(int op, const float *x, float *out, ptrdiff_t rows, ptrdiff_t n, const fs_params *p)
 {

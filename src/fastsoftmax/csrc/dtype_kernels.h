@@ -54,6 +54,8 @@ FS_HIDDEN const fs_kernels FS_NAME(kernels) = {
 #undef FS_EXP_POLY
 #undef FS_EXP_TABLE
 #undef FS_EXP_TABLE_LOOKUP
+#undef FS_EXP_TABLE_BITS
+#undef FS_EXP_TABLE_SIZE
 #undef FS_EXP_TABLE_MAGIC
 #undef FS_EXP_TABLE_POLY
 #undef FS_W

@@ -1,18 +1,27 @@
 /* The kernels for AVX-512 (x86-64-v4): 64-byte vectors, masked loads and
- * stores for the last partial vector of a row, the table-driven float64 exp
- * (one vpermt2pd reads its table), F16C conversions.  Chosen at run time
- * when the CPU has AVX-512 F, DQ, VL and BW (core.c). */
+ * stores for the last partial vector of a row, the table-driven exp (one
+ * permute reads its table, float32 and float64), F16C conversions.  Chosen
+ * at run time when the CPU has AVX-512 F, DQ, VL and BW, unless the AVX2
+ * kernels timed clearly faster at first use (core.c). */
 #if defined(FASTSOFTMAX_X86_DISPATCH)
 #include "isa_x86.h"
 #include "core.h"
 
-/* 2**(j/16) * 2**-600, j = 0..15, correctly rounded: the table of the
- * table-driven float64 exp (vexp.h), its 2**-600 undone by 2**(k + 600). */
-static const double fs_exp2_sixteenths[16] = {
-    0x1.0000000000000p-600, 0x1.0b5586cf9890fp-600, 0x1.172b83c7d517bp-600, 0x1.2387a6e756238p-600,
-    0x1.306fe0a31b715p-600, 0x1.3dea64c123422p-600, 0x1.4bfdad5362a27p-600, 0x1.5ab07dd485429p-600,
-    0x1.6a09e667f3bcdp-600, 0x1.7a11473eb0187p-600, 0x1.8ace5422aa0dbp-600, 0x1.9c49182a3f090p-600,
-    0x1.ae89f995ad3adp-600, 0x1.c199bdd85529cp-600, 0x1.d5818dcfba487p-600, 0x1.ea4afa2a490dap-600};
+/* The tables of the table-driven exp (vexp.h): the mantissa bits of 2**(j/16),
+ * j = 0..15, correctly rounded (tools/fit_exp.py), each read by one permute;
+ * vexp.h puts the exponent in front. */
+static const uint64_t fs_exp2_sixteenths_f64[16] = {
+    0x0000000000000ull, 0x0b5586cf9890full, 0x172b83c7d517bull, 0x2387a6e756238ull,
+    0x306fe0a31b715ull, 0x3dea64c123422ull, 0x4bfdad5362a27ull, 0x5ab07dd485429ull,
+    0x6a09e667f3bcdull, 0x7a11473eb0187ull, 0x8ace5422aa0dbull, 0x9c49182a3f090ull,
+    0xae89f995ad3adull, 0xc199bdd85529cull, 0xd5818dcfba487ull, 0xea4afa2a490daull,
+};
+static const uint32_t fs_exp2_sixteenths_f32[16] = {
+    0x000000, 0x05aac3, 0x0b95c2, 0x11c3d3,
+    0x1837f0, 0x1ef532, 0x25fed7, 0x2d583f,
+    0x3504f3, 0x3d08a4, 0x45672a, 0x4e248c,
+    0x5744fd, 0x60ccdf, 0x6ac0c7, 0x75257d,
+};
 
 FS_TARGET_PUSH("arch=x86-64-v4")
 #define FS_ISA avx512
@@ -31,10 +40,13 @@ FS_TARGET_PUSH("arch=x86-64-v4")
 #define FS_VMAX_F64(a, b) _mm512_max_pd((__m512d)(a), (__m512d)(b))
 #define FS_FMA_F32(a, b, c) ((FS_VR)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
 #define FS_FMA_F64(a, b, c) ((FS_VR)_mm512_fmadd_pd((__m512d)(a), (__m512d)(b), (__m512d)(c)))
-/* one vpermt2pd reads the 16-entry table of the float64 exp */
-#define FS_EXP_TABLE_F64 1
-#define FS_EXP_TABLE_LOOKUP_F64(idx) ((FS_VR)_mm512_permutex2var_pd(_mm512_loadu_pd(fs_exp2_sixteenths), \
-    (__m512i)(idx), _mm512_loadu_pd(fs_exp2_sixteenths + 8)))
+/* the table-driven exp: one vpermd reads the float32 table (16 entries, one
+ * register), one vpermt2q the float64 table (16 entries, two registers) */
+#define FS_EXP_TABLE_BITS_F32 4
+#define FS_EXP_TABLE_LOOKUP_F32(idx) \
+    ((FS_VU)_mm512_permutexvar_epi32((__m512i)(idx), _mm512_loadu_si512(fs_exp2_sixteenths_f32)))
+#define FS_EXP_TABLE_LOOKUP_F64(idx) ((FS_VU)_mm512_permutex2var_epi64(_mm512_loadu_si512(fs_exp2_sixteenths_f64), \
+    (__m512i)(idx), _mm512_loadu_si512(fs_exp2_sixteenths_f64 + 8)))
 #define FS_STREAM_F32(p, v) _mm512_stream_ps((p), (__m512)(v))
 #define FS_STREAM_F64(p, v) _mm512_stream_pd((p), (__m512d)(v))
 /* where= bytes to lanes: one byte test into a mask register, spread to lanes */

@@ -4,7 +4,9 @@
  * vocabulary: the optional per-dtype capabilities FS_MASKED_LOAD_F32 /
  * FS_MASKED_STORE_F32, FS_VMAX_F32, FS_FMA_F32, FS_STREAM_F32,
  * FS_SEL_LANES_F32, FS_LOAD_SEL_F32, FS_ALL_SET_F32 (and _F64 alike),
- * FS_EXP_TABLE_F64 / FS_EXP_TABLE_LOOKUP_F64, and FS_HAS_F16C /
+ * FS_EXP_TABLE_BITS_F32 / FS_EXP_TABLE_LOOKUP_F32 and FS_EXP_TABLE_LOOKUP_F64
+ * (the table-driven exp: a permute reading the mantissas of 2**(j/N) from a
+ * register, N = 2**bits; 16 entries for float64), and FS_HAS_F16C /
  * FS_HAS_AVX512 for the 16-bit conversions.  Whatever is not defined falls
  * back to generic vector code.  Each variant is its own translation unit, so
  * nothing here is undefined for the next one; dtype_kernels.h undefines its
@@ -129,6 +131,23 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
  * times 2**-64 */
 #define FS_EXP_POLY {0x1.0fa834p-7f * 0x1p-64f, 0x1.573a54p-5f * 0x1p-64f, 0x1.555a6ap-3f * 0x1p-64f, \
                      0x1.fffdc6p-2f * 0x1p-64f, 0x1.fffff6p-1f * 0x1p-64f, 0x1p-64f}
+#ifdef FS_EXP_TABLE_LOOKUP_F32
+/* the table-driven exp (vexp.h): N = 2**FS_EXP_TABLE_BITS_F32 entries */
+#define FS_EXP_TABLE 1
+#define FS_EXP_TABLE_BITS FS_EXP_TABLE_BITS_F32
+#define FS_EXP_TABLE_SIZE (1 << FS_EXP_TABLE_BITS_F32)
+#define FS_EXP_TABLE_LOOKUP FS_EXP_TABLE_LOOKUP_F32
+/* 1.5 * 2**23 + N * (bias + shift): low bits of shifted read N (k + bias + shift) + j */
+#define FS_EXP_TABLE_MAGIC (12582912.0f + FS_EXP_TABLE_SIZE * (127.0f + 64.0f))
+/* p(r) = 1 + r q(r), minimax on |r| <= ln2 / 2N (tools/fit_exp.py), times 2**-64 */
+#if FS_EXP_TABLE_BITS_F32 == 4
+#define FS_EXP_TABLE_POLY {0x1.55523ap-3f * 0x1p-64f, 0x1.000220p-1f * 0x1p-64f, 0x1p-64f, 0x1p-64f}
+#elif FS_EXP_TABLE_BITS_F32 == 3
+#define FS_EXP_TABLE_POLY {0x1.5548eap-3f * 0x1p-64f, 0x1.00087ep-1f * 0x1p-64f, 0x1p-64f, 0x1p-64f}
+#else
+#error "the float32 table-driven exp has polynomials for tables of 8 and 16 entries"
+#endif
+#endif
 #include "dtype_kernels.h"   /* undefines its parameters */
 
 /* ---- float64 ---- */
@@ -168,14 +187,18 @@ typedef float FS_T(vf32half) __attribute__((vector_size(FS_VBYTES / 2)));
 #endif
 #define FS_TREE FS_TREE_F64
 #define FS_TRANSPOSE FS_TRANSPOSE_F64
-#ifdef FS_EXP_TABLE_F64
+#ifdef FS_EXP_TABLE_LOOKUP_F64
 #define FS_EXP_TABLE 1
+#define FS_EXP_TABLE_BITS 4
+#define FS_EXP_TABLE_SIZE 16
 #define FS_EXP_TABLE_LOOKUP FS_EXP_TABLE_LOOKUP_F64
 /* 1.5 * 2**52 + 16 * (bias + shift): low bits of shifted read 16 (k + bias + shift) + j */
 #define FS_EXP_TABLE_MAGIC (6755399441055744.0 + 16.0 * (1023.0 + 600.0))
-/* p(r) = 1 + r q(r) interpolating exp at Chebyshev nodes of |r| <= ln2/32 (tools/fit_exp.py) */
-#define FS_EXP_TABLE_POLY {0x1.6c17ed4cc4834p-10, 0x1.11123cf1dba3ap-7, 0x1.55555554e9468p-5, \
-                           0x1.555555547d378p-3, 0x1.0000000000001p-1, 0x1.0000000000003p+0}
+/* p(r) = 1 + r q(r) interpolating exp at Chebyshev nodes of |r| <= ln2/32 (tools/fit_exp.py),
+ * times 2**-600 */
+#define FS_EXP_TABLE_POLY {0x1.6c17ed4cc4834p-10 * 0x1p-600, 0x1.11123cf1dba3ap-7 * 0x1p-600,         \
+                           0x1.55555554e9468p-5 * 0x1p-600, 0x1.555555547d378p-3 * 0x1p-600,          \
+                           0x1.0000000000001p-1 * 0x1p-600, 0x1.0000000000003p+0 * 0x1p-600, 0x1p-600}
 #endif
 #ifdef FS_ALL_SET_F64
 #define FS_ALL_SET FS_ALL_SET_F64

@@ -179,10 +179,17 @@ typedef struct {
 
 /* The kernel table for a dtype and the instruction set in use. */
 const fs_kernels *fs_kernels_for(int dtype);
-/* Switch every table to an instruction set: "avx512", "avx2", "baseline" or
- * "best"; returns 0, or -1 when this build or CPU does not have it. */
+/* Switch every table to an instruction set: "avx512", "avx2", "baseline",
+ * "best" (the widest the CPU has) or "auto" (the fastest, timed at first use:
+ * what the kernels start with unless FASTSOFTMAX_FORCE_ISA names another);
+ * returns 0, or -1 when this build or CPU does not have it. */
 int fs_use_isa(const char *name);
-/* The variant in use, in words, for diagnostics. */
+/* The choice by speed: given a cost per element for each variant (index 0
+ * baseline, 1 avx2, 2 avx512; 0 = not timed) and the widest one the CPU has,
+ * the index of the variant to use: the widest, unless a narrower one is
+ * faster by a clear margin (core.c). */
+int fs_pick_isa(const double *cost, int widest);
+/* The variant in use, in words, and why it was chosen, for diagnostics. */
 const char *fs_simd_target(void);
 
 void fs_params_init(int dtype, double temperature, fs_params *p);

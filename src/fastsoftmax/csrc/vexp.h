@@ -10,8 +10,9 @@
  * Sterbenz, so is d - k * c_hi: the reduction adds no error beyond the one
  * rounding of x - max, whatever the temperature.  exp(r) is a polynomial
  * (tools/fit_exp.py: degree 5 for float32, relative error 1.7e-7; degree 11
- * for float64, 2e-17; float64 with AVX-512 takes the table-driven variant
- * below, k in steps of 1/16 and degree 6).
+ * for float64, 2e-17; where a permute reads a table (float32 with AVX2 or
+ * AVX-512, float64 with AVX-512) the table-driven variant below takes k in
+ * steps of 1/N and a polynomial of degree 3 (float32) or 6 (float64)).
  * 2**k is read off the low bits of the rounding constant as 2**(k + shift),
  * and the polynomial's coefficients carry the factor 2**-shift, so one
  * multiplication both scales and rounds: results in the subnormal range come
@@ -42,10 +43,14 @@ FS_INLINE void FS_NAME(exp_consts_init)(const fs_params *p, FS_NAME(exp_consts) 
     c->c_lo = FS_NAME(vbroadcast)((FS_R)p->c_lo);
     c->inv_tm = FS_NAME(vbroadcast)((FS_R)p->inv_tm);
     c->d_clamp = FS_NAME(vbroadcast)((FS_R)p->d_clamp);
-    c->k_scale_t = FS_NAME(vbroadcast)((FS_R)p->k_scale_t);
-    c->c_hi_t = FS_NAME(vbroadcast)((FS_R)p->c_hi_t);
-    c->c_lo_t = FS_NAME(vbroadcast)((FS_R)p->c_lo_t);
+#ifdef FS_EXP_TABLE
+    /* fs_params has the constants for steps of ln2 / 16; the scaling to
+     * N = FS_EXP_TABLE_SIZE entries is by a power of two, exact */
+    c->k_scale_t = FS_NAME(vbroadcast)((FS_R)(p->k_scale_t * (FS_EXP_TABLE_SIZE / 16.0)));
+    c->c_hi_t = FS_NAME(vbroadcast)((FS_R)(p->c_hi_t * (16.0 / FS_EXP_TABLE_SIZE)));
+    c->c_lo_t = FS_NAME(vbroadcast)((FS_R)(p->c_lo_t * (16.0 / FS_EXP_TABLE_SIZE)));
     c->d_clamp_t = FS_NAME(vbroadcast)((FS_R)p->d_clamp_t);
+#endif
 }
 
 #ifdef FS_VMAX_INTRINSIC
@@ -73,28 +78,42 @@ FS_INLINE FS_VR FS_NAME(vscaled_log)(FS_VR x, FS_VR m_pre, const FS_NAME(exp_con
 
 #ifdef FS_EXP_TABLE
 /* exp(d / tm) for a scaled difference d <= 0 (finite or -inf); 0 where it
- * underflows.  Table-driven variant, where one instruction reads a 16-entry
- * table (float64 with AVX-512): exp(d / tm) = 2**(k/16) * exp(r) with
- * |r| <= ln2 / 32, so a degree-6 polynomial is exact to 1.4e-17
- * (tools/fit_exp.py), four multiply-adds fewer than without the table.
- * The shifted value's low 4 bits index the table of 2**(j/16) * 2**-shift;
- * the rest build 2**(k div 16 + shift), and the last multiplication rounds
- * subnormal results correctly, as below. */
+ * underflows.  Table-driven variant, where one permute (a shuffle-port
+ * instruction, off the multiply-add pipes) reads a table of N = 2**bits
+ * entries from a register: exp(d / tm) = 2**(k/N) * exp(r), |r| <= ln2 / 2N,
+ * so a short polynomial is exact: degree 3 for float32 (N = 8 with AVX2, 16
+ * with AVX-512; relative error 8.6e-8 and 6.2e-8 in float32 arithmetic),
+ * degree 6 for float64 (N = 16, 1.4e-17; tools/fit_exp.py).  That is two
+ * multiply-adds fewer than the polynomial alone for float32, and five for
+ * float64, and one multiplication fewer again: the power of two is built
+ * whole, 2**(k div N + shift) in its exponent field from shifted's bits, the
+ * mantissa of 2**(j/N) (j = k mod N) from the table, by an OR, and the
+ * polynomial's coefficients carry 2**-shift, so the one multiplication
+ * rounds subnormal results correctly as below.  At the clamp (k div N +
+ * bias + shift == 0, j == 0) the power is exactly +0; just above it (the
+ * same k div N, j > 0) the power's bits read a subnormal, not 2**(k/N +
+ * shift), but the product rounds to +0 either way (below 2**-190 in float32,
+ * 2**-1622 in float64). */
 FS_INLINE FS_VR FS_NAME(vexp_scaled)(FS_VR d, const FS_NAME(exp_consts) *c, const int unit_t)
 {
     d = FS_VMAX(d, c->d_clamp_t);   /* see below */
     const FS_VR magic = FS_NAME(vbroadcast)(FS_EXP_TABLE_MAGIC);
-    FS_VR shifted = d * c->k_scale_t + magic;   /* round(16 d / (ln2 tm)) + magic */
+    FS_VR shifted = d * c->k_scale_t + magic;   /* round(N d / (ln2 tm)) + magic */
     FS_VR k = shifted - magic;
+#if defined(FS_FMA) && FS_EXP_MANT_BITS == 23
+    /* float32 at T == 1: ln2 / N rounded to float, as in the polynomial exp below */
+    FS_VR u = unit_t ? FS_FMA(k, FS_NAME(vbroadcast)(-(FS_R)(0.693147180559945309417 / FS_EXP_TABLE_SIZE)), d)
+                     : (d - k * c->c_hi_t) - k * c->c_lo_t;
+#else
     FS_VR u = (d - k * c->c_hi_t) - k * c->c_lo_t;
+#endif
     FS_VR r = unit_t ? u : u * c->inv_tm;
-    static const FS_R coeff[] = FS_EXP_TABLE_POLY;   /* q, highest degree first; p = 1 + r q */
-    FS_VR q = FS_NAME(vbroadcast)(coeff[0]);
-    for (int i = 1; i < (int)(sizeof coeff / sizeof coeff[0]); i++) q = q * r + coeff[i];
-    FS_VR poly = q * r + (FS_R)1;
-    FS_VR tab = FS_EXP_TABLE_LOOKUP(shifted);
-    FS_VR two_k = (FS_VR)(((FS_VU)shifted >> 4) << FS_EXP_MANT_BITS);
-    return (poly * tab) * two_k;
+    /* highest degree first, each times 2**-shift; the last is 2**-shift: p(0) * 2**shift == 1 */
+    static const FS_R coeff[] = FS_EXP_TABLE_POLY;
+    FS_VR poly = FS_NAME(vbroadcast)(coeff[0]);
+    for (int i = 1; i < (int)(sizeof coeff / sizeof coeff[0]); i++) poly = poly * r + coeff[i];
+    const FS_VU power = (((FS_VU)shifted >> FS_EXP_TABLE_BITS) << FS_EXP_MANT_BITS) | FS_EXP_TABLE_LOOKUP(shifted);
+    return poly * (FS_VR)power;
 }
 #else
 /* exp(d / tm) for a scaled difference d <= 0 (finite or -inf); 0 where it

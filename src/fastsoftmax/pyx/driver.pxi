@@ -53,8 +53,12 @@ cdef int call_threads(int num_threads, Py_ssize_t elements) noexcept:
 
 cdef inline bint split_long_rows(Py_ssize_t rows, Py_ssize_t n, int threads) noexcept nogil:
     """Whether rows go to the threads in pieces rather than whole: when they
-    are long (beyond the L2 cache) and too few to keep every thread busy."""
-    return threads > 1 and n > FS_LONG_ROW and rows < UNITS_PER_THREAD * threads
+    are long (beyond the L2 cache) and too few to keep every thread busy:
+    fewer than UNITS_PER_THREAD per thread, or fewer than one block of
+    ROW_TILE rows per thread (the row jobs hand out rows in multiples of
+    ROW_TILE, forward.pxi: 8 long rows on 2 threads were one block, all on
+    one thread)."""
+    return threads > 1 and n > FS_LONG_ROW and rows < max(UNITS_PER_THREAD, ROW_TILE) * threads
 
 
 # A job: its item function and what it needs.  Concrete jobs are structs

@@ -56,6 +56,7 @@ cdef extern from "row_kernels.h" nogil:
                                   void *scratch) noexcept nogil
     const fs_kernels *fs_kernels_for(int dtype)
     int fs_use_isa(const char *name)
+    int fs_pick_isa(const double *cost, int widest)
     const char *fs_simd_target()
     void fs_params_init(int dtype, double temperature, fs_params *p)
     void fs_stats_init(fs_stats *s)
