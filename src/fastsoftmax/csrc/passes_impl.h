@@ -68,6 +68,7 @@ FS_INLINE FS_VR FS_NAME(exp_term)(const int op, FS_VR v, FS_VR mv, FS_VR m_pre,
                                   FS_VI *at_max, FS_VR *term)
 {
     FS_VR e = FS_NAME(vexp_scaled)(FS_NAME(vscaled_diff)(v, m_pre, c, unit_t), c, unit_t);
+    FS_ROUNDED(e);   /* the same sum in every inlined copy (simd.h) */
     FS_VI keep = fresh;
     if (op != FS_SOFTMAX) {
         FS_VI eq = (v == mv) & fresh;

@@ -20,4 +20,18 @@
 #define FS_GLUE_(a, b) a##b
 #define FS_GLUE(a, b) FS_GLUE_(a, b)
 
+/* v, rounded: an empty asm the compiler cannot see through, so a product
+ * that made v is never fused (-ffp-contract=fast) into the addition that
+ * uses v next.  Whether GCC fuses depends on the code around an inlined
+ * copy (the prefetching long-row pass fused the exp's last multiplication
+ * into the running sum, the chunk entry did not: 1 ulp of the sum between 1
+ * and 2 threads); with the barrier every copy sums the same rounded terms. */
+#if defined(__x86_64__) || defined(__i386__)
+#define FS_ROUNDED(v) __asm__("" : "+v"(v))
+#elif defined(__aarch64__)
+#define FS_ROUNDED(v) __asm__("" : "+w"(v))
+#else
+#define FS_ROUNDED(v) __asm__("" : "+m"(v))
+#endif
+
 #endif
