@@ -54,6 +54,16 @@ __all__ = ["softmax", "log_softmax", "logsumexp"]
 
 # Result types as for fastsoftmax.softmax: the result has x's shape whatever
 # the axes.
+def _compiled(op: int, x: Any, axis: Any) -> Any:
+    """The compiled path of softmax/log_softmax, with no copy: an ndarray and
+    one axis, or axes that lie next to each other in memory; None otherwise."""
+    if type(x) is not np.ndarray:
+        return None
+    if type(axis) is int:
+        return _rows.try_fast(op, x, axis, 1.0, None, None)
+    return _api._merged_axes(op, x, axis, 1.0, None)
+
+
 @overload
 def softmax(x: NDArray[FloatT], axis: Axis = ...) -> NDArray[FloatT]: ...
 @overload
@@ -87,13 +97,9 @@ def softmax(x: ArrayLike, axis: Axis = None) -> Any:
     >>> special.softmax([0.0, 1.0], axis=0).round(4)
     array([0.2689, 0.7311])
     """
-    if type(x) is np.ndarray:       # the compiled path, no copy
-        if type(axis) is int:
-            fast = _rows.try_fast(_rows.SOFTMAX, x, axis, 1.0, None, None)
-        else:
-            fast = _api._merged_axes(_rows.SOFTMAX, x, axis, 1.0, None)
-        if fast is not None:
-            return fast
+    fast = _compiled(_rows.SOFTMAX, x, axis)
+    if fast is not None:
+        return fast
     return _api.softmax(_real(x, "x", "softmax"), axis=axis)
 
 
@@ -130,13 +136,9 @@ def log_softmax(x: ArrayLike, axis: Axis = None) -> Any:
     >>> special.log_softmax([1000.0, 1.0])
     array([   0., -999.])
     """
-    if type(x) is np.ndarray:       # the compiled path, no copy
-        if type(axis) is int:
-            fast = _rows.try_fast(_rows.LOG_SOFTMAX, x, axis, 1.0, None, None)
-        else:
-            fast = _api._merged_axes(_rows.LOG_SOFTMAX, x, axis, 1.0, None)
-        if fast is not None:
-            return fast
+    fast = _compiled(_rows.LOG_SOFTMAX, x, axis)
+    if fast is not None:
+        return fast
     return _api.log_softmax(_real(x, "x", "log_softmax"), axis=axis)
 
 
