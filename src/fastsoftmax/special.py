@@ -52,8 +52,6 @@ if TYPE_CHECKING:
 __all__ = ["softmax", "log_softmax", "logsumexp"]
 
 
-# Result types as for fastsoftmax.softmax: the result has x's shape whatever
-# the axes.
 def _compiled(op: int, x: Any, axis: Any) -> Any:
     """The compiled path of softmax/log_softmax, with no copy: an ndarray and
     one axis, or axes that lie next to each other in memory; None otherwise."""
@@ -64,6 +62,8 @@ def _compiled(op: int, x: Any, axis: Any) -> Any:
     return _api._merged_axes(op, x, axis, 1.0, None)
 
 
+# Result types as for fastsoftmax.softmax: the result has x's shape whatever
+# the axes.
 @overload
 def softmax(x: NDArray[FloatT], axis: Axis = ...) -> NDArray[FloatT]: ...
 @overload
