@@ -441,3 +441,20 @@ def test_serving_arguments_on_every_instruction_set(isa):
         tokens, _ = fs.verify_draft(np.tile(TARGET, (20_000, 1, 1)).astype(dtype), np.tile([1, 2], (20_000, 1)),
                                     np.tile(Q, (20_000, 1, 1)).astype(dtype), rng=24)
         assert_positions_match(tokens, reference.verify_draft_distribution(TARGET[None], [[1, 2]], Q[None])[0])
+
+
+def test_verify_draft_empty_batch_and_no_drafts():
+    """Zero requests give (0, K+1) tokens and (0,) counts, as the reference's
+    (0, K+1, V+1) distribution says; zero drafts (K = 0) emit only the bonus
+    token, drawn from position 0 (T = 0: its argmax)."""
+    target = np.zeros((0, 3, 5), np.float32)
+    drafts = np.zeros((0, 2), np.int64)
+    assert fs.reference.verify_draft_distribution(target, drafts).shape == (0, 3, 6)
+    for probs in (None, np.zeros((0, 2, 5), np.float32)):
+        tokens, accepted = fs.verify_draft(target, drafts, probs, rng=0)
+        assert tokens.shape == (0, 3) and tokens.dtype == np.int64
+        assert accepted.shape == (0,)
+    logits = np.array([[[0.0, 3.0, 1.0]], [[2.0, 0.0, 1.0]]])
+    tokens, accepted = fs.verify_draft(logits, np.zeros((2, 0), np.int64), temperature=0)
+    np.testing.assert_array_equal(tokens, [[1], [0]])
+    np.testing.assert_array_equal(accepted, [0, 0])
